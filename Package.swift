@@ -1,0 +1,32 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Layout: Lang (language, no numerics) <- Runtime (values, evaluator, builtins, front ends) -> Kernels (numerics).
+// C libraries come from Debian through pkg-config, each in its own system-library target.
+let package = Package(
+    name: "mge",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mge", targets: ["mge"]),
+        .executable(name: "mge-script", targets: ["mge-script"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CEditLine", path: "Sources/CEditLine", pkgConfig: "libedit",
+                       providers: [.apt(["libedit-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLapacke", path: "Sources/CLapacke", pkgConfig: "lapacke",
+                       providers: [.apt(["liblapacke-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .target(name: "Lang", path: "Sources/Lang"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CLapacke", "CZstd"], path: "Sources/Kernels",
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "Runtime", dependencies: ["Lang", "Kernels", "CEditLine"], path: "Sources/Runtime"),
+        .executableTarget(name: "mge", dependencies: ["Runtime"], path: "Sources/mge"),
+        .executableTarget(name: "mge-script", dependencies: ["Runtime"], path: "Sources/mge-script"),
+        .testTarget(name: "LangTests", dependencies: ["Lang"], path: "Tests/LangTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Lang"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests"),
+    ]
+)

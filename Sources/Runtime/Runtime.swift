@@ -1,0 +1,2 @@
+import Lang
+import Kernels

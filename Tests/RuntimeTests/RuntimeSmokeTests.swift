@@ -1,0 +1,3 @@
+import XCTest
+@testable import Runtime
+final class RuntimeSmokeTests: XCTestCase { func testLinks() { XCTAssertTrue(true) } }

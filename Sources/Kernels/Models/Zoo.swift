@@ -1,0 +1,139 @@
+/// The five architectures of the paper (SPEC §1), with PyTorch module names.
+public enum ModelZoo {
+    /// Model names accepted by `build(_:classes:)`, as the language spells them.
+    public static let names = ["conv6", "resnet20", "resnet32", "wrn28_2", "mobilenetv2"]
+
+    public static func build(_ name: String, classes: Int) -> Architecture? {
+        switch name {
+        case "conv6": return conv6(classes: classes)
+        case "resnet20": return resnet(depth: 20, classes: classes)
+        case "resnet32": return resnet(depth: 32, classes: classes)
+        case "wrn28_2": return wideResNet(depth: 28, widen: 2, classes: classes)
+        case "mobilenetv2": return mobileNetV2(classes: classes)
+        default: return nil
+        }
+    }
+
+    /// CONV-6: three pairs of 3x3 convs (64, 128, 256) with BN, ReLU and max pooling, then
+    /// a 4096→256→256→classes MLP with BN1d. Biases everywhere.
+    public static func conv6(classes: Int) -> Architecture {
+        var b = ArchitectureBuilder()
+        var x = 0
+        var index = 0
+        for width in [64, 128, 256] {
+            for _ in 0 ..< 2 {
+                x = b.conv("convs1.\(index)", x, out: width, bias: true)
+                x = b.batchNorm("convs1.\(index + 1)", x)
+                x = b.relu(x, name: "convs1.\(index + 2)")
+                index += 3
+            }
+            x = b.maxPool(x, kernel: 2, name: "convs1.\(index)")
+            index += 1
+        }
+        x = b.flatten(x)
+        x = b.linear("linear.0", x, out: 256)
+        x = b.batchNorm("linear.1", x)
+        x = b.relu(x, name: "linear.2")
+        x = b.linear("linear.3", x, out: 256)
+        x = b.batchNorm("linear.4", x)
+        x = b.relu(x, name: "linear.5")
+        _ = b.linear("linear.6", x, out: classes)
+        return b.build(name: "CONV-6", classes: classes)
+    }
+
+    /// CIFAR ResNet-20/32 (He et al. 2016), basic blocks, 1x1-conv shortcuts (option B) where
+    /// the shape changes.
+    public static func resnet(depth: Int, classes: Int) -> Architecture {
+        let blocks = (depth - 2) / 6
+        var b = ArchitectureBuilder()
+        var x = b.conv("conv1", 0, out: 16)
+        x = b.batchNorm("bn1", x)
+        x = b.relu(x)
+        for (stage, width) in [16, 32, 64].enumerated() {
+            for i in 0 ..< blocks {
+                let stride = (stage > 0 && i == 0) ? 2 : 1
+                let p = "layer\(stage + 1).\(i)"
+                let input = x
+                var y = b.conv(p + ".conv1", input, out: width, stride: stride)
+                y = b.batchNorm(p + ".bn1", y)
+                y = b.relu(y)
+                y = b.conv(p + ".conv2", y, out: width)
+                y = b.batchNorm(p + ".bn2", y)
+                var shortcut = input
+                if stride != 1 || b.shape(input)[0] != width {
+                    shortcut = b.conv(p + ".shortcut.0", input, out: width, kernel: 1, stride: stride, padding: 0)
+                    shortcut = b.batchNorm(p + ".shortcut.1", shortcut)
+                }
+                x = b.relu(b.add(main: y, shortcut: shortcut))
+            }
+        }
+        x = b.avgPool(x, kernel: b.shape(x)[1])
+        x = b.flatten(x)
+        _ = b.linear("linear", x, out: classes)
+        return b.build(name: "Resnet-\(depth)", classes: classes)
+    }
+
+    /// Pre-activation Wide-ResNet (Zagoruyko & Komodakis 2016), widths 16k, 32k, 64k.
+    public static func wideResNet(depth: Int, widen: Int, classes: Int) -> Architecture {
+        let blocks = (depth - 4) / 6
+        var b = ArchitectureBuilder()
+        var x = b.conv("conv1", 0, out: 16)
+        for (stage, width) in [16 * widen, 32 * widen, 64 * widen].enumerated() {
+            for i in 0 ..< blocks {
+                let stride = (stage > 0 && i == 0) ? 2 : 1
+                let p = "block\(stage + 1).layer.\(i)"
+                let equalInOut = b.shape(x)[0] == width
+                let activated = b.relu(b.batchNorm(p + ".bn1", x))
+                var y = b.conv(p + ".conv1", activated, out: width, stride: stride)
+                y = b.relu(b.batchNorm(p + ".bn2", y))
+                y = b.conv(p + ".conv2", y, out: width)
+                let shortcut = equalInOut
+                    ? x
+                    : b.conv(p + ".convShortcut", activated, out: width, kernel: 1, stride: stride, padding: 0)
+                x = b.add(main: y, shortcut: shortcut)
+            }
+        }
+        x = b.relu(b.batchNorm("bn1", x))
+        x = b.avgPool(x, kernel: 8)
+        x = b.flatten(x)
+        _ = b.linear("fc", x, out: classes)
+        return b.build(name: "Wide-Resnet-\(depth)-\(widen)", classes: classes)
+    }
+
+    /// MobileNetV2 for 32x32 inputs (first conv and second stage at stride 1), inverted
+    /// residual blocks `layers.k` with depthwise 3x3 convs.
+    public static func mobileNetV2(classes: Int) -> Architecture {
+        let config = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
+                      (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+        var b = ArchitectureBuilder()
+        var x = b.relu(b.batchNorm("bn1", b.conv("conv1", 0, out: 32)))
+        var k = 0
+        for (expansion, out, n, firstStride) in config {
+            for i in 0 ..< n {
+                let stride = i == 0 ? firstStride : 1
+                let p = "layers.\(k)"
+                let input = x
+                let inChannels = b.shape(input)[0]
+                let planes = expansion * inChannels
+                var y = b.relu(b.batchNorm(p + ".bn1", b.conv(p + ".conv1", input, out: planes, kernel: 1, padding: 0)))
+                y = b.relu(b.batchNorm(p + ".bn2", b.conv(p + ".conv2", y, out: planes, stride: stride, groups: planes)))
+                y = b.batchNorm(p + ".bn3", b.conv(p + ".conv3", y, out: out, kernel: 1, padding: 0))
+                if stride == 1 {
+                    var shortcut = input
+                    if inChannels != out {
+                        shortcut = b.batchNorm(p + ".shortcut.1",
+                                               b.conv(p + ".shortcut.0", input, out: out, kernel: 1, padding: 0))
+                    }
+                    y = b.add(main: y, shortcut: shortcut)
+                }
+                x = y
+                k += 1
+            }
+        }
+        x = b.relu(b.batchNorm("bn2", b.conv("conv2", x, out: 1280, kernel: 1, padding: 0)))
+        x = b.avgPool(x, kernel: 4)
+        x = b.flatten(x)
+        _ = b.linear("linear", x, out: classes)
+        return b.build(name: "MobileNetV2", classes: classes)
+    }
+}

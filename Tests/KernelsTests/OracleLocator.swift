@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+
+/// Finds `../shared/oracle` beside the repository (or `$MGE_ORACLE`).
+enum Oracle {
+    static var root: String {
+        if let env = ProcessInfo.processInfo.environment["MGE_ORACLE"] { return env }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.deletingLastPathComponent().appendingPathComponent("shared/oracle").path
+    }
+
+    /// Every case folder, sorted; fails the test when the oracle is absent.
+    static func cases(file: StaticString = #filePath, line: UInt = #line) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        XCTAssertFalse(names.isEmpty, "no oracle cases under \(root)", file: file, line: line)
+        return names.sorted().map { root + "/" + $0 }
+    }
+
+    static func expected(_ dir: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json"))
+        // The reference wrote Python's JSON, which spells ±Infinity and NaN bare; Foundation
+        // refuses those, so they become the strings "-inf", "inf" and "nan" (see `number(_:)`).
+        var text = String(decoding: data, as: UTF8.self)
+        text = text.replacingOccurrences(of: "-Infinity", with: "\"-inf\"")
+            .replacingOccurrences(of: "Infinity", with: "\"inf\"")
+            .replacingOccurrences(of: "NaN", with: "\"nan\"")
+        return (try JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// A number of `expected.json`, including the spelled-out infinities; nil for null.
+    static func number(_ value: Any?) -> Double? {
+        switch value {
+        case let n as NSNumber: return n.doubleValue
+        case let s as String: return Double(s)  // "inf", "-inf", "nan"
+        default: return nil
+        }
+    }
+
+    /// Maps the oracle's model and dataset names to mge's.
+    static func modelName(_ expected: [String: Any]) -> String? {
+        switch expected["model"] as? String {
+        case "CONV-6": return "conv6"
+        case "Resnet-20": return "resnet20"
+        case "Resnet-32": return "resnet32"
+        case "Wide-Resnet-28-2": return "wrn28_2"
+        case "MobileNetV2": return "mobilenetv2"
+        default: return nil
+        }
+    }
+
+    static func classes(_ expected: [String: Any]) -> Int {
+        switch expected["dataset"] as? String {
+        case "CIFAR-100": return 100
+        case "TinyImageNet", "Tiny-ImageNet": return 200
+        default: return 10
+        }
+    }
+}

@@ -77,6 +77,12 @@ public struct Parser {
         while tokens[current].kind == .newline { current += 1 }
     }
 
+    /// `line:col` of a token, for "opened at" hints.
+    private func position(of t: Token) -> String {
+        let (line, column) = source.lineAndColumn(of: t.start)
+        return "\(line):\(column)"
+    }
+
     private func describe(_ t: Token) -> String {
         switch t.kind {
         case .eof: return "end of input"
@@ -295,8 +301,7 @@ public struct Parser {
         let body = statementList(until: .rightBrace)
         newlineInsensitive.removeLast()
         guard tokens[current].kind == .rightBrace else {
-            let (line, column) = source.lineAndColumn(of: open.start)
-            throw error("expected '}' to close the block opened at \(line):\(column), got \(describe(tokens[current]))", at: tokens[current])
+            throw error("expected '}' to close the block opened at \(position(of: open)), got \(describe(tokens[current]))", at: tokens[current])
         }
         current += 1
         leave()
@@ -427,7 +432,7 @@ public struct Parser {
             case .leftParen:
                 try enter(t); levels += 1
                 current += 1
-                expr = .call(expr, try arguments(), at: t.start)
+                expr = .call(expr, try arguments(opened: t), at: t.start)
             case .leftBracket:
                 try enter(t); levels += 1
                 current += 1
@@ -449,7 +454,7 @@ public struct Parser {
         }
     }
 
-    private mutating func arguments() throws -> [Argument] {
+    private mutating func arguments(opened open: Token) throws -> [Argument] {
         newlineInsensitive.append(true)
         var args: [Argument] = []
         var sawKeyword = false
@@ -468,7 +473,7 @@ public struct Parser {
             }
             if !match(.comma) { break }
         }
-        try consume(.rightParen, "')' to close the argument list")
+        try consume(.rightParen, "')' to close the argument list opened at \(position(of: open))")
         newlineInsensitive.removeLast()
         return args
     }
@@ -509,7 +514,7 @@ public struct Parser {
             advance()
             newlineInsensitive.append(true)
             let inner = try expression()
-            try consume(.rightParen, "')'")
+            try consume(.rightParen, "')' to close the '(' at \(position(of: t))")
             newlineInsensitive.removeLast()
             return inner
         case .leftBracket:
@@ -520,7 +525,7 @@ public struct Parser {
                 elements.append(try expression())
                 if !match(.comma) { break }
             }
-            try consume(.rightBracket, "']' to close the list")
+            try consume(.rightBracket, "']' to close the list opened at \(position(of: t))")
             newlineInsensitive.removeLast()
             return .list(elements, at: t.start)
         case .leftBrace:
@@ -550,7 +555,7 @@ public struct Parser {
             fields.append((name, try expression()))
             if !match(.comma) { break }
         }
-        try consume(.rightBrace, "'}' to close the record")
+        try consume(.rightBrace, "'}' to close the record opened at \(position(of: open))")
         newlineInsensitive.removeLast()
         return .record(fields, at: open.start)
     }

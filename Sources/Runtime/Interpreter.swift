@@ -85,10 +85,7 @@ public final class Interpreter {
             do {
                 _ = try execute(statement, in: globals, topLevel: true)
             } catch let failure as Failure {
-                if failure.interrupted {
-                    writeError("interrupted\n")
-                    return .interrupted
-                }
+                if failure.interrupted { return .interrupted } // the front end says so in its own way
                 emit(failure.diagnostic)
                 outcome = .runtimeError
                 if !keepGoing { return outcome }

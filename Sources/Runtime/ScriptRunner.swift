@@ -49,6 +49,7 @@ public enum ScriptRunner {
     public static func run(_ source: Source, in interpreter: Interpreter, keepGoing: Bool) -> Int32 {
         let outcome = interpreter.run(source, keepGoing: keepGoing)
         fflush(stdout)
+        if outcome == .interrupted { fputs("interrupted\n", stderr) }
         return exitCode(outcome)
     }
 

@@ -132,14 +132,20 @@ public struct Parser {
                 advance()
                 continue
             }
+            let statementStart = current
             do {
-                statements.append(try statement())
-                try statementEnd()
+                let parsed = try statement()
+                statements.append(parsed)
+                // A statement ending in a block needs no separator: `if c { return 1 } return 2`.
+                switch parsed {
+                case .if, .for, .while, .function, .time: break
+                default: try statementEnd()
+                }
             } catch let e as ParseError {
                 record(e)
                 newlineInsensitive.removeLast(newlineInsensitive.count - savedBrackets)
                 depth = savedDepth
-                synchronize()
+                synchronize(from: statementStart)
             } catch {
                 // `statement()` throws only ParseError.
             }
@@ -157,9 +163,13 @@ public struct Parser {
         diagnostics.append(Diagnostic(kind: .syntax, message: e.message, point: SourcePoint(source: source, offset: e.offset)))
     }
 
-    /// Skips to the start of the next statement at the current block level.
-    private mutating func synchronize() {
+    /// Skips to the start of the next statement at the current block level: braces opened by the
+    /// failed statement (from `start`) are skipped through to their closing brace.
+    private mutating func synchronize(from start: Int) {
         var braces = 0
+        for t in tokens[start..<current] {
+            if t.kind == .leftBrace { braces += 1 } else if t.kind == .rightBrace { braces -= 1 }
+        }
         while true {
             let k = tokens[current].kind
             switch k {

@@ -110,6 +110,9 @@ public final class Interpreter {
     /// Names of the user's global variables, sorted.
     public var globalNames: [String] { globals.values.keys.sorted() }
 
+    /// Adds or replaces a builtin (the registry's builtins are added at init).
+    public func defineBuiltin(_ builtin: Builtin) { builtins[builtin.name] = builtin }
+
     /// Adds a constant at run time (the registry's constants are added at init).
     public func defineConstant(_ constant: Constant) { constants[constant.name] = constant }
 

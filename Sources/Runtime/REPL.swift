@@ -91,10 +91,6 @@ public final class REPL {
             }
             let line = String(cString: raw)
             free(raw)
-            if Cancellation.isRequested {
-                buffer = ""
-                continue
-            }
             if !line.allSatisfy(\.isWhitespace) {
                 add_history(line)
                 saveHistory()
@@ -178,6 +174,12 @@ public final class REPL {
 
     /// Ctrl-C sets the cancellation flag. No SA_RESTART, so a blocked read at the prompt returns.
     private func installInterruptHandler() {
+        // A parent may have blocked SIGINT; this thread must receive it so that Ctrl-C interrupts
+        // readline's read() (Linux delivers a process signal to the main thread first).
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        sigaddset(&unblocked, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in Cancellation.request() }
         sigemptyset(&action.sa_mask)

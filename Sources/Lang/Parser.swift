@@ -416,6 +416,11 @@ public struct Parser {
     private mutating func unary() throws -> Expr {
         guard kind == .minus else { return try power() }
         let op = advance()
+        // The one Int literal that only exists negated.
+        if kind == .int, text(token).filter({ $0 != "_" }) == "9223372036854775808", tokens[current + 1].kind != .starStar {
+            advance()
+            return .int(Int.min, at: op.start)
+        }
         try enter(op)
         defer { leave() }
         return .unary(.negate, try unary(), at: op.start)

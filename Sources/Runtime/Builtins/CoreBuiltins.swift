@@ -66,18 +66,18 @@ let coreBuiltins: [Builtin] = [
         }
     },
     Builtin("round", [Param("x", .number), Param("digits", .optional(.int), default: Value.none)], returns: "number",
-            summary: "Rounds half away from zero: to an Int, or to `digits` decimals as a Float.",
-            example: "round(2.5)  # 3;  round(3.14159, digits: 2)  # 3.14") { args in
+            summary: "Rounds to the nearest Int, or to `digits` decimals as a Float; halves go to the even neighbour.",
+            example: "round(2.7)  # 3;  round(3.14159, digits: 2)  # 3.14") { args in
         let x = args["x"]
         guard case .int(let digits)? = args.optional("digits") else {
             guard case .float(let d) = x else { return x }
-            guard let i = Int(exactly: d.rounded(.toNearestOrAwayFromZero)) else { throw args.bad("x", "\(Display.float(d)) has no int value") }
+            guard let i = Int(exactly: d.rounded(.toNearestOrEven)) else { throw args.bad("x", "\(Display.float(d)) has no int value") }
             return .int(i)
         }
         guard case .float(let d) = x else { return x }
         guard abs(digits) <= 308 else { return .float(digits > 0 ? d : 0) }
         let scale = pow(10.0, Double(digits))
-        let scaled = (d * scale).rounded(.toNearestOrAwayFromZero) / scale
+        let scaled = (d * scale).rounded(.toNearestOrEven) / scale
         return .float(scaled.isFinite ? scaled : d)
     },
     Builtin("abs", [Param("x", .number)], returns: "number",

@@ -102,9 +102,10 @@ public func closestName(to name: String, among candidates: some Sequence<String>
     var best: (String, Int)?
     for candidate in candidates where candidate != name {
         let distance = editDistance(target, Array(candidate.lowercased().unicodeScalars))
-        if best == nil || distance < best!.1 || (distance == best!.1 && candidate < best!.0) {
-            best = (candidate, distance)
+        if let (bestName, bestDistance) = best, distance > bestDistance || (distance == bestDistance && candidate >= bestName) {
+            continue
         }
+        best = (candidate, distance)
     }
     guard let (found, distance) = best else { return nil }
     // Allow roughly one typo per three characters, at least one.

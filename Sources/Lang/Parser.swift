@@ -95,7 +95,10 @@ public struct Parser {
 
     private func error(_ message: String, at t: Token) -> ParseError {
         if case .error(let lexMessage) = t.kind { return ParseError(message: lexMessage, offset: t.start, atEnd: false) }
-        return ParseError(message: message, offset: t.start, atEnd: t.kind == .eof)
+        guard t.kind == .eof else { return ParseError(message: message, offset: t.start, atEnd: false) }
+        // Point just past the last real token, so the caret sits on a visible line.
+        let last = tokens.last { $0.kind != .newline && $0.kind != .eof }
+        return ParseError(message: message, offset: last.map { $0.start + $0.length } ?? t.start, atEnd: true)
     }
 
     private func expected(_ what: String) -> ParseError {

@@ -80,12 +80,15 @@ enum Operators {
     private static func multiply(_ a: Value, _ b: Value, maxSize: Int) throws -> Value {
         switch (a, b) {
         case (.string(let s), .int(let n)), (.int(let n), .string(let s)):
-            guard n <= 0 || s.utf8.count <= maxSize / n else { throw tooLarge("string") }
-            return .string(String(repeating: s, count: max(0, n)))
+            if s.isEmpty || n <= 0 { return .string("") }
+            guard s.utf8.count <= maxSize / n else { throw tooLarge("string") }
+            return .string(String(repeating: s, count: n))
         case (.list(let xs), .int(let n)), (.int(let n), .list(let xs)):
-            guard n <= 0 || xs.count <= maxSize / n else { throw tooLarge("list") }
+            if xs.isEmpty || n <= 0 { return .list([]) }
+            guard xs.count <= maxSize / n else { throw tooLarge("list") }
             var out: [Value] = []
-            for _ in 0..<max(0, n) { out += xs }
+            out.reserveCapacity(xs.count * n)
+            for _ in 0..<n { out += xs }
             return .list(out)
         default:
             return try arithmetic(.multiply, a, b, int: { $0.multipliedReportingOverflow(by: $1) }, float: *)

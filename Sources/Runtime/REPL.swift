@@ -20,7 +20,6 @@ public final class REPL {
 
     let interpreter: Interpreter
     let historyPath: String
-    private var cellNumber = 0
 
     public init(interpreter: Interpreter = Interpreter()) {
         self.interpreter = interpreter
@@ -100,10 +99,9 @@ public final class REPL {
                 if buffer.isEmpty { continue }
             }
             buffer += line + "\n"
-            cellNumber += 1
             let parsed = Parser.parse(Source(name: "<repl>", text: buffer))
             // Keep reading while something is open; two blank lines in a row give up and show the error.
-            if parsed.isIncomplete, blankLines < 2 { cellNumber -= 1; continue }
+            if parsed.isIncomplete, blankLines < 2 { continue }
             buffer = ""
             blankLines = 0
             if !parsed.diagnostics.isEmpty {

@@ -57,6 +57,13 @@ final class REPLTests: XCTestCase {
             close(master)
         }
 
+        /// Like a person: a control key right after the prompt appears can reach the terminal before
+        /// libedit has switched it to raw mode, where a lone ^D is dropped.
+        func typeAfterPause(_ keys: String) {
+            Thread.sleep(forTimeInterval: 0.2)
+            type(keys)
+        }
+
         func type(_ keys: String) {
             _ = keys.utf8CString.withUnsafeBufferPointer { write(master, $0.baseAddress, $0.count - 1) }
         }
@@ -146,15 +153,14 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(t.waitFor(">>> "))
         step("n > 0\r", expect: "true\r\n>>> ", "state survives an interrupt")
         step("half typed", expect: "half typed", "typing")
-        t.type("\u{03}")
+        t.typeAfterPause("\u{03}")
         Thread.sleep(forTimeInterval: 0.3)
         step("x\r", expect: "42\r\n>>> ", "Ctrl-C at the prompt drops the line")
         XCTAssertFalse(t.transcript.contains("half typedx"), "the dropped line must not be run")
         step("?len\r", expect: "Number of characters", "?name help")
         step("prnt(x)\r", expect: "did you mean 'print'?", "error with suggestion")
-        // Keys typed before the prompt is back reach a cooked terminal, where a lone ^D can be lost.
         XCTAssertTrue(t.waitFor(">>> "))
-        t.type("\u{04}")
+        t.typeAfterPause("\u{04}")
         XCTAssertEqual(t.waitForExit(), 0, "Ctrl-D exits with status 0")
 
         let history = try String(contentsOf: home.appendingPathComponent("history"), encoding: .utf8)
@@ -167,7 +173,7 @@ final class REPLTests: XCTestCase {
         again.type("\r")
         XCTAssertTrue(again.waitFor("did you mean 'print'?"), again.transcript)
         XCTAssertTrue(again.waitFor(">>> "))
-        again.type("\u{04}")
+        again.typeAfterPause("\u{04}")
         XCTAssertEqual(again.waitForExit(), 0)
     }
 
@@ -192,7 +198,7 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(t.waitFor(">>> "))
         t.type("answer\r")
         XCTAssertTrue(t.waitFor("42\r\n>>> "), t.transcript)
-        t.type("\u{04}")
+        t.typeAfterPause("\u{04}")
         XCTAssertEqual(t.waitForExit(), 0)
     }
 }

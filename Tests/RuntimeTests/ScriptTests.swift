@@ -107,3 +107,22 @@ final class ScriptTests: XCTestCase {
         XCTAssertNotNil(ScriptTests.check(temporary, with: binary))
     }
 }
+
+/// mge-script's command line and exit codes outside what a script file can express.
+final class ScriptRunnerTests: XCTestCase {
+    func testExitCodes() throws {
+        let binary = try XCTUnwrap(TestPaths.product("mge-script"))
+        let missing = try runProcess(binary, ["/nonexistent/file.mge"])
+        XCTAssertEqual(missing.status, 74)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/file.mge: no such file"), missing.stderr)
+        XCTAssertEqual(try runProcess(binary, []).status, 64)
+        XCTAssertEqual(try runProcess(binary, ["--bogus", "x.mge"]).status, 64)
+        let stdin = try runProcess(binary, ["-"], stdin: "print(\"from stdin\")\n1 +\n")
+        XCTAssertEqual(stdin.status, 65)
+        XCTAssertEqual(stdin.stdout, "", "nothing runs when the file has a syntax error")
+        XCTAssertTrue(stdin.stderr.hasPrefix("<stdin>:2:4: error: expected an expression, got end of input"), stdin.stderr)
+        let ok = try runProcess(binary, ["-"], stdin: "x = 2\nx ** 5")
+        XCTAssertEqual(ok.stdout, "32\n")
+        XCTAssertEqual(ok.status, 0)
+    }
+}

@@ -138,6 +138,11 @@ public final class Interpreter {
                                        trace: traceLines()), interrupted: false)
     }
 
+    private func interrupted(at offset: Int) -> Failure {
+        Failure(diagnostic: Diagnostic(kind: .runtime, message: "interrupted", point: SourcePoint(source: source, offset: offset)),
+                interrupted: true)
+    }
+
     /// One line per active user-function call, innermost first; long recursions are abbreviated.
     private func traceLines() -> [String] {
         let lines = callStack.reversed().map { "  in \($0.name)() called at \($0.callSite.description)" }
@@ -149,10 +154,7 @@ public final class Interpreter {
     @inline(__always)
     private func tick(_ offset: Int) throws {
         steps += 1
-        if Cancellation.isRequested {
-            throw Failure(diagnostic: Diagnostic(kind: .runtime, message: "interrupted", point: SourcePoint(source: source, offset: offset)),
-                          interrupted: true)
-        }
+        if Cancellation.isRequested { throw interrupted(at: offset) }
         if let max = limits.maxSteps, steps > max { throw fail("step limit exceeded (\(max) steps)", at: offset) }
     }
 
@@ -485,8 +487,7 @@ public final class Interpreter {
             } catch let error as RuntimeError {
                 throw fail(error.message, at: at)
             } catch is InterruptedError {
-                throw Failure(diagnostic: Diagnostic(kind: .runtime, message: "interrupted", point: SourcePoint(source: source, offset: at)),
-                              interrupted: true)
+                throw interrupted(at: at) // a kernel saw the Ctrl-C flag
             } catch let failure as Failure {
                 throw failure
             } catch {

@@ -32,5 +32,6 @@ public func runOnLargeStack<T>(stackSize: Int = 512 << 20, _ body: @escaping () 
         return body()
     }
     pthread_join(thread, nil)
-    return result.count == 1 ? result[0] : body()
+    // The thread always stores a result; the fallback only keeps this total without a force unwrap.
+    return result.first ?? body()
 }

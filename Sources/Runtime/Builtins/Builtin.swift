@@ -236,7 +236,7 @@ extension Builtin {
                 continue
             }
             let byKeyword = args.contains { $0.label == param.name }
-            let where_ = byKeyword ? "'\(param.name)'" : "#\(i + 1)"
+            let which = byKeyword ? "'\(param.name)'" : "#\(i + 1)"
             if param.isVariadic, case .list(let items) = given {
                 var checked: [Value] = []
                 for (k, item) in items.enumerated() {
@@ -249,7 +249,7 @@ extension Builtin {
                 continue
             }
             guard let v = param.type.accept(given) else {
-                throw RuntimeError("bad argument \(where_) to '\(name)' (\(param.type.name) expected, got \(given.typeName))")
+                throw RuntimeError("bad argument \(which) to '\(name)' (\(param.type.name) expected, got \(given.typeName))")
             }
             values.append(v)
         }

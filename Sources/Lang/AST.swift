@@ -46,6 +46,17 @@ public indirect enum Expr: Sendable {
             return decl.at
         }
     }
+
+    /// Offset of the leftmost token: where a call's callee starts (`net` in `net.prune(…)`).
+    public var start: Int {
+        switch self {
+        case .binary(_, let left, _, _), .logical(_, let left, _, _), .call(let left, _, _),
+             .index(let left, _, _), .field(let left, _, _):
+            return left.start
+        default:
+            return at
+        }
+    }
 }
 
 /// The left side of `=`: a variable, or an element or field path rooted at one (`xs[0] = 1`, `r.a.b = 2`).

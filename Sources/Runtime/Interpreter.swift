@@ -263,7 +263,7 @@ public final class Interpreter {
 
     /// For `for i in range(…)`: the loop runs over the bounds without building the list.
     private func rangeBounds(_ iterable: Expr, in scope: Scope) throws -> (start: Int, stop: Int, step: Int)? {
-        guard case .call(.variable("range", let nameAt), let argExprs, let at) = iterable,
+        guard case .call(.variable("range", let nameAt), let argExprs, _) = iterable,
               case .builtin(let range)? = try? lookup("range", in: scope, at: nameAt), range.name == "range"
         else { return nil }
         let args = try argExprs.map { CallArgument(label: $0.label, value: try evaluate($0.value, in: scope)) }
@@ -271,7 +271,7 @@ public final class Interpreter {
             let values = try range.check(args)
             return try CoreBuiltins.rangeBounds(Arguments(builtin: range, values: values, interpreter: self))
         } catch let error as RuntimeError {
-            throw fail(error.message, at: at)
+            throw fail(error.message, at: nameAt)
         }
     }
 
@@ -415,12 +415,13 @@ public final class Interpreter {
             case .and: return a.isTruthy ? try evaluate(right, in: scope) : a
             case .or: return a.isTruthy ? a : try evaluate(right, in: scope)
             }
-        case .call(let calleeExpr, let argExprs, let at):
+        case .call(let calleeExpr, let argExprs, _):
             let callee = try evaluate(calleeExpr, in: scope)
             var args: [CallArgument] = []
             args.reserveCapacity(argExprs.count)
             for a in argExprs { args.append(CallArgument(label: a.label, value: try evaluate(a.value, in: scope))) }
-            return try callValue(callee, args, at: at)
+            // Errors and call-stack lines point at the start of the call: `prune(…)` rather than its '('.
+            return try callValue(callee, args, at: calleeExpr.start)
         case .index(let baseExpr, let keyExpr, let at):
             return try index(try evaluate(baseExpr, in: scope), try evaluate(keyExpr, in: scope), at: at)
         case .field(let baseExpr, let name, let at):

@@ -99,8 +99,8 @@ final class EvaluatorTests: XCTestCase {
             t:2:12: error: cannot add int and string (use str() to convert the number)
                   return x + "s"
                            ^
-              in g() called at t:4:19
-              in f() called at t:5:2
+              in g() called at t:4:18
+              in f() called at t:5:1
 
             """)
     }

@@ -1,1 +1,4 @@
+import Foundation
 import Runtime
+
+exit(ScriptRunner.main(Array(CommandLine.arguments.dropFirst())))

@@ -1,1 +1,4 @@
+import Foundation
 import Runtime
+
+exit(REPL.main(Array(CommandLine.arguments.dropFirst())))

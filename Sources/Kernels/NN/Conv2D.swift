@@ -105,8 +105,13 @@ public enum Conv2D {
                         if iy < 0 || iy >= h { continue }
                         let dst = plane + iy * w
                         let srow = src + oy * ow
-                        var ix = oxLo * s - p + kj
-                        for ox in oxLo ..< oxHi { dst[ix] += srow[ox]; ix += s }
+                        if s == 1 {
+                            let d = dst + (oxLo - p + kj), r = srow + oxLo
+                            for j in 0 ..< oxHi - oxLo { d[j] += r[j] }
+                        } else {
+                            var ix = oxLo * s - p + kj
+                            for ox in oxLo ..< oxHi { dst[ix] += srow[ox]; ix += s }
+                        }
                     }
                     row += 1
                 }
@@ -119,9 +124,15 @@ public enum Conv2D {
     /// - Complexity: O(N · Cout · Cin/groups · k² · Ho · Wo) multiply-adds.
     public static func forward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
                                             y: UnsafeMutablePointer<S>) {
+        forward(g, x: x, weight: weight, y: y, accumulate: false)
+    }
+
+    /// y = conv(x, w), or y += conv(x, w) when `accumulate`.
+    static func forward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                     y: UnsafeMutablePointer<S>, accumulate: Bool) {
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
         if g.isDepthwise {
-            depthwiseForward(g, x: x, weight: weight, y: y)
+            depthwiseForward(g, x: x, weight: weight, y: y, accumulate: accumulate)
             return
         }
         let cost = g.outChannels * g.patchSize * g.outPixels
@@ -135,7 +146,7 @@ public enum Conv2D {
                     if let col { im2col(xin, g, col); b = UnsafePointer(col) } else { b = xin }
                     S.gemm(transposeA: false, transposeB: false, m: g.outPerGroup, n: g.outPixels, k: g.patchSize,
                            alpha: 1, a: weight + grp * g.outPerGroup * g.patchSize, lda: g.patchSize,
-                           b: b, ldb: g.outPixels, beta: 0,
+                           b: b, ldb: g.outPixels, beta: accumulate ? 1 : 0,
                            c: y + n * outImage + grp * g.outPerGroup * g.outPixels, ldc: g.outPixels)
                 }
             }
@@ -149,6 +160,27 @@ public enum Conv2D {
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
         if g.isDepthwise {
             depthwiseBackwardInput(g, dy: dy, weight: weight, dx: dx)
+            return
+        }
+        if g.stride == 1 && !g.isPointwise && g.kernel - 1 - g.padding >= 0 {
+            // At stride 1 the transposed conv is a conv of dy with the kernel flipped and in/out
+            // swapped, padding k−1−p: it runs on the fast im2col+GEMM path instead of col2im.
+            let flipped = UnsafeMutablePointer<S>.allocate(capacity: g.outChannels * g.patchSize)
+            defer { flipped.deallocate() }
+            let k = g.kernel, kk = k * k
+            for grp in 0 ..< g.groups {
+                for o in 0 ..< g.outPerGroup {
+                    for i in 0 ..< g.inPerGroup {
+                        let src = weight + ((grp * g.outPerGroup + o) * g.inPerGroup + i) * kk
+                        let dst = flipped + ((grp * g.inPerGroup + i) * g.outPerGroup + o) * kk
+                        for a in 0 ..< kk { dst[a] = src[kk - 1 - a] }
+                    }
+                }
+            }
+            let transposed = ConvGeometry(batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+                                          outChannels: g.inChannels, kernel: k, stride: 1, padding: k - 1 - g.padding,
+                                          groups: g.groups)
+            forward(transposed, x: dy, weight: flipped, y: dx, accumulate: true)
             return
         }
         let cost = g.outChannels * g.patchSize * g.outPixels
@@ -226,12 +258,12 @@ public enum Conv2D {
     }
 
     static func depthwiseForward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
-                                              y: UnsafeMutablePointer<S>) {
+                                              y: UnsafeMutablePointer<S>, accumulate: Bool = false) {
         let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
         forPlanes(g) { plane in
             let c = plane % g.outChannels
             let src = x + plane * h * w, dst = y + plane * oh * ow, ker = weight + c * k * k
-            dst.update(repeating: 0, count: oh * ow)
+            if !accumulate { dst.update(repeating: 0, count: oh * ow) }
             for ki in 0 ..< k {
                 for kj in 0 ..< k {
                     let wv = ker[ki * k + kj]

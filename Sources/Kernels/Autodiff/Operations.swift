@@ -51,10 +51,14 @@ extension Autodiff {
 
     // MARK: Elementwise
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func map2<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>, _ f: (S, S) -> S) -> [S] {
         read(a) { pa in read(b) { pb in buffer(a.count) { out in for i in 0 ..< a.count { out[i] = f(pa[i], pb[i]) } } } }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func add<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sameShape("add", a, b)
         return .result("add", shape: a.shape, values: map2(a, b, +), inputs: [a, b]) { g, _, needs, _ in
@@ -62,6 +66,8 @@ extension Autodiff {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func subtract<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sameShape("subtract", a, b)
         return .result("subtract", shape: a.shape, values: map2(a, b, -), inputs: [a, b]) { g, _, needs, _ in
@@ -70,6 +76,8 @@ extension Autodiff {
     }
 
     /// Elementwise product.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func multiply<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sameShape("multiply", a, b)
         return .result("multiply", shape: a.shape, values: map2(a, b, *), inputs: [a, b]) { g, inputs, needs, _ in
@@ -78,18 +86,24 @@ extension Autodiff {
     }
 
     /// c·a for a constant c.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func scale<S: NNScalar>(_ a: Variable<S>, by c: S) throws -> Variable<S> {
         let values: [S] = read(a) { pa in buffer(a.count) { out in for i in 0 ..< a.count { out[i] = c * pa[i] } } }
         return .result("scale", shape: a.shape, values: values, inputs: [a]) { g, _, _, _ in [try scale(g, by: c)] }
     }
 
     /// Σ a, shape `[]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func sum<S: NNScalar>(_ a: Variable<S>) throws -> Variable<S> {
         let total: Double = read(a) { pa in var s = 0.0; for i in 0 ..< a.count { s += pa[i].doubleValue }; return s }
         return .result("sum", shape: [], values: [S(total)], inputs: [a]) { g, _, _, _ in [try broadcast(g, to: a.shape)] }
     }
 
     /// A one-element Variable repeated to `shape`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func broadcast<S: NNScalar>(_ s: Variable<S>, to shape: [Int]) throws -> Variable<S> {
         guard s.count == 1 else {
             throw NNError.shapeMismatch(operation: "broadcast", detail: "needs one value, got \(Tensor.describe(s.shape))")
@@ -101,10 +115,14 @@ extension Autodiff {
     }
 
     /// ⟨a, b⟩ = Σ a⊙b, shape `[]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func dot<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sum(try multiply(a, b))
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func reshape<S: NNScalar>(_ a: Variable<S>, to shape: [Int]) throws -> Variable<S> {
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == a.count else {
             throw NNError.shapeMismatch(operation: "reshape", detail: "\(Tensor.describe(a.shape)) to \(Tensor.describe(shape))")
@@ -114,6 +132,8 @@ extension Autodiff {
     }
 
     /// max(x, 0).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func relu<S: NNScalar>(_ x: Variable<S>) throws -> Variable<S> {
         let values: [S] = read(x) { px in buffer(x.count) { out in for i in 0 ..< x.count { out[i] = px[i] > 0 ? px[i] : 0 } } }
         return .result("relu", shape: x.shape, values: values, inputs: [x]) { g, inputs, _, _ in
@@ -122,6 +142,8 @@ extension Autodiff {
     }
 
     /// g ⊙ [reference > 0] for a constant `reference` (ReLU's backward; its own adjoint).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func maskPositive<S: NNScalar>(_ g: Variable<S>, where reference: [S]) throws -> Variable<S> {
         guard reference.count == g.count else {
             throw NNError.shapeMismatch(operation: "relu backward", detail: "\(g.count) gradients for \(reference.count) inputs")
@@ -135,6 +157,8 @@ extension Autodiff {
     }
 
     /// 1/√(a + ε).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func reciprocalSquareRoot<S: NNScalar>(_ a: Variable<S>, epsilon: S) throws -> Variable<S> {
         let values: [S] = read(a) { pa in buffer(a.count) { out in for i in 0 ..< a.count { out[i] = 1 / (pa[i] + epsilon).squareRoot() } } }
         return .result("rsqrt", shape: a.shape, values: values, inputs: [a]) { g, inputs, _, _ in
@@ -158,6 +182,8 @@ extension Autodiff {
     }
 
     /// Sums over every axis but `axis`: `[…, C, …]` → `[C]` (Double accumulation).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func sumChannels<S: NNScalar>(_ a: Variable<S>, axis: Int = 1) throws -> Variable<S> {
         try checkAxis("sumChannels", a.shape, axis)
         let (outer, channels, inner) = layout(a.shape, axis: axis)
@@ -176,6 +202,8 @@ extension Autodiff {
     }
 
     /// Repeats `[C]` along every axis but `axis` of `shape`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func expandChannels<S: NNScalar>(_ v: Variable<S>, to shape: [Int], axis: Int = 1) throws -> Variable<S> {
         try checkAxis("expandChannels", shape, axis)
         let (outer, channels, inner) = layout(shape, axis: axis)
@@ -193,6 +221,8 @@ extension Autodiff {
     }
 
     /// x·scale[c] + shift[c] along `axis` (eval-mode batch norm, biases). `shift` may be nil.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func channelAffine<S: NNScalar>(_ x: Variable<S>, scale: Variable<S>, shift: Variable<S>?,
                                                   axis: Int = 1) throws -> Variable<S> {
         try checkAxis("channelAffine", x.shape, axis)
@@ -226,6 +256,8 @@ extension Autodiff {
     // MARK: Linear algebra
 
     /// op(a)·op(b) for 2-D a, b (op = transpose when asked).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func matmul<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>, transposeA: Bool = false,
                                            transposeB: Bool = false) throws -> Variable<S> {
         guard a.shape.count == 2, b.shape.count == 2 else {
@@ -261,6 +293,8 @@ extension Autodiff {
     // MARK: Convolution
 
     /// 2-D convolution, PyTorch semantics. x `[N, Cin, H, W]`, w `[Cout, Cin/groups, k, k]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func conv2d<S: NNScalar>(_ x: Variable<S>, _ w: Variable<S>, stride: Int = 1, padding: Int = 0,
                                            groups: Int = 1) throws -> Variable<S> {
         guard x.shape.count == 4, w.shape.count == 4, w.shape[2] == w.shape[3] else {
@@ -275,6 +309,8 @@ extension Autodiff {
         return convolve(x, w, g)
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func convolve<S: NNScalar>(_ x: Variable<S>, _ w: Variable<S>, _ g: ConvGeometry) -> Variable<S> {
         let values: [S] = read(x) { px in read(w) { pw in buffer(g.outputShape.reduce(1, *)) { Conv2D.forward(g, x: px, weight: pw, y: $0) } } }
         return .result("conv2d", shape: g.outputShape, values: values, inputs: [x, w]) { gy, inputs, needs, _ in
@@ -284,6 +320,8 @@ extension Autodiff {
     }
 
     /// convᵀ(dy, w): the input gradient of `conv2d`, shape `g.inputShape`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func conv2dBackwardInput<S: NNScalar>(_ dy: Variable<S>, _ w: Variable<S>, _ g: ConvGeometry) throws -> Variable<S> {
         guard dy.shape == g.outputShape, w.shape == g.weightShape else {
             throw NNError.shapeMismatch(operation: "conv2d backward", detail: "gradient \(Tensor.describe(dy.shape)), weight \(Tensor.describe(w.shape))")
@@ -299,6 +337,8 @@ extension Autodiff {
     }
 
     /// The weight gradient of `conv2d`: Σₙ dyₙ·im2col(xₙ)ᵀ, shape `g.weightShape`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func conv2dBackwardWeight<S: NNScalar>(_ x: Variable<S>, _ dy: Variable<S>, _ g: ConvGeometry) throws -> Variable<S> {
         guard x.shape == g.inputShape, dy.shape == g.outputShape else {
             throw NNError.shapeMismatch(operation: "conv2d weight gradient", detail: "input \(Tensor.describe(x.shape)), gradient \(Tensor.describe(dy.shape))")
@@ -322,6 +362,8 @@ extension Autodiff {
     }
 
     /// Max pool, window = stride = `kernel`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func maxPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
         try checkPool("maxPool2d", x, kernel)
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -344,6 +386,8 @@ extension Autodiff {
     }
 
     /// out[index[i]] += g[i] into zeros of `shape` (max pool backward).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func scatterAdd<S: NNScalar>(_ g: Variable<S>, index: [Int32], shape: [Int]) throws -> Variable<S> {
         let count = shape.reduce(1, *)
         guard index.count == g.count, index.allSatisfy({ $0 >= 0 && Int($0) < count }) else {
@@ -358,6 +402,8 @@ extension Autodiff {
     }
 
     /// out[i] = x[index[i]], shaped `shape` (max pool with fixed indices).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func gather<S: NNScalar>(_ x: Variable<S>, index: [Int32], shape: [Int]) throws -> Variable<S> {
         guard index.count == shape.reduce(1, *), index.allSatisfy({ $0 >= 0 && Int($0) < x.count }) else {
             throw NNError.shapeMismatch(operation: "gather", detail: "\(index.count) indices into \(x.count) values")
@@ -371,6 +417,8 @@ extension Autodiff {
     }
 
     /// Average pool, window = stride = `kernel`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func avgPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
         try checkPool("avgPool2d", x, kernel)
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -384,6 +432,8 @@ extension Autodiff {
     }
 
     /// The adjoint of `avgPool2d`: each gradient spread as g/k² over its window.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func avgPool2dBackward<S: NNScalar>(_ g: Variable<S>, kernel: Int, inputShape: [Int]) throws -> Variable<S> {
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         guard g.shape == [n, c, h / kernel, w / kernel] else {
@@ -402,6 +452,8 @@ extension Autodiff {
     /// Training-mode batch norm over `axis` 1 of x (`[N, C, H, W]` or `[N, C]`) with the batch's
     /// statistics. Returns the output and the batch mean and 1/√(biased var + ε), which the
     /// caller folds into running statistics (`BatchNorm.updateRunningStatistics`).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func batchNorm<S: NNScalar>(_ x: Variable<S>, gamma: Variable<S>, beta: Variable<S>)
         throws -> (output: Variable<S>, mean: [S], invStd: [S]) {
         guard x.shape.count >= 2, gamma.shape == [x.shape[1]], beta.shape == [x.shape[1]] else {
@@ -468,6 +520,8 @@ extension Autodiff {
 
     /// Batch norm's backward built from recorded operations (so it can be differentiated again):
     /// x̂ = (x − μ)·σ⁻¹, dγ = Σ g·x̂, dβ = Σ g, dx = σ⁻¹·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = γ·g.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func batchNormBackwardComposite<S: NNScalar>(_ g: Variable<S>, _ x: Variable<S>, _ gamma: Variable<S>,
                                                         _ needs: [Bool]) throws -> [Variable<S>?] {
         let (outer, _, inner) = layout(x.shape, axis: 1)
@@ -490,6 +544,8 @@ extension Autodiff {
     // MARK: Softmax and cross-entropy
 
     /// Row softmax of `[N, K]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func softmax<S: NNScalar>(_ z: Variable<S>) throws -> Variable<S> {
         guard z.shape.count == 2, z.shape[1] > 0 else {
             throw NNError.shapeMismatch(operation: "softmax", detail: "needs [N, K], got \(Tensor.describe(z.shape))")
@@ -516,6 +572,8 @@ extension Autodiff {
     }
 
     /// Mean softmax cross-entropy of logits `[N, K]` against labels in 0..<K, shape `[]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func crossEntropy<S: NNScalar>(_ logits: Variable<S>, labels: [Int]) throws -> Variable<S> {
         guard logits.shape.count == 2, logits.shape[1] > 0 else {
             throw NNError.shapeMismatch(operation: "crossEntropy", detail: "logits must be [N, K], got \(Tensor.describe(logits.shape))")

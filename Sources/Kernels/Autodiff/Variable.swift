@@ -118,6 +118,8 @@ public enum Autodiff {
     /// differentiated again (double backward); otherwise they are constants and the pass uses
     /// fused kernels. The graph is not consumed: `grad` may be called on it any number of times.
     /// - Complexity: one backward rule per recorded node reachable from `output`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func grad<S: NNScalar>(of output: Variable<S>, wrt: [Variable<S>], seed: Variable<S>? = nil,
                                          createGraph: Bool = false) throws -> [Variable<S>] {
         if let seed, seed.shape != output.shape {
@@ -155,6 +157,8 @@ public enum Autodiff {
     /// Hessian-vector products H·v of a scalar function, exactly, by double backward:
     /// Hv = ∂⟨∂f/∂x, v⟩/∂x. `output` must have been computed from `wrt` with recording on.
     /// Returns the gradient as well (it is computed on the way).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func hessianVectorProduct<S: NNScalar>(of output: Variable<S>, wrt: [Variable<S>],
                                                          vector: [Variable<S>], createGraph: Bool = false)
         throws -> (gradient: [Variable<S>], hessianVector: [Variable<S>]) {
@@ -173,6 +177,8 @@ public enum Autodiff {
     }
 
     /// Variables reachable from `root` through recorded nodes, inputs before users.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func topologicalOrder<S: NNScalar>(_ root: Variable<S>) -> [Variable<S>] {
         var order: [Variable<S>] = []
         var visited = Set<ObjectIdentifier>()
@@ -193,6 +199,8 @@ public enum Autodiff {
     }
 
     /// Sum of two constant gradients without recording.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func accumulate<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         guard a.shape == b.shape else {
             throw NNError.shapeMismatch(operation: "grad", detail: "gradients \(Tensor.describe(a.shape)) and \(Tensor.describe(b.shape))")

@@ -19,6 +19,8 @@ public final class DifferentiableNetwork<S: NNScalar> {
 
     /// Copies a network's state. Parameters are leaves that require a gradient when asked; masks
     /// likewise (ProsPr and SNIP differentiate with respect to masks).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public init(_ network: Network, parametersRequireGrad: Bool = true, masksRequireGrad: Bool = false) {
         architecture = network.architecture
         var parameters: [String: Variable<S>] = [:], masks: [String: Variable<S>] = [:], running: [String: [S]] = [:]
@@ -50,6 +52,8 @@ public final class DifferentiableNetwork<S: NNScalar> {
     ///     `runningStatistics` (PyTorch's behaviour for a forward in `train()` mode).
     ///   - overrides: Variables to use instead of `parameters` for some names (fast weights of
     ///     unrolled SGD steps); prunable overrides are still multiplied by their mask.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func forward(_ x: Variable<S>, train: Bool, updateRunningStatistics: Bool = false,
                         overrides: [String: Variable<S>] = [:]) throws -> Variable<S> {
         let inputShape = architecture.nodes.first?.shape ?? []
@@ -149,6 +153,8 @@ public final class DifferentiableNetwork<S: NNScalar> {
     }
 
     /// Mean cross-entropy of the logits against `labels` (training-mode BN unless `train` is false).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func loss(_ x: Variable<S>, labels: [Int], train: Bool = true, updateRunningStatistics: Bool = false,
                      overrides: [String: Variable<S>] = [:]) throws -> Variable<S> {
         let logits = try forward(x, train: train, updateRunningStatistics: updateRunningStatistics, overrides: overrides)

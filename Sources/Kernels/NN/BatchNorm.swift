@@ -12,6 +12,8 @@ public enum BatchNorm {
     /// variance. Writes `mean` and `invStd` (`[channels]`, kept for backward).
     /// Shapes: x, y `[outer, channels, inner]`; gamma, beta, mean, invStd `[channels]`.
     /// - Complexity: O(outer · channels · inner), two passes.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func forwardTraining<S: NNScalar>(x: UnsafePointer<S>, y: UnsafeMutablePointer<S>,
                                                     gamma: UnsafePointer<S>, beta: UnsafePointer<S>,
                                                     outer: Int, channels: Int, inner: Int,
@@ -44,6 +46,8 @@ public enum BatchNorm {
 
     /// Running statistics update as PyTorch does it: running ← (1 − 0.1)·running + 0.1·batch,
     /// with the batch variance *unbiased* (× m/(m−1), m = outer·inner) for `runningVar`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func updateRunningStatistics<S: NNScalar>(mean: UnsafePointer<S>, invStd: UnsafePointer<S>,
                                                             count: Int, channels: Int,
                                                             runningMean: UnsafeMutablePointer<S>,
@@ -61,6 +65,8 @@ public enum BatchNorm {
     /// Training-mode backward, accumulating:
     /// dx += γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), dγ += Σ dy·x̂, dβ += Σ dy, x̂ = (x − mean)·invStd.
     /// Any of dx, dGamma, dBeta may be nil when not wanted.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func backwardTraining<S: NNScalar>(x: UnsafePointer<S>, dy: UnsafePointer<S>,
                                                      gamma: UnsafePointer<S>, mean: UnsafePointer<S>, invStd: UnsafePointer<S>,
                                                      outer: Int, channels: Int, inner: Int,
@@ -101,6 +107,8 @@ public enum BatchNorm {
 public enum Pooling {
     /// y = max over each window; `argmax` receives the flat index into x of each maximum
     /// (first one on ties, as PyTorch). Shapes: x `[planes, H, W]`, y and argmax `[planes, H/k, W/k]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func maxForward<S: NNScalar>(x: UnsafePointer<S>, planes: Int, height: Int, width: Int, kernel: Int,
                                                y: UnsafeMutablePointer<S>, argmax: UnsafeMutablePointer<Int32>) {
         let oh = height / kernel, ow = width / kernel
@@ -128,18 +136,24 @@ public enum Pooling {
     }
 
     /// y[i] = x[index[i]] (the max pool forward with fixed indices; adjoint of `scatterAdd`).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func gather<S: NNScalar>(x: UnsafePointer<S>, index: UnsafePointer<Int32>, count: Int,
                                            y: UnsafeMutablePointer<S>) {
         for i in 0 ..< count { y[i] = x[Int(index[i])] }
     }
 
     /// dx[index[i]] += dy[i] (max pool backward; adjoint of `gather`).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func scatterAdd<S: NNScalar>(dy: UnsafePointer<S>, index: UnsafePointer<Int32>, count: Int,
                                                dx: UnsafeMutablePointer<S>) {
         for i in 0 ..< count { dx[Int(index[i])] += dy[i] }
     }
 
     /// y = mean over each window. Shapes: x `[planes, H, W]`, y `[planes, H/k, W/k]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func averageForward<S: NNScalar>(x: UnsafePointer<S>, planes: Int, height: Int, width: Int, kernel: Int,
                                                    y: UnsafeMutablePointer<S>) {
         let oh = height / kernel, ow = width / kernel
@@ -160,6 +174,8 @@ public enum Pooling {
     }
 
     /// dx += dy / k² spread over each window (adjoint of `averageForward`).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func averageBackward<S: NNScalar>(dy: UnsafePointer<S>, planes: Int, height: Int, width: Int, kernel: Int,
                                                     dx: UnsafeMutablePointer<S>) {
         let oh = height / kernel, ow = width / kernel
@@ -183,6 +199,8 @@ public enum Pooling {
 public enum CrossEntropy {
     /// Returns mean_n (logsumexp(zₙ) − zₙ[yₙ]); writes softmax(z) into `probabilities` when given.
     /// Shapes: logits, probabilities `[N, K]`; labels `[N]` in 0..<K (checked by the caller).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func forward<S: NNScalar>(logits: UnsafePointer<S>, labels: UnsafePointer<Int>, batch: Int, classes: Int,
                                             probabilities: UnsafeMutablePointer<S>?) -> Double {
         var total = 0.0
@@ -202,6 +220,8 @@ public enum CrossEntropy {
     }
 
     /// dz += scale·(softmax(z) − onehot(y))/N, given the softmax from `forward`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func backward<S: NNScalar>(probabilities: UnsafePointer<S>, labels: UnsafePointer<Int>, batch: Int,
                                              classes: Int, scale: S, dLogits: UnsafeMutablePointer<S>) {
         let s = scale / S(max(batch, 1))

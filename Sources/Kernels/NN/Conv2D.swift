@@ -60,6 +60,8 @@ public struct ConvGeometry: Equatable, Sendable {
 public enum Conv2D {
     /// im2col of one image's channel slice `x[c0 ..< c0+inPerGroup]` into `col [patchSize, outPixels]`.
     /// - Complexity: O(patchSize · outPixels).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func im2col<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>) {
         let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
         var row = 0
@@ -91,6 +93,8 @@ public enum Conv2D {
     }
 
     /// Adjoint of `im2col`: adds `col [patchSize, outPixels]` into one image's channel slice.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func col2imAdd<S: NNScalar>(_ col: UnsafePointer<S>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<S>) {
         let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
         var row = 0
@@ -122,12 +126,16 @@ public enum Conv2D {
     /// y = conv(x, w), overwriting y.
     /// Shapes: x `[N, Cin, H, W]`, w `[Cout, Cin/groups, k, k]`, y `[N, Cout, Ho, Wo]`.
     /// - Complexity: O(N · Cout · Cin/groups · k² · Ho · Wo) multiply-adds.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func forward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
                                             y: UnsafeMutablePointer<S>) {
         forward(g, x: x, weight: weight, y: y, accumulate: false)
     }
 
     /// y = conv(x, w), or y += conv(x, w) when `accumulate`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func forward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
                                      y: UnsafeMutablePointer<S>, accumulate: Bool) {
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
@@ -155,6 +163,8 @@ public enum Conv2D {
 
     /// dx += convᵀ(dy, w): the input gradient (a transposed convolution).
     /// Shapes: dy `[N, Cout, Ho, Wo]`, w `[Cout, Cin/groups, k, k]`, dx `[N, Cin, H, W]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func backwardInput<S: NNScalar>(_ g: ConvGeometry, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
                                                   dx: UnsafeMutablePointer<S>) {
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
@@ -208,6 +218,8 @@ public enum Conv2D {
     /// dw += Σₙ dyₙ · im2col(xₙ)ᵀ: the weight gradient. Each worker sums its images into a
     /// private buffer; the partial sums are added at the end (no shared writes in the loop).
     /// Shapes: x `[N, Cin, H, W]`, dy `[N, Cout, Ho, Wo]`, dw `[Cout, Cin/groups, k, k]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func backwardWeight<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, dy: UnsafePointer<S>,
                                                    dw: UnsafeMutablePointer<S>) {
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
@@ -257,6 +269,8 @@ public enum Conv2D {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func depthwiseForward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
                                               y: UnsafeMutablePointer<S>, accumulate: Bool = false) {
         let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
@@ -280,6 +294,8 @@ public enum Conv2D {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func depthwiseBackwardInput<S: NNScalar>(_ g: ConvGeometry, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
                                                     dx: UnsafeMutablePointer<S>) {
         let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
@@ -302,6 +318,8 @@ public enum Conv2D {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func depthwiseBackwardWeight<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, dy: UnsafePointer<S>,
                                                      dw: UnsafeMutablePointer<S>) {
         let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)

@@ -43,6 +43,12 @@ extension Autodiff {
         b.baseAddress ?? emptyPlaceholder.assumingMemoryBound(to: T.self)
     }
 
+    /// Runs `body` over `0..<count` split across cores when the array is large enough to pay
+    /// for the thread hop (elementwise passes over activations are memory-bound; two cores help).
+    @inline(__always) static func elementwise(_ count: Int, _ body: (Range<Int>) -> Void) {
+        Parallel.forChunks(count, costPerItem: 1, body)
+    }
+
     static func sameShape<S>(_ op: String, _ a: Variable<S>, _ b: Variable<S>) throws {
         guard a.shape == b.shape else {
             throw NNError.shapeMismatch(operation: op, detail: "\(Tensor.describe(a.shape)) and \(Tensor.describe(b.shape))")
@@ -54,7 +60,7 @@ extension Autodiff {
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     static func map2<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>, _ f: (S, S) -> S) -> [S] {
-        read(a) { pa in read(b) { pb in buffer(a.count) { out in for i in 0 ..< a.count { out[i] = f(pa[i], pb[i]) } } } }
+        read(a) { pa in read(b) { pb in buffer(a.count) { out in elementwise(a.count) { for i in $0 { out[i] = f(pa[i], pb[i]) } } } } }
     }
 
     @_specialize(where S == Float)
@@ -89,7 +95,7 @@ extension Autodiff {
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     public static func scale<S: NNScalar>(_ a: Variable<S>, by c: S) throws -> Variable<S> {
-        let values: [S] = read(a) { pa in buffer(a.count) { out in for i in 0 ..< a.count { out[i] = c * pa[i] } } }
+        let values: [S] = read(a) { pa in buffer(a.count) { out in elementwise(a.count) { for i in $0 { out[i] = c * pa[i] } } } }
         return .result("scale", shape: a.shape, values: values, inputs: [a]) { g, _, _, _ in [try scale(g, by: c)] }
     }
 
@@ -135,7 +141,7 @@ extension Autodiff {
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     public static func relu<S: NNScalar>(_ x: Variable<S>) throws -> Variable<S> {
-        let values: [S] = read(x) { px in buffer(x.count) { out in for i in 0 ..< x.count { out[i] = px[i] > 0 ? px[i] : 0 } } }
+        let values: [S] = read(x) { px in buffer(x.count) { out in elementwise(x.count) { for i in $0 { out[i] = max(px[i], 0) } } } }
         return .result("relu", shape: x.shape, values: values, inputs: [x]) { g, inputs, _, _ in
             [try maskPositive(g, where: inputs[0].values)]
         }
@@ -149,7 +155,7 @@ extension Autodiff {
             throw NNError.shapeMismatch(operation: "relu backward", detail: "\(g.count) gradients for \(reference.count) inputs")
         }
         let values: [S] = read(g) { pg in
-            reference.withUnsafeBufferPointer { r in buffer(g.count) { out in for i in 0 ..< g.count { out[i] = r[i] > 0 ? pg[i] : 0 } } }
+            reference.withUnsafeBufferPointer { r in buffer(g.count) { out in elementwise(g.count) { for i in $0 { let v = pg[i]; out[i] = r[i] > 0 ? v : 0 } } } }  // load first: the select vectorises
         }
         return .result("relu backward", shape: g.shape, values: values, inputs: [g]) { gg, _, _, _ in
             [try maskPositive(gg, where: reference)]
@@ -235,10 +241,12 @@ extension Autodiff {
             read(scale) { ps in
                 (shift?.values ?? zero).withUnsafeBufferPointer { pb in
                     buffer(x.count) { out in
-                        for n in 0 ..< outer {
-                            for c in 0 ..< channels {
-                                let o = (n * channels + c) * inner, a = ps[c], b = pb[c]
-                                for i in 0 ..< inner { out[o + i] = px[o + i] * a + b }
+                        Parallel.forChunks(outer, costPerItem: channels * inner) { rows in
+                            for n in rows {
+                                for c in 0 ..< channels {
+                                    let o = (n * channels + c) * inner, a = ps[c], b = pb[c]
+                                    for i in 0 ..< inner { out[o + i] = px[o + i] * a + b }
+                                }
                             }
                         }
                     }

@@ -1,0 +1,350 @@
+/// Sizes of one 2-D convolution over a batch, PyTorch semantics (cross-correlation, zero padding).
+///
+/// Input x `[batch, inChannels, height, width]`, weight w `[outChannels, inChannels/groups,
+/// kernel, kernel]`, output y `[batch, outChannels, outHeight, outWidth]`.
+public struct ConvGeometry: Equatable, Sendable {
+    public var batch: Int
+    public var inChannels: Int
+    public var height: Int
+    public var width: Int
+    public var outChannels: Int
+    public var kernel: Int
+    public var stride: Int
+    public var padding: Int
+    public var groups: Int
+
+    public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
+                kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1) {
+        self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
+        self.outChannels = outChannels; self.kernel = kernel; self.stride = stride
+        self.padding = padding; self.groups = groups
+    }
+
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    var inPerGroup: Int { inChannels / groups }
+    var outPerGroup: Int { outChannels / groups }
+    /// Rows of one group's im2col matrix: in-channel, kernel row, kernel column (W.reshape order).
+    var patchSize: Int { inPerGroup * kernel * kernel }
+    var outPixels: Int { outHeight * outWidth }
+    var inPixels: Int { height * width }
+    public var inputShape: [Int] { [batch, inChannels, height, width] }
+    public var weightShape: [Int] { [outChannels, inPerGroup, kernel, kernel] }
+    public var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
+    /// A 1x1, stride-1, unpadded conv reads its input as the im2col matrix itself.
+    var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+    /// One input and one output channel per group: handled by direct loops, GEMM would be 1-row.
+    var isDepthwise: Bool { inPerGroup == 1 && outPerGroup == 1 }
+
+    /// Output columns `ox` whose tap `ox·stride − padding + kj` lands inside the image (a half-open range).
+    @inline(__always) func validColumns(_ kj: Int) -> (Int, Int) {
+        let lo = min(outWidth, max(0, (padding - kj + stride - 1) / stride))  // ceil for the positive case
+        let last = width - 1 + padding - kj
+        if last < 0 { return (lo, lo) }
+        return (lo, max(lo, min(outWidth, last / stride + 1)))
+    }
+
+    /// Nil when the numbers cannot describe a convolution (so callers can throw a clear error).
+    public var problem: String? {
+        if batch < 0 || inChannels <= 0 || outChannels <= 0 || height <= 0 || width <= 0 { return "empty or negative sizes" }
+        if kernel <= 0 || stride <= 0 || padding < 0 || groups <= 0 { return "kernel, stride and groups must be positive, padding non-negative" }
+        if inChannels % groups != 0 || outChannels % groups != 0 { return "groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels" }
+        if height + 2 * padding < kernel || width + 2 * padding < kernel { return "kernel \(kernel) larger than the padded input \(height)x\(width)" }
+        return nil
+    }
+}
+
+/// Convolution kernels on plain NCHW buffers: im2col + GEMM, with direct loops for depthwise
+/// convs and no copy for pointwise ones. The batch is split over cores; each worker owns its
+/// im2col scratch. Backward kernels *accumulate* (`+=`) into their gradient buffers.
+public enum Conv2D {
+    /// im2col of one image's channel slice `x[c0 ..< c0+inPerGroup]` into `col [patchSize, outPixels]`.
+    /// - Complexity: O(patchSize · outPixels).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func im2col<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>) {
+        let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
+        var row = 0
+        for c in 0 ..< g.inPerGroup {
+            let plane = x + c * h * w
+            for ki in 0 ..< k {
+                for kj in 0 ..< k {
+                    let dst = col + row * oh * ow
+                    // Output columns whose tap ix = ox·s − p + kj lands inside the image.
+                    let (oxLo, oxHi) = g.validColumns(kj)
+                    for oy in 0 ..< oh {
+                        let iy = oy * s - p + ki
+                        let d = dst + oy * ow
+                        if iy < 0 || iy >= h { d.update(repeating: 0, count: ow); continue }
+                        let src = plane + iy * w
+                        if oxLo > 0 { d.update(repeating: 0, count: oxLo) }
+                        if s == 1 {
+                            (d + oxLo).update(from: src + (oxLo - p + kj), count: oxHi - oxLo)
+                        } else {
+                            var ix = oxLo * s - p + kj
+                            for ox in oxLo ..< oxHi { d[ox] = src[ix]; ix += s }
+                        }
+                        if oxHi < ow { (d + oxHi).update(repeating: 0, count: ow - oxHi) }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// Adjoint of `im2col`: adds `col [patchSize, outPixels]` into one image's channel slice.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func col2imAdd<S: NNScalar>(_ col: UnsafePointer<S>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<S>) {
+        let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
+        var row = 0
+        for c in 0 ..< g.inPerGroup {
+            let plane = x + c * h * w
+            for ki in 0 ..< k {
+                for kj in 0 ..< k {
+                    let src = col + row * oh * ow
+                    let (oxLo, oxHi) = g.validColumns(kj)
+                    for oy in 0 ..< oh {
+                        let iy = oy * s - p + ki
+                        if iy < 0 || iy >= h { continue }
+                        let dst = plane + iy * w
+                        let srow = src + oy * ow
+                        if s == 1 {
+                            let d = dst + (oxLo - p + kj), r = srow + oxLo
+                            for j in 0 ..< oxHi - oxLo { d[j] += r[j] }
+                        } else {
+                            var ix = oxLo * s - p + kj
+                            for ox in oxLo ..< oxHi { dst[ix] += srow[ox]; ix += s }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// y = conv(x, w), overwriting y.
+    /// Shapes: x `[N, Cin, H, W]`, w `[Cout, Cin/groups, k, k]`, y `[N, Cout, Ho, Wo]`.
+    /// - Complexity: O(N · Cout · Cin/groups · k² · Ho · Wo) multiply-adds.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func forward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                            y: UnsafeMutablePointer<S>) {
+        forward(g, x: x, weight: weight, y: y, accumulate: false)
+    }
+
+    /// y = conv(x, w), or y += conv(x, w) when `accumulate`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func forward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                     y: UnsafeMutablePointer<S>, accumulate: Bool) {
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        if g.isDepthwise {
+            depthwiseForward(g, x: x, weight: weight, y: y, accumulate: accumulate)
+            return
+        }
+        let cost = g.outChannels * g.patchSize * g.outPixels
+        Parallel.forChunks(g.batch, costPerItem: cost) { images in
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * g.outPixels)
+            defer { col?.deallocate() }
+            for n in images {
+                for grp in 0 ..< g.groups {
+                    let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
+                    let b: UnsafePointer<S>
+                    if let col { im2col(xin, g, col); b = UnsafePointer(col) } else { b = xin }
+                    S.gemm(transposeA: false, transposeB: false, m: g.outPerGroup, n: g.outPixels, k: g.patchSize,
+                           alpha: 1, a: weight + grp * g.outPerGroup * g.patchSize, lda: g.patchSize,
+                           b: b, ldb: g.outPixels, beta: accumulate ? 1 : 0,
+                           c: y + n * outImage + grp * g.outPerGroup * g.outPixels, ldc: g.outPixels)
+                }
+            }
+        }
+    }
+
+    /// dx += convᵀ(dy, w): the input gradient (a transposed convolution).
+    /// Shapes: dy `[N, Cout, Ho, Wo]`, w `[Cout, Cin/groups, k, k]`, dx `[N, Cin, H, W]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardInput<S: NNScalar>(_ g: ConvGeometry, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                                  dx: UnsafeMutablePointer<S>) {
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        if g.isDepthwise {
+            depthwiseBackwardInput(g, dy: dy, weight: weight, dx: dx)
+            return
+        }
+        if g.stride == 1 && !g.isPointwise && g.kernel - 1 - g.padding >= 0 {
+            // At stride 1 the transposed conv is a conv of dy with the kernel flipped and in/out
+            // swapped, padding k−1−p: it runs on the fast im2col+GEMM path instead of col2im.
+            let flipped = UnsafeMutablePointer<S>.allocate(capacity: g.outChannels * g.patchSize)
+            defer { flipped.deallocate() }
+            let k = g.kernel, kk = k * k
+            for grp in 0 ..< g.groups {
+                for o in 0 ..< g.outPerGroup {
+                    for i in 0 ..< g.inPerGroup {
+                        let src = weight + ((grp * g.outPerGroup + o) * g.inPerGroup + i) * kk
+                        let dst = flipped + ((grp * g.inPerGroup + i) * g.outPerGroup + o) * kk
+                        for a in 0 ..< kk { dst[a] = src[kk - 1 - a] }
+                    }
+                }
+            }
+            let transposed = ConvGeometry(batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
+                                          outChannels: g.inChannels, kernel: k, stride: 1, padding: k - 1 - g.padding,
+                                          groups: g.groups)
+            forward(transposed, x: dy, weight: flipped, y: dx, accumulate: true)
+            return
+        }
+        let cost = g.outChannels * g.patchSize * g.outPixels
+        Parallel.forChunks(g.batch, costPerItem: cost) { images in
+            let col = g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * g.outPixels)
+            defer { col?.deallocate() }
+            for n in images {
+                for grp in 0 ..< g.groups {
+                    let xin = dx + n * inImage + grp * g.inPerGroup * g.inPixels
+                    let a = weight + grp * g.outPerGroup * g.patchSize
+                    let b = dy + n * outImage + grp * g.outPerGroup * g.outPixels
+                    if let col {
+                        S.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: g.outPixels, k: g.outPerGroup,
+                               alpha: 1, a: a, lda: g.patchSize, b: b, ldb: g.outPixels, beta: 0, c: col, ldc: g.outPixels)
+                        col2imAdd(col, g, xin)
+                    } else {
+                        S.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: g.outPixels, k: g.outPerGroup,
+                               alpha: 1, a: a, lda: g.patchSize, b: b, ldb: g.outPixels, beta: 1, c: xin, ldc: g.outPixels)
+                    }
+                }
+            }
+        }
+    }
+
+    /// dw += Σₙ dyₙ · im2col(xₙ)ᵀ: the weight gradient. Each worker sums its images into a
+    /// private buffer; the partial sums are added at the end (no shared writes in the loop).
+    /// Shapes: x `[N, Cin, H, W]`, dy `[N, Cout, Ho, Wo]`, dw `[Cout, Cin/groups, k, k]`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardWeight<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                                   dw: UnsafeMutablePointer<S>) {
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        if g.isDepthwise {
+            depthwiseBackwardWeight(g, x: x, dy: dy, dw: dw)
+            return
+        }
+        let weightCount = g.outChannels * g.patchSize
+        let chunks = min(Parallel.workers, max(1, g.batch))
+        let partial = UnsafeMutablePointer<S>.allocate(capacity: weightCount * chunks)
+        partial.initialize(repeating: 0, count: weightCount * chunks)
+        defer { partial.deallocate() }
+        let cost = g.outChannels * g.patchSize * g.outPixels
+        // One chunk per worker so chunk c owns partial slice c.
+        Parallel.forChunks(chunks, costPerItem: cost * max(1, g.batch / chunks)) { workerRange in
+            for c in workerRange {
+                let lo = g.batch * c / chunks, hi = g.batch * (c + 1) / chunks
+                let acc = partial + c * weightCount
+                let col = g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * g.outPixels)
+                defer { col?.deallocate() }
+                for n in lo ..< hi {
+                    for grp in 0 ..< g.groups {
+                        let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
+                        let b: UnsafePointer<S>
+                        if let col { im2col(xin, g, col); b = UnsafePointer(col) } else { b = xin }
+                        S.gemm(transposeA: false, transposeB: true, m: g.outPerGroup, n: g.patchSize, k: g.outPixels,
+                               alpha: 1, a: dy + n * outImage + grp * g.outPerGroup * g.outPixels, lda: g.outPixels,
+                               b: b, ldb: g.outPixels, beta: 1,
+                               c: acc + grp * g.outPerGroup * g.patchSize, ldc: g.patchSize)
+                    }
+                }
+            }
+        }
+        for c in 0 ..< chunks {
+            let acc = partial + c * weightCount
+            for i in 0 ..< weightCount { dw[i] += acc[i] }
+        }
+    }
+
+    // MARK: Depthwise (one input and one output channel per group)
+
+    /// Calls `body(plane)` for every (image, channel) plane, split over cores.
+    private static func forPlanes(_ g: ConvGeometry, _ body: (Int) -> Void) {
+        let planes = g.batch * g.outChannels
+        Parallel.forChunks(planes, costPerItem: g.kernel * g.kernel * g.outPixels) { range in
+            for plane in range { body(plane) }
+        }
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func depthwiseForward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                              y: UnsafeMutablePointer<S>, accumulate: Bool = false) {
+        let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
+        forPlanes(g) { plane in
+            let c = plane % g.outChannels
+            let src = x + plane * h * w, dst = y + plane * oh * ow, ker = weight + c * k * k
+            if !accumulate { dst.update(repeating: 0, count: oh * ow) }
+            for ki in 0 ..< k {
+                for kj in 0 ..< k {
+                    let wv = ker[ki * k + kj]
+                    let (oxLo, oxHi) = g.validColumns(kj)
+                    for oy in 0 ..< oh {
+                        let iy = oy * s - p + ki
+                        if iy < 0 || iy >= h { continue }
+                        let srow = src + iy * w, drow = dst + oy * ow
+                        var ix = oxLo * s - p + kj
+                        for ox in oxLo ..< oxHi { drow[ox] += wv * srow[ix]; ix += s }
+                    }
+                }
+            }
+        }
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func depthwiseBackwardInput<S: NNScalar>(_ g: ConvGeometry, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                                    dx: UnsafeMutablePointer<S>) {
+        let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
+        forPlanes(g) { plane in
+            let c = plane % g.outChannels
+            let gout = dy + plane * oh * ow, gin = dx + plane * h * w, ker = weight + c * k * k
+            for ki in 0 ..< k {
+                for kj in 0 ..< k {
+                    let wv = ker[ki * k + kj]
+                    let (oxLo, oxHi) = g.validColumns(kj)
+                    for oy in 0 ..< oh {
+                        let iy = oy * s - p + ki
+                        if iy < 0 || iy >= h { continue }
+                        let grow = gout + oy * ow, irow = gin + iy * w
+                        var ix = oxLo * s - p + kj
+                        for ox in oxLo ..< oxHi { irow[ix] += wv * grow[ox]; ix += s }
+                    }
+                }
+            }
+        }
+    }
+
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func depthwiseBackwardWeight<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                                     dw: UnsafeMutablePointer<S>) {
+        let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
+        // Split over channels: each channel's k² weights are written by one worker only.
+        Parallel.forChunks(g.outChannels, costPerItem: g.batch * k * k * oh * ow) { channels in
+            for c in channels {
+                for ki in 0 ..< k {
+                    for kj in 0 ..< k {
+                        let (oxLo, oxHi) = g.validColumns(kj)
+                        var sum: S = 0
+                        for n in 0 ..< g.batch {
+                            let plane = n * g.outChannels + c
+                            let src = x + plane * h * w, gout = dy + plane * oh * ow
+                            for oy in 0 ..< oh {
+                                let iy = oy * s - p + ki
+                                if iy < 0 || iy >= h { continue }
+                                let srow = src + iy * w, grow = gout + oy * ow
+                                var ix = oxLo * s - p + kj
+                                for ox in oxLo ..< oxHi { sum += grow[ox] * srow[ix]; ix += s }
+                            }
+                        }
+                        dw[c * k * k + ki * k + kj] += sum
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+// Benchmarks of the numeric kernels (run by scripts/bench-nn, always in release):
+// ResNet-20 forward+backward on a batch of 128, conv layers against OpenBLAS sgemm's own rate.
+import Foundation
+import Kernels
+
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+}
+
+/// Median seconds of `body` over `runs` runs after one warm-up.
+func timeIt(runs: Int, _ body: () throws -> Void) rethrows -> Double {
+    try body()
+    var times: [Double] = []
+    for _ in 0 ..< runs { let t0 = now(); try body(); times.append(now() - t0) }
+    return median(times)
+}
+
+func peakMemoryMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+}
+
+func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
+    var rng = SeededGenerator(seed: seed)
+    return Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in Float(rng.normal()) })
+}
+
+BLASKernels.reexecWithBetterKernelsIfNeeded()
+print("OpenBLAS kernels: \(BLASKernels.coreName)")
+let arguments = CommandLine.arguments
+let runs = arguments.firstIndex(of: "--runs").flatMap { Int(arguments[$0 + 1]) } ?? 7
+let model = arguments.firstIndex(of: "--model").map { arguments[$0 + 1] } ?? "resnet20"
+let batch = 128
+
+do {
+    guard let arch = ModelZoo.build(model, classes: 10) else { throw NNError.invalidArgument(operation: "mge-bench", detail: "unknown model \(model)") }
+    let network = Network(architecture: arch, seed: 0)
+    let x = randomTensor([batch, 3, 32, 32], seed: 1)
+    var rng = SeededGenerator(seed: 2)
+    let labels = (0 ..< batch).map { _ in Int(rng.next() % 10) }
+
+    let train = try timeIt(runs: runs) { _ = try Execution.lossAndGradients(network, x: x, labels: labels) }
+    print(String(format: "%@ forward+backward batch %d: median %.1f ms, %.0f images/s", model, batch, train * 1e3, Double(batch) / train))
+    let inference = try timeIt(runs: runs) { _ = try Execution.forward(network, x: x, train: false) }
+    print(String(format: "%@ forward (eval) batch %d: median %.1f ms, %.0f images/s", model, batch, inference * 1e3, Double(batch) / inference))
+
+    // OpenBLAS's own rate on a square GEMM, on the same threads setting the kernels use.
+    let n = 1024
+    let a = randomTensor([n, n], seed: 3), b = randomTensor([n, n], seed: 4)
+    var c = [Float](repeating: 0, count: n * n)
+    let gemmOne = timeIt(runs: 5) {
+        a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            Float.gemm(transposeA: false, transposeB: false, m: n, n: n, k: n, alpha: 1, a: pa.baseAddress!, lda: n,
+                       b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
+        } } }
+    }
+    let gemmFlops = 2 * Double(n * n * n) / gemmOne
+    print(String(format: "sgemm %dx%dx%d, one thread: %.1f GFLOP/s (x%d cores = %.1f peak)", n, n, n, gemmFlops / 1e9,
+                 Parallel.workers, gemmFlops * Double(Parallel.workers) / 1e9))
+
+    // Conv layers of ResNet-20 (forward, input gradient, weight gradient) in GFLOP/s.
+    for (cin, cout, size, stride) in [(16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 32, 32, 2)] {
+        let g = ConvGeometry(batch: batch, inChannels: cin, height: size, width: size, outChannels: cout, kernel: 3,
+                             stride: stride, padding: 1)
+        let xs = Variable(randomTensor(g.inputShape, seed: 5)), ws = Variable(randomTensor(g.weightShape, seed: 6))
+        let dy = Variable(randomTensor(g.outputShape, seed: 7))
+        let flops = 2 * Double(g.batch * g.outChannels * g.outHeight * g.outWidth * cin * 9)
+        let f = try timeIt(runs: runs) { _ = try Autodiff.conv2d(xs, ws, stride: stride, padding: 1) }
+        let bi = try timeIt(runs: runs) { _ = try Autodiff.conv2dBackwardInput(dy, ws, g) }
+        let bw = try timeIt(runs: runs) { _ = try Autodiff.conv2dBackwardWeight(xs, dy, g) }
+        print(String(format: "conv %d->%d %dx%d s%d: forward %.1f, input grad %.1f, weight grad %.1f GFLOP/s (%.0f%%, %.0f%%, %.0f%% of sgemm peak)",
+                     cin, cout, size, size, stride, flops / f / 1e9, flops / bi / 1e9, flops / bw / 1e9,
+                     100 * flops / f / (gemmFlops * Double(Parallel.workers)),
+                     100 * flops / bi / (gemmFlops * Double(Parallel.workers)),
+                     100 * flops / bw / (gemmFlops * Double(Parallel.workers))))
+    }
+    print(String(format: "peak resident memory: %.0f MB", peakMemoryMB()))
+} catch {
+    FileHandle.standardError.write("mge-bench: \(error)\n".data(using: .utf8)!)
+    exit(1)
+}

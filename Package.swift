@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Lang", "Kernels", "CEditLine"], path: "Sources/Runtime"),
         .executableTarget(name: "mge", dependencies: ["Runtime"], path: "Sources/mge"),
         .executableTarget(name: "mge-script", dependencies: ["Runtime"], path: "Sources/mge-script"),
+        .executableTarget(name: "mge-bench-graph", dependencies: ["Kernels"], path: "Sources/mge-bench-graph"),
         .testTarget(name: "LangTests", dependencies: ["Lang"], path: "Tests/LangTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Lang"], path: "Tests/RuntimeTests"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests"),

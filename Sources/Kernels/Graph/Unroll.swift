@@ -256,7 +256,7 @@ struct Tap {
 }
 
 /// The out-edges of every MGE node, generated on demand from the weights.
-struct UnrolledEdges: OutEdgeGenerator {
+struct UnrolledEdges: BidirectionalEdgeGenerator {
     struct Layer {
         var spec: UnrolledLayer
         /// `taps[tapStart[i] ..< tapStart[i + 1]]` are the nonzero weights reading input
@@ -264,6 +264,11 @@ struct UnrolledEdges: OutEdgeGenerator {
         /// ascending: by output unit, then kernel row descending, then column descending.
         var tapStart: [Int]
         var taps: [Tap]
+        /// `inTaps[inTapStart[o] ..< inTapStart[o + 1]]` are the nonzero weights of output
+        /// channel (conv) or unit (linear) `o`, with `Tap.output` holding the input channel or
+        /// feature, sorted by (input, row, column) so that sources come out ascending.
+        var inTapStart: [Int]
+        var inTaps: [Tap]
     }
 
     let nodeCount: Int
@@ -274,6 +279,10 @@ struct UnrolledEdges: OutEdgeGenerator {
     let readers: [[Int]]
     /// Partitions whose readers' target ranges overlap (their nodes' edges need a sort).
     let interleaved: [Bool]
+    /// Layers with an output unit in each partition, ordered by their source partition.
+    let writers: [[Int]]
+    /// Partitions whose writers' source ranges overlap (their nodes' in-edges need a sort).
+    let writersInterleaved: [Bool]
 
     init(plan: UnrollPlan, network: Network) throws {
         nodeCount = plan.nodeCount
@@ -297,6 +306,24 @@ struct UnrolledEdges: OutEdgeGenerator {
         }
         self.readers = readers
         self.interleaved = interleaved
+        // Under the reference's quirk a layer's outputs straddle two partitions.
+        var writers = [[Int]](repeating: [], count: plan.partitions.count)
+        for (i, l) in plan.layers.enumerated() {
+            for (p, part) in plan.partitions.enumerated()
+            where part.start < l.targetBase + l.outputCount && l.targetBase < part.start + part.count {
+                writers[p].append(i)
+            }
+        }
+        var writersInterleaved = [Bool](repeating: false, count: plan.partitions.count)
+        for p in writers.indices {
+            writers[p].sort { plan.layers[$0].sourcePartition < plan.layers[$1].sourcePartition }
+            for (a, b) in zip(writers[p], writers[p].dropFirst())
+            where plan.layers[a].sourcePartition == plan.layers[b].sourcePartition {
+                writersInterleaved[p] = true
+            }
+        }
+        self.writers = writers
+        self.writersInterleaved = writersInterleaved
     }
 
     /// Groups the nonzero weights by the input channel or feature they read.
@@ -331,7 +358,31 @@ struct UnrolledEdges: OutEdgeGenerator {
         var tapStart = [0]
         tapStart.reserveCapacity(byInput.count + 1)
         for list in byInput { tapStart.append(tapStart.last! + list.count) }
-        return Layer(spec: spec, tapStart: tapStart, taps: byInput.flatMap { $0 })
+        // Regroup by output, ordered by (input, row, column): walking inputs in order and each
+        // input's taps (rows and columns descending) backwards keeps that order per output.
+        let outputs: Int
+        switch spec.kind {
+        case .conv(let c): outputs = c.outChannels
+        case .linear(let l): outputs = l.outFeatures
+        }
+        var byOutput = [[Tap]](repeating: [], count: outputs)
+        for (input, list) in byInput.enumerated() {
+            var k = list.count
+            // Runs of one output are contiguous in `list`; reverse each run.
+            while k > 0 {
+                var j = k - 1
+                while j > 0 && list[j - 1].output == list[k - 1].output { j -= 1 }
+                for tap in list[j ..< k].reversed() {
+                    byOutput[Int(tap.output)].append(Tap(output: Int32(input), row: tap.row, column: tap.column, weight: tap.weight))
+                }
+                k = j
+            }
+        }
+        var inTapStart = [0]
+        inTapStart.reserveCapacity(outputs + 1)
+        for list in byOutput { inTapStart.append(inTapStart.last! + list.count) }
+        return Layer(spec: spec, tapStart: tapStart, taps: byInput.flatMap { $0 },
+                     inTapStart: inTapStart, inTaps: byOutput.flatMap { $0 })
     }
 
     func mayEmitUnsorted(_ node: Int) -> Bool { interleaved[partitionIndex(of: node)] }
@@ -356,6 +407,99 @@ struct UnrolledEdges: OutEdgeGenerator {
             switch layer.spec.kind {
             case .conv(let conv): emitConv(layer, conv, part, local, pad, &sink)
             case .linear: emitLinear(layer, part, local, pad, &sink)
+            }
+        }
+    }
+
+    func mayEmitInUnsorted(_ node: Int) -> Bool { writersInterleaved[partitionIndex(of: node)] }
+
+    func emitInEdges<S: EdgeSink>(of node: Int, into sink: inout S) {
+        for l in writers[partitionIndex(of: node)] {
+            let layer = layers[l]
+            let local = node - layer.spec.targetBase
+            guard local >= 0, local < layer.spec.outputCount else { continue }
+            let source = partitions[layer.spec.sourcePartition]
+            let pad = layer.spec.sourcePartition == 0 ? inputPadding : 0
+            switch layer.spec.kind {
+            case .conv(let conv): emitConvInputs(layer, conv, source, local, pad, &sink)
+            case .linear: emitLinearInputs(layer, source, local, pad, &sink)
+            }
+        }
+    }
+
+    /// Sources of output unit (o, y, x): every nonzero W[o, i, a, b] whose input pixel
+    /// (i, y·s + a − p, x·s + b − p) exists, expanded over its pooling window, in id order
+    /// (channel, kernel row, window row, kernel column, window column).
+    @inline(__always)
+    private func emitConvInputs<S: EdgeSink>(_ layer: Layer, _ conv: Convolution, _ source: Partition, _ local: Int, _ pad: Int, _ sink: inout S) {
+        let spec = layer.spec
+        let outH = spec.outputShape[1], outW = spec.outputShape[2], outPlane = outH * outW
+        let o = local / outPlane
+        let rest = local - o * outPlane
+        let y = rest / outW, x = rest - (rest / outW) * outW
+        let inH = spec.inputShape[1], inW = spec.inputShape[2]
+        let top = y * conv.stride - conv.padding, left = x * conv.stride - conv.padding
+        // Rows and columns of the grid the left nodes are numbered on, and the valid range
+        // of input coordinates: the real map, the padded input, or the reference's cropped grid.
+        let gridH: Int, gridW: Int, low: Int, highRow: Int, highColumn: Int, offset: Int, k: Int
+        if spec.croppedLeftGrid {
+            gridH = inH - 1; gridW = inW - 1; low = 0; highRow = inH - 2; highColumn = inW - 2; offset = 0; k = 1
+        } else {
+            gridH = source.shape[1]; gridW = source.shape[2]; k = spec.pool
+            low = -pad; highRow = inH - 1 + pad; highColumn = inW - 1 + pad; offset = pad
+        }
+        let base = source.start
+        layer.inTaps.withUnsafeBufferPointer { taps in
+            var t = layer.inTapStart[o]
+            let end = layer.inTapStart[o + 1]
+            while t < end {
+                let channel = Int(taps[t].output), row = Int(taps[t].row)
+                var runEnd = t + 1
+                while runEnd < end && Int(taps[runEnd].output) == channel && Int(taps[runEnd].row) == row { runEnd += 1 }
+                let r = top + row
+                if r >= low && r <= highRow {
+                    for dr in 0 ..< k {
+                        let rowStart = base + (channel * gridH + (r + offset) * k + dr) * gridW
+                        for u in t ..< runEnd {
+                            let c = left + Int(taps[u].column)
+                            guard c >= low && c <= highColumn else { continue }
+                            for dc in 0 ..< k { sink.emit(rowStart + (c + offset) * k + dc, taps[u].weight) }
+                        }
+                    }
+                }
+                t = runEnd
+            }
+        }
+    }
+
+    /// Sources of linear unit j: every feature f with W[j, f] ≠ 0, expanded over its pooling
+    /// window when f comes from a flattened map, in id order.
+    @inline(__always)
+    private func emitLinearInputs<S: EdgeSink>(_ layer: Layer, _ source: Partition, _ local: Int, _ pad: Int, _ sink: inout S) {
+        let spec = layer.spec
+        let base = source.start
+        layer.inTaps.withUnsafeBufferPointer { taps in
+            let end = layer.inTapStart[local + 1]
+            guard let f = spec.flattenedShape else {
+                for t in layer.inTapStart[local] ..< end { sink.emit(base + Int(taps[t].output), taps[t].weight) }
+                return
+            }
+            let k = spec.pool, gridH = source.shape[1], gridW = source.shape[2], mapW = f[2]
+            var t = layer.inTapStart[local]
+            while t < end {
+                // A run of features on one row (channel c, pooled row r) of the flattened map.
+                let rowIndex = Int(taps[t].output) / mapW
+                var runEnd = t + 1
+                while runEnd < end && Int(taps[runEnd].output) / mapW == rowIndex { runEnd += 1 }
+                let channel = rowIndex / f[1], r = rowIndex - channel * f[1]
+                for dr in 0 ..< k {
+                    let rowStart = base + (channel * gridH + r * k + dr + pad) * gridW + pad
+                    for u in t ..< runEnd {
+                        let c = Int(taps[u].output) - rowIndex * mapW
+                        for dc in 0 ..< k { sink.emit(rowStart + c * k + dc, taps[u].weight) }
+                    }
+                }
+                t = runEnd
             }
         }
     }

@@ -26,6 +26,7 @@ let package = Package(
         .executableTarget(name: "mge", dependencies: ["Runtime"], path: "Sources/mge"),
         .executableTarget(name: "mge-script", dependencies: ["Runtime"], path: "Sources/mge-script"),
         .executableTarget(name: "mge-bench", dependencies: ["Kernels"], path: "Sources/mge-bench"),
+        .executableTarget(name: "mge-bench-graph", dependencies: ["Kernels"], path: "Sources/mge-bench-graph"),
         .testTarget(name: "LangTests", dependencies: ["Lang"], path: "Tests/LangTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Lang"], path: "Tests/RuntimeTests"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests"),

@@ -77,6 +77,27 @@ public final class Graph: @unchecked Sendable {
         self.inWeights = weights
     }
 
+    /// Wraps CSR arrays already built in both directions (the unrolled encoder fills the
+    /// out-adjacency in parallel and transposes it in parallel, see `Graph.fromOutAdjacency`).
+    /// - Precondition: both adjacencies hold the same edges, offsets have `nodeCount + 1`
+    ///   entries, ids `< nodeCount`, each node's neighbours sorted ascending.
+    /// - Complexity: O(1) (the arrays are shared, not copied).
+    public init(nodeCount: Int, partitions: [Partition],
+                outOffsets: [Int], outTargets: [UInt32], outWeights: [Float16],
+                inOffsets: [Int], inSources: [UInt32], inWeights: [Float16]) {
+        precondition(outOffsets.count == nodeCount + 1 && inOffsets.count == nodeCount + 1
+                     && outTargets.count == outWeights.count && inSources.count == inWeights.count
+                     && outTargets.count == inSources.count)
+        self.nodeCount = nodeCount
+        self.partitions = partitions
+        self.outOffsets = outOffsets
+        self.outTargets = outTargets
+        self.outWeights = outWeights
+        self.inOffsets = inOffsets
+        self.inSources = inSources
+        self.inWeights = inWeights
+    }
+
     @inlinable public func outDegree(_ v: Int) -> Int { outOffsets[v + 1] - outOffsets[v] }
     @inlinable public func inDegree(_ v: Int) -> Int { inOffsets[v + 1] - inOffsets[v] }
 

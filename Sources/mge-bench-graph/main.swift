@@ -1,0 +1,144 @@
+// Benchmarks for the unrolled graph encoding and its storage; driven by scripts/bench-graph.
+//
+//   mge-bench-graph unroll MODEL SPARSITY [paper|reference]
+//   mge-bench-graph store MODEL SPARSITY FOLDER
+//   mge-bench-graph draw FOLDER
+//
+// Masks are ER-style: layer l keeps each weight with probability min(1, ε·Σshape/Πshape),
+// ε found by bisection so the expected kept count is (1 − sparsity)·N; seeded, so every run
+// builds the same graph.
+import Foundation
+import Kernels
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(2)
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Random masks: `er` (per-layer keep probability ∝ Σshape/Πshape) or `uniform` (every
+/// weight kept with probability 1 − sparsity).
+func pruned(_ model: String, sparsity: Double, masks: String = "er", seed: UInt64 = 0) throws -> Network {
+    guard let arch = ModelZoo.build(model, classes: 10) else { fail("unknown model \(model); one of \(ModelZoo.names.joined(separator: ", "))") }
+    let net = Network(architecture: arch, seed: seed)
+    let layers = arch.prunable
+    let total = Double(layers.reduce(0) { $0 + $1.count })
+    let raw = layers.map { Double($0.shape.reduce(0, +)) / Double($0.count) }
+    func kept(_ epsilon: Double) -> Double { zip(layers, raw).reduce(0) { $0 + min(1, epsilon * $1.1) * Double($1.0.count) } }
+    var lo = 0.0, hi = 1e9
+    for _ in 0 ..< 200 { let mid = (lo + hi) / 2; if kept(mid) < (1 - sparsity) * total { lo = mid } else { hi = mid } }
+    var rng = SeededGenerator(seed: seed &+ 101)
+    for (spec, r) in zip(layers, raw) {
+        let p = masks == "uniform" ? 1 - sparsity : min(1, lo * r)
+        try net.setMask(spec.name, (0 ..< spec.count).map { _ in rng.uniform() < p ? 1 : 0 })
+    }
+    return net
+}
+
+/// Per-layer bipartite encodings (SPEC §3 rolled and rolled-channel), a small stand-in so the
+/// figures can be drawn before the real rolled encoders are merged; the figures only need
+/// their two-partition `Graph` shape.
+func perLayerGraphs(_ net: Network, channels: Bool) -> [Graph] {
+    net.architecture.prunable.compactMap { spec -> Graph? in
+        guard let w = net.parameters[spec.name]?.data else { return nil }
+        let layer = String(spec.name.dropLast(".weight".count))
+        let outputs = spec.shape[0], perOutput = spec.count / outputs
+        let inputs = spec.shape.count > 1 ? spec.shape[1] : 1, kernel = perOutput / max(1, inputs)
+        let node = net.architecture.nodes[spec.node]
+        let depthwise: Bool = { if case .conv(let c) = node.op { return c.isDepthwise } else { return false } }()
+        let leftCount = channels ? (depthwise ? outputs : inputs) : perOutput
+        var adjacency = [[(UInt32, Float16)]](repeating: [], count: leftCount)
+        for o in 0 ..< outputs {
+            if channels {
+                for i in 0 ..< inputs {
+                    let block = w[(o * inputs + i) * kernel ..< (o * inputs + i + 1) * kernel]
+                    let norm = block.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    if norm > 0 { adjacency[depthwise ? o : i].append((UInt32(leftCount + o), Float16(norm))) }
+                }
+            } else {
+                for j in 0 ..< perOutput where w[o * perOutput + j] != 0 {
+                    adjacency[j].append((UInt32(leftCount + o), Float16(abs(w[o * perOutput + j]))))
+                }
+            }
+        }
+        var offsets = [0], targets: [UInt32] = [], weights: [Float16] = []
+        for list in adjacency { targets += list.map(\.0); weights += list.map(\.1); offsets.append(targets.count) }
+        offsets += [Int](repeating: targets.count, count: outputs)
+        let parts = [Partition(name: layer + " in", start: 0, count: leftCount, shape: [leftCount]),
+                     Partition(name: layer, start: leftCount, count: outputs, shape: [outputs])]
+        return Graph(nodeCount: leftCount + outputs, partitions: parts, outOffsets: offsets, outTargets: targets, outWeights: weights)
+    }
+}
+
+func drawFigures(into folder: String) throws {
+    let toy = Network(architecture: ModelZoo.toy(), seed: 1)
+    var rng = SeededGenerator(seed: 5)
+    for spec in toy.architecture.prunable {
+        try toy.setMask(spec.name, (0 ..< spec.count).map { _ in rng.uniform() < 0.45 ? 1 : 0 })
+    }
+    let unrolled = try unroll(toy)
+    let figures: [(String, String)] = [
+        ("toy-encodings.svg", GraphDrawing.svg(panels: [
+            .multipartite(unrolled, title: "Unrolled (MGE): one node per pixel"),
+            .layers(perLayerGraphs(toy, channels: false), title: "Rolled: kernel entries → channels"),
+            .layers(perLayerGraphs(toy, channels: true), title: "Rolled-channel: channels → channels"),
+        ], title: "Three encodings of the toy net (55% of weights pruned)")),
+        ("toy-paper-vs-reference.svg", GraphDrawing.svg(panels: [
+            .multipartite(unrolled, title: "paper"),
+            .multipartite(try unroll(toy, compat: .reference), title: "reference (stride-2 quirk)"),
+        ], title: "Unrolled toy net: paper vs reference layout")),
+        ("resnet20-unrolled.svg", GraphDrawing.svg(try unroll(try pruned("resnet20", sparsity: 0.98)), title: "ResNet-20, 98% sparse (ER), unrolled")),
+        ("resnet20-rolled.svg", GraphDrawing.svg(layers: perLayerGraphs(try pruned("resnet20", sparsity: 0.98), channels: true),
+                                                  title: "ResNet-20, 98% sparse (ER), rolled-channel per layer")),
+    ]
+    for (name, svg) in figures {
+        try GraphDrawing.write(svg, to: folder + "/" + name)
+        print("wrote \(folder)/\(name) (\(svg.utf8.count / 1024) KB)")
+    }
+}
+
+let args = Array(CommandLine.arguments.dropFirst())
+guard let command = args.first else { fail("usage: mge-bench-graph unroll|store|draw ...") }
+do {
+    switch command {
+    case "unroll":
+        guard args.count >= 3, let sparsity = Double(args[2]) else { fail("usage: unroll MODEL SPARSITY [paper|reference] [er|uniform]") }
+        let masks = args.count > 4 ? args[4] : "er"
+        guard masks == "er" || masks == "uniform" else { fail("masks are er or uniform") }
+        guard let compat = UnrollCompat(rawValue: args.count > 3 ? args[3] : "paper") else { fail("compat is paper or reference") }
+        let net = try pruned(args[1], sparsity: sparsity, masks: masks)
+        var graph: Graph?
+        let t = try seconds { graph = try unroll(net, compat: compat) }
+        guard let g = graph else { fail("no graph") }
+        print(String(format: "model=%@ sparsity=%.2f masks=%@ compat=%@ nodes=%d edges=%d unroll_s=%.3f bytes_per_edge=%.2f graph_MB=%.1f",
+                     args[1], sparsity, masks, compat.rawValue, g.nodeCount, g.edgeCount, t,
+                     Double(g.byteSize) / Double(max(1, g.edgeCount)), Double(g.byteSize) / 1_048_576))
+    case "store":
+        guard args.count >= 4, let sparsity = Double(args[2]) else { fail("usage: store MODEL SPARSITY FOLDER [er|uniform]") }
+        let g = try unroll(try pruned(args[1], sparsity: sparsity, masks: args.count > 4 ? args[4] : "er"))
+        let path = args[3] + "/bench-\(args[1])-\(sparsity).mgeg"
+        defer { unlink(path) }
+        let save = try seconds { try g.save(to: path) }
+        var back: Graph?
+        let load = try seconds { back = try Graph.load(from: path) }
+        guard let loaded = back, loaded.edgeCount == g.edgeCount, loaded.outTargets == g.outTargets else { fail("round trip differs") }
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let payload = 4 * g.nodeCount + 6 * g.edgeCount
+        print(String(format: "model=%@ sparsity=%.2f edges=%d file_MB=%.1f file_bytes_per_edge=%.2f ratio_vs_payload=%.2f ratio_vs_memory=%.2f save_s=%.3f load_s=%.3f save_Medges_per_s=%.1f load_Medges_per_s=%.1f",
+                     args[1], sparsity, g.edgeCount, Double(size) / 1_048_576, Double(size) / Double(max(1, g.edgeCount)),
+                     Double(payload) / Double(size), Double(g.byteSize) / Double(size), save, load,
+                     Double(g.edgeCount) / save / 1e6, Double(g.edgeCount) / load / 1e6))
+    case "draw":
+        guard args.count >= 2 else { fail("usage: draw FOLDER") }
+        try drawFigures(into: args[1])
+    default:
+        fail("unknown command \(command)")
+    }
+} catch {
+    fail("error: \(error)")
+}

@@ -85,7 +85,7 @@ public struct UndirectedView: Sendable {
         wt.withUnsafeMutableBufferPointer { wtp in
         multiEntries.withUnsafeMutableBufferPointer { mep in
             let np = SharedMutablePointer(nbp.baseAddress!)
-            let wp = wtp.baseAddress.map { SharedMutablePointer($0) }
+            let wp = withWeights ? wtp.baseAddress.map { SharedMutablePointer($0) } : nil
             let mp = SharedMutablePointer(mep.baseAddress!)
             parallelChunks(count: n, chunk: 4096) { t, range in
                 var local: [Int] = []

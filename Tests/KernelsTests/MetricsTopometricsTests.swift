@@ -95,9 +95,56 @@ final class MetricsTopometricsTests: XCTestCase {
         for (name, sec) in benchmarkTopometrics(g, compat: .reference, motifs: mode) {
             print(String(format: "bench %-22@ %8.3f s", name as NSString, sec))
         }
+        let v = UndirectedView(g)
+        do {
+            let op = SymmetricGraphOperator(view: v)
+            var x = [Double](repeating: 1, count: g.nodeCount), y = x
+            let t3 = Date()
+            for _ in 0 ..< 10 { x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { op.apply(xp.baseAddress!, $0.baseAddress!) } } }
+            print(String(format: "bench spmv %.4f s each (%d entries)", Date().timeIntervalSince(t3) / 10, v.neighbors.count))
+            var work = 0
+            for u in 0 ..< v.nodeCount { for e in v.offsets[u] ..< v.offsets[u + 1] where Int(v.neighbors[e]) < u {
+                work += min(v.degree(u), v.degree(Int(v.neighbors[e])))
+            } }
+            print("bench census work Σ min(d_u, d_v) = \(work)")
+        }
+        for lap in [false, true] {
+            let t2 = Date()
+            let r = graphEigenvalues(SymmetricGraphOperator(view: v, laplacian: lap), k: lap ? 1 : 3,
+                                     target: lap ? .largestAlgebraic : .largestMagnitude)
+            print(String(format: "bench eigen laplacian=%d: %d matvecs, %.3f s, values %@", lap ? 1 : 0, r.matvecs,
+                         Date().timeIntervalSince(t2), r.values.description))
+        }
         let t1 = Date()
         let all = try topometrics(g, compat: .reference, motifs: mode)
         print(String(format: "bench topometrics total %.3f s", Date().timeIntervalSince(t1)))
         for (k, v) in all.orderedFields { print("bench value \(k) = \(v)") }
+    }
+}
+
+final class MetricsMGEOracleHelperTests: XCTestCase {
+    func testAutoMotifModeChoosesByWork() throws {
+        let g = randomGraph(n: 30, edgeProbability: 0.1, seed: 9)
+        let exact = try topometrics(g, only: ["motifs"])
+        XCTAssertEqual(exact.motifs, .int(connectedFourSets(UndirectedView(g))))
+        let est = try topometrics(g, motifs: .auto(maxCensusWork: 0), only: ["motifs"])
+        guard case .double = est.motifs else { return XCTFail("expected an estimate, got \(String(describing: est.motifs))") }
+    }
+
+    /// The MGE oracle check, self-consistently: the lead enables the real comparison with
+    /// `checkMGEMetrics(try topometrics(unroll(net, compat: .reference), compat: .reference,
+    /// motifs: .exact), expected: exp["mge"] as! [String: Any], motifRootCounts: …)` once the
+    /// unrolled encoder lands.
+    func testCheckMGEMetricsHelperOnSyntheticGraph() throws {
+        let g = syntheticResNet20Graph(density: 0.01, seed: 3)
+        let m = try topometrics(g, compat: .reference, motifs: .exact)
+        var exp: [String: Any] = [:]
+        for (k, v) in m.orderedFields { if let x = v.number { exp[k] = NSNumber(value: x) } }
+        exp["top3_abs_eigs"] = (m.topAbsEigenvalues ?? []).map { NSNumber(value: $0) }
+        let roots = motifSampleRoots(nodeCount: g.nodeCount, sample: 500, seed: 1)
+        let counts = esuRootCounts(UndirectedView(g), roots: roots)
+        let est = Double(counts.reduce(0, +)) * Double(g.nodeCount) / Double(roots.count)
+        exp["motifs_estimate"] = NSNumber(value: est)
+        checkMGEMetrics(m, expected: exp, motifRootCounts: counts)
     }
 }

@@ -119,6 +119,55 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
+/// x·y over n entries, two threads.
+func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: Int) -> Double {
+    var partial = [Double](repeating: 0, count: metricsThreadCount)
+    partial.withUnsafeMutableBufferPointer { pp in
+        let p = SharedMutablePointer(pp.baseAddress!)
+        parallelChunks(count: n, chunk: 16384) { t, r in
+            var s = 0.0
+            for i in r { s += x[i] * y[i] }
+            p[t] += s
+        }
+    }
+    return partial.reduce(0, +)
+}
+
+/// c = Vᵀw for the first `cols` columns of column-major V (n rows), two threads over row blocks.
+func projectCoefficients(_ V: UnsafePointer<Double>, _ cols: Int, _ w: UnsafePointer<Double>, _ n: Int) -> [Double] {
+    let threads = metricsThreadCount
+    var partial = [Double](repeating: 0, count: threads * cols)
+    partial.withUnsafeMutableBufferPointer { pp in
+        let p = SharedMutablePointer(pp.baseAddress!)
+        parallelChunks(count: n, chunk: 8192, threads: threads) { t, r in
+            for j in 0 ..< cols {
+                let col = V + j * n
+                var s = 0.0
+                for i in r { s += col[i] * w[i] }
+                p[t * cols + j] += s
+            }
+        }
+    }
+    var c = [Double](repeating: 0, count: cols)
+    for t in 0 ..< threads { for j in 0 ..< cols { c[j] += partial[t * cols + j] } }
+    return c
+}
+
+/// w −= V c, two threads over row blocks.
+func subtractCombination(_ V: UnsafePointer<Double>, _ cols: Int, _ c: [Double], _ w: UnsafeMutablePointer<Double>, _ n: Int) {
+    let wp = SharedMutablePointer(w)
+    c.withUnsafeBufferPointer { cp in
+        parallelChunks(count: n, chunk: 8192) { _, r in
+            for j in 0 ..< cols {
+                let col = V + j * n
+                let cj = cp[j]
+                if cj == 0 { continue }
+                for i in r { wp[i] -= cj * col[i] }
+            }
+        }
+    }
+}
+
 /// Result of an eigen-solve.
 public struct EigenResult: Sendable {
     /// Eigenvalues, most wanted first (by |λ| for `.largestMagnitude`, by λ otherwise).
@@ -134,7 +183,7 @@ public struct EigenResult: Sendable {
 /// Options of the Lanczos solver.
 public struct LanczosOptions: Sendable {
     /// Relative residual tolerance: ‖Ax − θx‖ ≤ tol · max|θ|.
-    public var tolerance: Double = 1e-10
+    public var tolerance: Double = 1e-9
     /// Krylov basis size (clamped to [2k + 8, n]).
     public var basisSize: Int = 40
     /// Maximum number of restarts.
@@ -181,10 +230,14 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
         var rounds = 0
         while lockedValues.count < n && rounds < 64 {
             rounds += 1
-            let extra = lanczosCore(n: n, k: 1, target: target, options: options, locked: locked,
+            // A loose tolerance suffices to decide; a found value is then refined.
+            var loose = options
+            loose.tolerance = max(options.tolerance, 1e-6)
+            var extra = lanczosCore(n: n, k: 1, target: target, options: loose, locked: locked,
                                     lockedCount: lockedValues.count, rng: &rng, matvec: matvec)
             matvecs += extra.matvecs
-            guard let v = extra.values.first else { break }
+            guard let v0 = extra.values.first else { break }
+            var v = v0
             let kth = kthWanted(lockedValues, kk, target)
             let scale = max(lockedValues.map { abs($0) }.max() ?? 0, 1e-300)
             let better: Bool
@@ -195,6 +248,13 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
             case .largestAlgebraic: better = v > kth + 1e-9 * scale
             }
             if !better { break }
+            if options.tolerance < loose.tolerance {
+                extra = lanczosCore(n: n, k: 1, target: target, options: options, locked: locked,
+                                    lockedCount: lockedValues.count, rng: &rng, matvec: matvec)
+                matvecs += extra.matvecs
+                guard let refined = extra.values.first else { break }
+                v = refined
+            }
             allConverged = allConverged && extra.converged
             lockedValues.append(v); lockedRes.append(extra.residuals[0])
             locked.append(contentsOf: extra.vectors)
@@ -243,32 +303,33 @@ private func lanczosCore(n: Int, k: Int, target: EigenTarget, options: LanczosOp
     var matvecs = 0
     var normEstimate = 0.0
 
-    // Orthogonalises column `col` of V against locked vectors and V[:, 0..<cols] twice;
-    // accumulates the V-coefficients in h. Returns the resulting norm.
+    // Orthogonalises column `col` of V against locked vectors and V[:, 0..<cols] (classical
+    // Gram–Schmidt with a second pass only when the norm drops by more than 1/√2, the DGKS
+    // criterion); accumulates the V-coefficients in h. Returns the resulting norm. Own
+    // two-thread kernels rather than BLAS so OpenBLAS threads do not compete with the SpMV's.
     func orthogonalize(_ V: inout [Double], col: Int, cols: Int, accumulate: Bool) -> Double {
         V.withUnsafeMutableBufferPointer { vp in
             let base = vp.baseAddress!
             let w = base + col * n
             if accumulate { for i in 0 ..< cols { h[i] = 0 } }
-            for _ in 0 ..< 2 {
+            var norm = parallelDot(w, w, n).squareRoot()
+            for _ in 0 ..< 3 {
+                let before = norm
                 if lockedCount > 0 {
                     locked.withUnsafeBufferPointer { lp in
-                        hl.withUnsafeMutableBufferPointer { hlp in
-                            cblas_dgemv(CblasColMajor, CblasTrans, Int32(n), Int32(lockedCount), 1,
-                                        lp.baseAddress!, Int32(n), w, 1, 0, hlp.baseAddress!, 1)
-                            cblas_dgemv(CblasColMajor, CblasNoTrans, Int32(n), Int32(lockedCount), -1,
-                                        lp.baseAddress!, Int32(n), hlp.baseAddress!, 1, 1, w, 1)
-                        }
+                        let c = projectCoefficients(UnsafePointer(lp.baseAddress!), lockedCount, w, n)
+                        subtractCombination(UnsafePointer(lp.baseAddress!), lockedCount, c, w, n)
                     }
                 }
                 if cols > 0 {
-                    var c = [Double](repeating: 0, count: cols)
-                    cblas_dgemv(CblasColMajor, CblasTrans, Int32(n), Int32(cols), 1, base, Int32(n), w, 1, 0, &c, 1)
-                    cblas_dgemv(CblasColMajor, CblasNoTrans, Int32(n), Int32(cols), -1, base, Int32(n), c, 1, 1, w, 1)
+                    let c = projectCoefficients(UnsafePointer(base), cols, w, n)
+                    subtractCombination(UnsafePointer(base), cols, c, w, n)
                     if accumulate { for i in 0 ..< cols { h[i] += c[i] } }
                 }
+                norm = parallelDot(w, w, n).squareRoot()
+                if norm > 0.7071 * before { break }
             }
-            return cblas_dnrm2(Int32(n), w, 1)
+            return norm
         }
     }
     func randomColumn(_ V: inout [Double], col: Int) {
@@ -281,7 +342,7 @@ private func lanczosCore(n: Int, k: Int, target: EigenTarget, options: LanczosOp
     func freshColumn(_ V: inout [Double], col: Int) -> Bool {
         for _ in 0 ..< 5 {
             randomColumn(&V, col: col)
-            let before = V.withUnsafeBufferPointer { cblas_dnrm2(Int32(n), $0.baseAddress! + col * n, 1) }
+            let before = V.withUnsafeBufferPointer { parallelDot($0.baseAddress! + col * n, $0.baseAddress! + col * n, n).squareRoot() }
             let nrm = orthogonalize(&V, col: col, cols: col, accumulate: false)
             if nrm > 1e-8 * before { scaleColumn(&V, col: col, by: 1 / nrm); return true }
         }

@@ -54,16 +54,39 @@ public enum MotifMode: Sendable, Equatable {
     case exact
     /// RAND-ESU estimate Σ_roots count(root) · n / |roots| (`esuRootCounts`).
     case estimate(sample: MotifSample)
+    /// `.exact` when the census work W = Σ_{uv∈E} min(d_u, d_v) (computed in O(m)) is at most
+    /// `maxCensusWork`, else `.estimate(sample: .reference(seed: 0))`.
+    case auto(maxCensusWork: Int)
 
-    /// The default motif mode: `.exact`.
+    /// The default: `.auto(maxCensusWork: 500_000_000)`.
     ///
-    /// Why: the exact census costs O(Σ_{uv} min(d_u, d_v)) and, measured on a synthetic
-    /// ResNet-20-sized MGE at density 0.4 (192 k nodes, 23 M edges, see `MetricsBenchTests`),
-    /// takes a few seconds on 2 cores, while RAND-ESU must enumerate every connected 4-set
-    /// of each root, ~d³ per root (≈10⁷ sets per root at degree ~240), which is far slower
-    /// there and only an estimate. RAND-ESU is cheaper only on very sparse graphs, where both
-    /// are fast anyway. Use `.estimate` to reproduce the reference's estimator.
-    public static let defaultMode: MotifMode = .exact
+    /// Why (measured on 2 cores, release build, synthetic ResNet-20-shaped graph from
+    /// `syntheticResNet20Graph(density: 0.4)`: 191,894 nodes, 15.0 M edges, W = 2.81·10⁹):
+    /// the exact census took 9.8 s, RAND-ESU on 191 roots 2.2–3.4 s — the census alone would
+    /// exceed the 10 s budget for all topometrics. The census costs ≈ 3.5 ns per unit of W, so
+    /// below 5·10⁸ (≈ 2 s; every oracle case at sparsity ≥ 0.95 is far below) the exact count is
+    /// affordable and is preferred (SPEC: "an exact count is better where affordable"); above
+    /// it the reference's estimator is used. The kind of the result tells which was used:
+    /// `.int` for exact, `.double` for an estimate.
+    public static let defaultMode: MotifMode = .auto(maxCensusWork: 500_000_000)
+}
+
+/// W = Σ_{uv∈E} min(d_u, d_v) over the undirected view: the work of `motifCensus`.
+/// - Complexity: O(n + m).
+public func motifCensusWork(_ view: UndirectedView) -> Int {
+    var work = 0
+    view.offsets.withUnsafeBufferPointer { off in
+    view.neighbors.withUnsafeBufferPointer { nb in
+        for u in 0 ..< view.nodeCount {
+            let du = off[u + 1] - off[u]
+            for e in off[u] ..< off[u + 1] {
+                let v = Int(nb[e])
+                if v >= u { break }
+                work += min(du, off[v + 1] - off[v])
+            }
+        }
+    }}
+    return work
 }
 
 public enum TopometricsError: Error, Equatable, CustomStringConvertible {
@@ -185,7 +208,7 @@ func meanOf(_ a: [Int32]) -> Double {
 ///
 /// - Parameters:
 ///   - compat: `.paper` (default) or `.reference` behaviour of the sink/source/removable counts.
-///   - motifs: `.exact` (default, see `MotifMode.defaultMode`) or a RAND-ESU estimate.
+///   - motifs: `.exact`, a RAND-ESU estimate, or `.auto` (the default, see `MotifMode.defaultMode`).
 ///   - only: record names to compute (nil = all); `nodes` and `edges` are always filled.
 ///   - lanczos: eigen-solver options.
 /// - Throws: `TopometricsError.unknownField` for a name not in `Topometrics.fieldNames`.
@@ -225,8 +248,12 @@ public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: Moti
         if want("cut_nodes") { r.cutNodes = b.articulationPoints.count }
     }
     if want("motifs") {
-        switch motifs {
-        case .exact: r.motifs = .int(connectedFourSets(view))
+        var mode = motifs
+        if case let .auto(limit) = motifs {
+            mode = motifCensusWork(view) <= limit ? .exact : .estimate(sample: .reference(seed: 0))
+        }
+        switch mode {
+        case .exact, .auto: r.motifs = .int(connectedFourSets(view))
         case let .estimate(sample):
             let roots: [Int]
             switch sample {
@@ -353,7 +380,7 @@ public func benchmarkTopometrics(_ g: Graph, compat: MetricsCompat = .paper,
     out.append(("motifs", time {
         switch motifs {
         case .exact: _ = connectedFourSets(v)
-        case .estimate: _ = try? topometrics(g, compat: compat, motifs: motifs, only: ["motifs"])
+        case .estimate, .auto: _ = try? topometrics(g, compat: compat, motifs: motifs, only: ["motifs"])
         }
     }))
     out.append(("spectral_gap", time { _ = topAbsEigenvalues(v, options: lanczos) }))

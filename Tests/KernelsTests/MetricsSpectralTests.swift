@@ -1,0 +1,101 @@
+import XCTest
+@testable import Kernels
+
+final class MetricsSpectralTests: XCTestCase {
+    /// Undirected graph from an edge list, all weights w.
+    func undirected(_ n: Int, _ pairs: [(Int, Int)], weight: Float = 1) -> UndirectedView {
+        UndirectedView(makeGraph(n: n, edges: pairs.map { ($0.0, $0.1, weight) }))
+    }
+
+    var forceLanczos: LanczosOptions { var o = LanczosOptions(); o.denseThreshold = 0; o.basisSize = 20; return o }
+
+    func testCompleteBipartite() {
+        let a = 7, b = 11
+        var pairs: [(Int, Int)] = []
+        for i in 0 ..< a { for j in 0 ..< b { pairs.append((i, a + j)) } }
+        let v = undirected(a + b, pairs)
+        let top = topAbsEigenvalues(v, options: forceLanczos)
+        XCTAssertEqual(top[0], (77.0).squareRoot(), accuracy: 1e-9)
+        XCTAssertEqual(top[1], (77.0).squareRoot(), accuracy: 1e-9)
+        XCTAssertEqual(top[2], 0, accuracy: 1e-9)
+        XCTAssertEqual(spectralGap(v, options: forceLanczos), (77.0).squareRoot(), accuracy: 1e-9)
+        // Laplacian of K_{a,b}: largest eigenvalue a + b.
+        XCTAssertEqual(laplacianSpectralRadius(v, options: forceLanczos), Double(a + b), accuracy: 1e-8)
+    }
+
+    func testPathAndCycle() {
+        let n = 500
+        let path = undirected(n, (0 ..< n - 1).map { ($0, $0 + 1) })
+        let r = graphEigenvalues(SymmetricGraphOperator(view: path), k: 4, target: .largestAlgebraic, options: forceLanczos)
+        for k in 1 ... 4 {
+            XCTAssertEqual(r.values[k - 1], 2 * cos(Double.pi * Double(k) / Double(n + 1)), accuracy: 1e-8)
+        }
+        // Cycle: 2cos(2πk/n) with multiplicity 2 for 0 < k < n/2; top by magnitude for even n:
+        // 2 (k = 0), −2 (k = n/2), then 2cos(2π/n) twice.
+        let cyc = undirected(n, (0 ..< n).map { ($0, ($0 + 1) % n) })
+        let c = graphEigenvalues(SymmetricGraphOperator(view: cyc), k: 4, target: .largestMagnitude, options: forceLanczos)
+        let mags = c.values.map { abs($0) }.sorted(by: >)
+        XCTAssertEqual(mags[0], 2, accuracy: 1e-9)
+        XCTAssertEqual(mags[1], 2, accuracy: 1e-9)
+        XCTAssertEqual(mags[2], 2 * cos(2 * Double.pi / Double(n)), accuracy: 1e-9)
+        XCTAssertEqual(mags[3], 2 * cos(2 * Double.pi / Double(n)), accuracy: 1e-9, "repeated eigenvalue found")
+    }
+
+    func testLaplacianOfCompleteGraph() {
+        let n = 40
+        var pairs: [(Int, Int)] = []
+        for i in 0 ..< n { for j in i + 1 ..< n { pairs.append((i, j)) } }
+        let v = undirected(n, pairs)
+        XCTAssertEqual(laplacianSpectralRadius(v, options: forceLanczos), Double(n), accuracy: 1e-8)
+        // Adjacency of K_n: n−1 once, −1 with multiplicity n−1.
+        let top = topAbsEigenvalues(v, options: forceLanczos)
+        XCTAssertEqual(top[0], Double(n - 1), accuracy: 1e-8)
+        XCTAssertEqual(top[1], 1, accuracy: 1e-8)
+        XCTAssertEqual(top[2], 1, accuracy: 1e-8)
+    }
+
+    /// Two identical components: every eigenvalue doubles, so |λ|₁ = |λ|₂ = |λ|₃ = |λ|₄ and the gap is 0.
+    func testRepeatedTopEigenvalue() {
+        var pairs: [(Int, Int)] = []
+        let m = 60
+        var rng = SplitMix64(seed: 3)
+        for i in 0 ..< m { for j in i + 1 ..< m where Double.random(in: 0 ..< 1, using: &rng) < 0.1 {
+            pairs.append((i, j)); pairs.append((m + i, m + j))
+        } }
+        let v = undirected(2 * m, pairs)
+        let top = topAbsEigenvalues(v, count: 3, options: forceLanczos)
+        let dense = denseSymmetricEigenvalues(SymmetricGraphOperator(view: v).dense(), n: 2 * m)!.map { abs($0) }.sorted(by: >)
+        for i in 0 ..< 3 { XCTAssertEqual(top[i], dense[i], accuracy: 1e-8) }
+    }
+
+    func testRandomAgainstDense() {
+        for seed in 1 ... 6 as ClosedRange<UInt64> {
+            let n = 120 + Int(seed) * 17
+            let g = randomGraph(n: n, edgeProbability: 0.03, seed: seed, multi: seed % 2 == 0)
+            let v = UndirectedView(g)
+            for lap in [false, true] {
+                let op = SymmetricGraphOperator(view: v, laplacian: lap)
+                let dense = denseSymmetricEigenvalues(op.dense(), n: n)!
+                let target: EigenTarget = lap ? .largestAlgebraic : .largestMagnitude
+                let r = graphEigenvalues(op, k: 3, target: target, options: forceLanczos)
+                XCTAssertTrue(r.converged)
+                let expect = lap ? Array(dense.sorted(by: >).prefix(3)) : Array(dense.sorted { abs($0) > abs($1) }.prefix(3))
+                for i in 0 ..< 3 {
+                    XCTAssertEqual(abs(r.values[i]), abs(expect[i]), accuracy: 1e-9 * abs(expect[0]), "seed \(seed) lap \(lap)")
+                }
+                for res in r.residuals { XCTAssertLessThanOrEqual(res, 1e-8 * abs(expect[0])) }
+            }
+        }
+    }
+
+    func testDisconnectedAndEmpty() {
+        // Isolated nodes plus one edge of weight 0.5: eigenvalues ±0.5, gap 0.5.
+        let v = UndirectedView(makeGraph(n: 400, edges: [(3, 200, 0.5)]))
+        var o = forceLanczos; o.basisSize = 12
+        XCTAssertEqual(spectralGap(v, options: o), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(laplacianSpectralRadius(v, options: o), 1.0, accuracy: 1e-12)
+        let empty = UndirectedView(makeGraph(n: 10, edges: []))
+        XCTAssertEqual(spectralGap(empty), 0)
+        XCTAssertEqual(laplacianSpectralRadius(empty), 0)
+    }
+}

@@ -29,7 +29,7 @@ final class DatasetTests: XCTestCase {
     }
 
     private func write(_ bytes: [UInt8], _ path: String) {
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)), path)
     }
 
     private func normalised(_ byte: UInt8, _ c: Int, _ n: Normalization) -> Float { (Float(byte) / 255 - n.mean[c]) / n.std[c] }

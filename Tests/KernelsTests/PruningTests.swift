@@ -28,6 +28,7 @@ final class PruningTests: XCTestCase {
             (.synflow(SynflowOptions(rounds: 0)), 0.9, nil, "rounds"),
             (.prospr(ProsprOptions(momentum: 1)), 0.9, data, "momentum"),
             (.snip(), 0.9, try Dataset.synthetic(classes: 100, n: 8), "100 classes"),
+            (.erk, 0.9, try Dataset.synthetic(classes: 100, n: 8), "100 classes"),
             (.snip(), 0.9, data, "not yet available"),
             (.synflow(), 0.9, nil, "not yet available"),
             (.grasp(), 0.9, data, "not yet available"),
@@ -199,5 +200,20 @@ final class PruningTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("layer2.0.conv1.weight"), "\($0)")
         }
         XCTAssertEqual(net.masks, masks)
+    }
+}
+
+final class PruningBenchmarkTests: XCTestCase {
+    /// The bench entry point runs every data-free pruner and reports consistent counts (no timing assertions).
+    func testBenchmarkRunsEveryDataFreePruner() throws {
+        let timings = try PruningBenchmark.run(models: ["resnet20"], sparsity: 0.9, repeats: 1)
+        XCTAssertEqual(timings.map(\.pruner), ["uniform", "er", "erk", "dense"])
+        for t in timings {
+            XCTAssertEqual(t.prunable, 270_896)
+            XCTAssertGreaterThan(t.medianSeconds, 0)
+        }
+        XCTAssertEqual(timings.last?.kept, 270_896, "dense keeps everything")
+        XCTAssertTrue(PruningBenchmark.table(timings).contains("resnet20     erk"))
+        XCTAssertThrowsError(try PruningBenchmark.run(models: ["vgg"], repeats: 1)) { XCTAssertTrue("\($0)".contains("vgg")) }
     }
 }

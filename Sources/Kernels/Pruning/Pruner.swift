@@ -248,8 +248,9 @@ public enum PruneError: Error, CustomStringConvertible, Equatable {
 
 /// Prunes `network` at initialisation to `sparsity` (fraction of prunable weights removed).
 ///
-/// Validates everything first (sparsity in [0, 1), the pruner's options, data present and
-/// non-empty for data-driven pruners, dataset classes ≤ the model's outputs), computes every
+/// Validates everything first (sparsity in [0, 1), the pruner's options, data present for
+/// data-driven pruners, any given dataset non-empty with classes ≤ the model's outputs;
+/// data-free pruners otherwise ignore it), computes every
 /// mask, and only then sets the masks (zeroing removed weights). On any error the network is
 /// unchanged. The same `seed` gives the same masks on every machine.
 /// - Complexity: O(N) for the random pruners (N = prunable weights); score-based pruners add
@@ -261,10 +262,9 @@ public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: 
     guard sparsity.isFinite, sparsity >= 0, sparsity < 1 else { throw PruneError.invalidSparsity(sparsity) }
     if case .dense = pruner, sparsity != 0 { throw PruneError.denseWithSparsity(sparsity) }
     guard !network.architecture.prunable.isEmpty else { throw PruneError.noPrunableWeights(model: network.architecture.name) }
-    if pruner.needsData {
-        guard let data else { throw PruneError.needsData(pruner: pruner.name) }
-        try checkFits(data, network)
-    }
+    if pruner.needsData, data == nil { throw PruneError.needsData(pruner: pruner.name) }
+    // Data-free pruners ignore data, but data that cannot serve this network is still refused.
+    if let data { try checkFits(data, network) }
 
     let outcome: PruneOutcome
     switch pruner {

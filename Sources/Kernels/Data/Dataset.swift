@@ -334,6 +334,24 @@ extension Dataset {
                        storage: .batches(images: xs, labels: ys), augmentation: nil, normalization: nil)
     }
 
+    /// A pre-batched dataset from a safetensors file holding `x0, y0, x1, y1, …` (images and
+    /// integer labels), batch i = (x<i>, y<i>) — the layout of the oracle's `batch.safetensors`.
+    /// Other entries (`logits0`, `loss0`) are ignored.
+    /// - Complexity: O(file size).
+    public static func fromSafeTensors(path: String, classes: Int? = nil) throws -> Dataset {
+        let entries = try SafeTensors.readDictionary(path: path)
+        var xs: [Tensor] = [], ys: [[Int]] = []
+        while let x = entries["x\(xs.count)"] {
+            guard let y = entries["y\(xs.count)"] else {
+                throw DatasetError.invalid("\(path) has x\(xs.count) but no labels y\(xs.count)")
+            }
+            xs.append(x.tensor)
+            ys.append(try labels(from: y.tensor))
+        }
+        guard !xs.isEmpty else { throw DatasetError.invalid("\(path) holds no x0/y0 batch") }
+        return try fromTensors(xs, ys, classes: classes)
+    }
+
     /// Labels from a tensor of integral values (as read from safetensors), refusing fractions and negatives.
     public static func labels(from tensor: Tensor) throws -> [Int] {
         try tensor.data.enumerated().map { i, v in

@@ -130,9 +130,23 @@ final class PruningTests: XCTestCase {
             // ERK's scores are the uniform draws: kept exactly where the draw is below p.
             XCTAssertEqual(mask, score.tensor.data.map { Double($0) < p ? 1 : 0 }, row.layer)
         }
-        let uniform = try prune(net, .uniform, sparsity: 0.5, seed: 1, options: PruneOptions(keepScores: true))
-        let ranks = try XCTUnwrap(uniform.scores).flatMap { $0.tensor.data }
-        XCTAssertEqual(Set(ranks).count, ranks.count, "uniform scores are a permutation")
+        for s in [0.3, 0.9] {
+            let plain = resnet20(), scored = resnet20()
+            try prune(plain, .uniform, sparsity: s, seed: 1)
+            let uniform = try prune(scored, .uniform, sparsity: s, seed: 1, options: PruneOptions(keepScores: true))
+            XCTAssertEqual(plain.masks, scored.masks, "keeping scores must not change the mask")
+            let scores = try XCTUnwrap(uniform.scores)
+            let ranks = scores.flatMap { $0.tensor.data }
+            XCTAssertEqual(Set(ranks).count, ranks.count, "uniform scores are a permutation")
+            // Every kept weight outranks every removed one.
+            var keptMin = Float.infinity, removedMax = -Float.infinity
+            for (name, tensor) in scores where name.hasSuffix(".weight") {
+                for (score, m) in zip(tensor.data, scored.masks[name]!) {
+                    if m == 1 { keptMin = min(keptMin, score) } else { removedMax = max(removedMax, score) }
+                }
+            }
+            XCTAssertGreaterThan(keptMin, removedMax)
+        }
     }
 
     // MARK: The score-function seam, driven by a data-free magnitude score

@@ -105,33 +105,28 @@ public enum RandomPruners {
         let total = ranked.reduce(0) { $0 + $1.count }
         let removed = min(total, max(0, pythonRound(sparsity * Double(total))))
         var rng = SeededGenerator.stream(seed: seed, name: "prune.uniform")
-        // Shuffle only as far as needed: the first `chosen` positions of a Fisher–Yates shuffle are
-        // a uniform subset. Pick whichever of removed/kept is smaller; keepScores needs the whole
-        // permutation (the rank of every entry is its score).
+        // Shuffle only as far as needed: the first `prefix` positions of a Fisher–Yates shuffle
+        // are a uniform subset, taken as the removed entries or (when fewer) the kept ones.
+        // keepScores shuffles on to the full permutation; the prefix, hence the mask, is the same.
         let pickRemoved = removed <= total - removed
-        let chosen = keepScores ? total : (pickRemoved ? removed : total - removed)
+        let prefix = pickRemoved ? removed : total - removed
+        let shuffled = keepScores ? total : prefix
         var order = [UInt32](unsafeUninitializedCapacity: total) { buffer, count in
             for i in 0 ..< total { buffer[i] = UInt32(truncatingIfNeeded: i) }
             count = total
         }
-        for i in 0 ..< chosen {
+        for i in 0 ..< shuffled {
             let j = i + Int(uniformIndex(below: UInt64(total - i), &rng))
             order.swapAt(i, j)
         }
-        // With the full permutation, position p (0-based) means "removed if p < removed".
-        var alive = [UInt8](repeating: 1, count: total)
-        if keepScores || pickRemoved {
-            for p in 0 ..< removed { alive[Int(order[p])] = 0 }
-        } else {
-            alive = [UInt8](repeating: 0, count: total)
-            for p in 0 ..< chosen { alive[Int(order[p])] = 1 }
-        }
-        // Score = position in the random order: entries at positions < removed were removed, so
-        // kept entries score higher, as with every other pruner's scores.
+        var alive = [UInt8](repeating: pickRemoved ? 1 : 0, count: total)
+        for p in 0 ..< prefix { alive[Int(order[p])] = pickRemoved ? 0 : 1 }
+        // Score from the position in the random order, oriented so that kept entries score
+        // higher than removed ones, as with every other pruner's scores.
         var rank: [Float] = []
         if keepScores {
             rank = [Float](repeating: 0, count: total)
-            for p in 0 ..< total { rank[Int(order[p])] = Float(p) }
+            for p in 0 ..< total { rank[Int(order[p])] = Float(pickRemoved ? p : total - 1 - p) }
         }
         var outcome = PruneOutcome(masks: [:])
         let keepProbability = Double(total - removed) / Double(max(total, 1))

@@ -1,0 +1,116 @@
+import Foundation
+
+/// Which parameters a score function scores.
+public enum ScoreScope: Equatable, Sendable {
+    /// Every prunable (conv/linear) weight.
+    case weights
+    /// Conv/linear weights and their biases ranked together (synflow); masks still cover weights only.
+    case weightsAndBiases
+}
+
+/// How scores become masks, each exactly as the reference decides it (SPEC §2).
+/// N = number of scored entries, k = 1 − s.
+public enum KeepRule: Equatable, Sendable {
+    /// snip: keep every score ≥ the ⌊k·N⌋-th largest (ties at the threshold kept).
+    case keepTopFloorWithTies
+    /// grasp: threshold = the ⌊s·N⌋-th largest; keep every score ≤ threshold.
+    case removeTopFloorKeepThreshold
+    /// prospr: keep exactly the ⌈k·N⌉ largest.
+    case keepTopCeilExact
+    /// synflow: `rounds` rounds, each rescoring the alive entries and removing exactly
+    /// round(a·n_alive) of the lowest, a = 1 − k^(1/rounds).
+    case iterativeRemoveLowest(rounds: Int)
+}
+
+/// The seam for score-based pruners. An implementation computes saliencies; the driver
+/// (`ScoredPruning.masks`) applies the keep rule, validates, and builds masks.
+///
+/// Implementations must leave `network` unchanged (work on a copy when they need to alter
+/// weights, as synflow's |θ| linearisation and grasp's re-initialisation do).
+public protocol ScoreFunction {
+    var scope: ScoreScope { get }
+    var keepRule: KeepRule { get }
+    /// One score per entry of every scored parameter, keyed by parameter name, in the
+    /// parameter's row-major order. `alive` holds the current masks of the scored parameters
+    /// (all ones except between synflow rounds); `seed` fixes any random choice (batches, re-init).
+    func scores(network: Network, alive: [String: [UInt8]], data: Dataset?, seed: UInt64) throws -> [String: [Float]]
+}
+
+/// Turns a score function's output into masks with its keep rule.
+public enum ScoredPruning {
+    /// The scored parameters of `architecture` for `scope`, in state-dict order.
+    public static func scoredParameters(_ architecture: Architecture, _ scope: ScoreScope) -> [ParameterSpec] {
+        architecture.parameters.filter { scope == .weights ? $0.role == .weight : ($0.role == .weight || $0.role == .bias) }
+    }
+
+    /// Runs `function` and its keep rule; returns the weight masks without touching `network`.
+    /// - Complexity: O(N) per scoring call plus the score function's cost (one call, or
+    ///   `rounds` calls for the iterative rule).
+    static func masks(_ network: Network, _ function: any ScoreFunction, name: String, sparsity: Double, seed: UInt64,
+                      data: Dataset?, keepScores: Bool, progress: (@Sendable (Int, Int) -> Void)?) throws -> PruneOutcome {
+        let specs = scoredParameters(network.architecture, function.scope)
+        let total = specs.reduce(0) { $0 + $1.count }
+        let keep = 1 - sparsity
+        var alive = [UInt8](repeating: 1, count: total)
+        var last: [Float] = []
+
+        func score(_ alive: [UInt8]) throws -> [Float] {
+            var aliveByName: [String: [UInt8]] = [:]
+            var offset = 0
+            for spec in specs {
+                aliveByName[spec.name] = Array(alive[offset ..< offset + spec.count])
+                offset += spec.count
+            }
+            let raw = try function.scores(network: network, alive: aliveByName, data: data, seed: seed)
+            var flat: [Float] = []
+            flat.reserveCapacity(total)
+            for spec in specs {
+                guard let values = raw[spec.name] else {
+                    throw PruneError.badScores(pruner: name, detail: "the score function gave no scores for \(spec.name)")
+                }
+                guard values.count == spec.count else {
+                    throw PruneError.badScores(pruner: name, detail: "\(spec.name) got \(values.count) scores for \(spec.count) entries")
+                }
+                if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                    throw PruneError.badScores(pruner: name, detail: "score \(values[bad]) at entry \(bad) of \(spec.name) is not finite")
+                }
+                flat += values
+            }
+            return flat
+        }
+
+        switch function.keepRule {
+        case .keepTopFloorWithTies:
+            last = try score(alive)
+            alive = ScoreSelection.keepAtLeastKthLargest(last, k: Int((Double(total) * keep).rounded(.down)))
+        case .removeTopFloorKeepThreshold:
+            last = try score(alive)
+            alive = ScoreSelection.keepAtMostRthLargest(last, r: Int((Double(total) * (1 - keep)).rounded(.down)))
+        case .keepTopCeilExact:
+            last = try score(alive)
+            alive = ScoreSelection.keepLargest(last, exactly: Int((Double(total) * keep).rounded(.up)))
+        case let .iterativeRemoveLowest(rounds):
+            guard rounds > 0 else {
+                throw PruneError.invalidOption(pruner: name, option: "rounds", value: "\(rounds)", requirement: "a positive number of rounds")
+            }
+            let perRound = 1 - Foundation.pow(keep, 1 / Double(rounds))
+            for round in 1 ... rounds {
+                last = try score(alive)
+                let aliveCount = alive.reduce(0) { $0 + Int($1) }
+                ScoreSelection.removeSmallest(last, alive: &alive, count: pythonRound(perRound * Double(aliveCount)))
+                progress?(round, rounds)
+            }
+        }
+
+        var outcome = PruneOutcome(masks: [:])
+        var scores: [(name: String, tensor: Tensor)] = []
+        var offset = 0
+        for spec in specs {
+            if spec.role == .weight { outcome.masks[spec.name] = Array(alive[offset ..< offset + spec.count]) }
+            if keepScores { scores.append((spec.name, Tensor(shape: spec.shape, data: Array(last[offset ..< offset + spec.count])))) }
+            offset += spec.count
+        }
+        if keepScores { outcome.scores = scores }
+        return outcome
+    }
+}

@@ -32,26 +32,6 @@ protocol OutEdgeGenerator {
     func mayEmitUnsorted(_ node: Int) -> Bool
 }
 
-/// Work splitting over the machine's cores with Dispatch.
-enum Parallel {
-    static var cores: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
-
-    /// Runs `body(i)` for every `i < iterations`, spread over all cores.
-    static func forEach(_ iterations: Int, _ body: (Int) -> Void) {
-        if iterations <= 1 || cores == 1 {
-            for i in 0 ..< iterations { body(i) }
-        } else {
-            DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
-        }
-    }
-
-    /// `chunks` nearly equal consecutive ranges covering `0 ..< count`.
-    static func ranges(_ count: Int, chunks: Int) -> [Range<Int>] {
-        let k = max(1, min(chunks, count))
-        return (0 ..< k).map { i in (count * i / k) ..< (count * (i + 1) / k) }
-    }
-}
-
 public enum GraphBuildError: Error, CustomStringConvertible, Equatable {
     case tooManyNodes(Int)
     case inconsistentGenerator(outEdges: Int, inEdges: Int)
@@ -116,7 +96,7 @@ extension Graph {
         guard n < Int(UInt32.max) else { throw GraphBuildError.tooManyNodes(n) }
         // Many more chunks than cores, because degrees differ by orders of magnitude between
         // partitions; Dispatch hands chunks to whichever core is free.
-        let chunks = Parallel.ranges(n, chunks: 64 * Parallel.cores)
+        let chunks = Parallel.ranges(n, chunks: 64 * Parallel.workers)
         var offsets = [Int](repeating: 0, count: n + 1)
         offsets.withUnsafeMutableBufferPointer { off in
             let degrees = off.baseAddress! + 1
@@ -170,7 +150,7 @@ extension Graph {
     static func transpose(nodeCount n: Int, outOffsets: [Int], outTargets: [UInt32], outWeights: [Float16])
         -> (offsets: [Int], sources: [UInt32], weights: [Float16]) {
         let m = outTargets.count
-        let cores = Parallel.cores
+        let cores = Parallel.workers
         // Source blocks with about m / cores edges each.
         var bounds = [0]
         for k in 1 ..< cores {

@@ -72,7 +72,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
     var lowOff = [Int](repeating: 0, count: n + 1)
     for r in 0 ..< n { lowOff[r + 1] = lowOff[r] + lowCount[r] }
     var tEdge = [UInt32](repeating: 0, count: lowOff[n])
-    let threads = metricsThreadCount
+    let threads = Parallel.workers
     var c4 = [Int](repeating: 0, count: threads)
     var k4 = [Int](repeating: 0, count: threads)
     adj.withUnsafeBufferPointer { a in

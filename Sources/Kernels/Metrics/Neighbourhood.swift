@@ -29,7 +29,7 @@ public func oneHopSizes(_ g: Graph) -> [Int32] {
 public func twoHopSizes(_ g: Graph) -> [Int32] {
     let n = g.nodeCount
     var out = [Int32](repeating: 0, count: n)
-    let threads = metricsThreadCount
+    let threads = Parallel.workers
     var stamps = [[UInt32]](repeating: [], count: threads)
     out.withUnsafeMutableBufferPointer { outp in
     stamps.withUnsafeMutableBufferPointer { sp in

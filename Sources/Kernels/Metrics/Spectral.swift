@@ -121,7 +121,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
 /// x·y over n entries, two threads.
 func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: Int) -> Double {
-    var partial = [Double](repeating: 0, count: metricsThreadCount)
+    var partial = [Double](repeating: 0, count: Parallel.workers)
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
         parallelChunks(count: n, chunk: 16384) { t, r in
@@ -135,7 +135,7 @@ func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: In
 
 /// c = Vᵀw for the first `cols` columns of column-major V (n rows), two threads over row blocks.
 func projectCoefficients(_ V: UnsafePointer<Double>, _ cols: Int, _ w: UnsafePointer<Double>, _ n: Int) -> [Double] {
-    let threads = metricsThreadCount
+    let threads = Parallel.workers
     var partial = [Double](repeating: 0, count: threads * cols)
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)

@@ -35,7 +35,7 @@ public struct UndirectedView: Sendable {
         nodeCount = n
         var deg = [Int](repeating: 0, count: n + 1)
         // Pass 1: distinct neighbours per node (and whether any multiplicity ≥ 2 exists).
-        var multiFlags = [Bool](repeating: false, count: metricsThreadCount)
+        var multiFlags = [Bool](repeating: false, count: Parallel.workers)
         g.outOffsets.withUnsafeBufferPointer { oo in
         g.outTargets.withUnsafeBufferPointer { ot in
         g.inOffsets.withUnsafeBufferPointer { io in
@@ -73,7 +73,7 @@ public struct UndirectedView: Sendable {
         var bits = [UInt64](repeating: 0, count: anyMulti ? (total + 63) / 64 : 0)
         // Pass 2: fill. Multi entries are collected per thread and set afterwards (bit words
         // may straddle nodes handled by different threads).
-        var multiEntries = [[Int]](repeating: [], count: metricsThreadCount)
+        var multiEntries = [[Int]](repeating: [], count: Parallel.workers)
         g.outOffsets.withUnsafeBufferPointer { oo in
         g.outTargets.withUnsafeBufferPointer { ot in
         g.outWeights.withUnsafeBufferPointer { ow in

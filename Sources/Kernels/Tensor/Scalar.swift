@@ -44,31 +44,6 @@ extension Double: NNScalar {
     @inline(__always) public var doubleValue: Double { self }
 }
 
-/// Who parallelises: the kernels split batches over cores themselves
-/// (`DispatchQueue.concurrentPerform`), so each GEMM they issue is small and runs on one
-/// OpenBLAS thread; letting OpenBLAS spawn its own threads inside would oversubscribe the cores.
-public enum Parallel {
-    /// Cores the kernels spread work over.
-    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
-    private static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
-
-    /// Makes OpenBLAS single-threaded (once per process) before the kernels' own parallel loops run.
-    @inline(__always) static func configureBLAS() { _ = singleThreadedBLAS }
-
-    /// Runs `body(range)` on up to `workers` contiguous chunks of `0..<count`, in parallel when
-    /// there are at least two chunks and `count * costPerItem` is worth a thread hop.
-    static func forChunks(_ count: Int, costPerItem: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
-        configureBLAS()
-        let chunks = min(workers, count, max(1, count * costPerItem / (1 << 15)))
-        if chunks <= 1 { if count > 0 { body(0 ..< count) }; return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            if lo < hi { body(lo ..< hi) }
-        }
-    }
-}
-
 /// Which OpenBLAS kernels run. Debian's OpenBLAS picks its kernels by CPU model when it loads;
 /// on virtual CPUs that report a generic model ("Intel Xeon Processor") it falls back to the
 /// SSE3 "Prescott" kernels, 4x slower than the AVX-512 ones on this machine (sgemm 32 vs 136

@@ -280,6 +280,7 @@ public final class Interpreter {
         case .list(let items): return items
         case .string(let s): return s.map { .string(String($0)) }
         case .record(let r): return r.names.map(Value.string)
+        case .native(let object) where object.elements != nil: return object.elements ?? []
         case .int: throw fail("cannot iterate over an int (use range(n))", at: at)
         default: throw fail("cannot iterate over a \(value.typeName)", at: at)
         }
@@ -452,6 +453,10 @@ public final class Interpreter {
                 throw fail("index \(i) out of range (string has \(count) character\(count == 1 ? "" : "s"))", at: at)
             }
             return .string(String(s[s.index(s.startIndex, offsetBy: resolved)]))
+        case .native(let object) where object.elements != nil:
+            if case .string(let name) = key { return try field(base, name, at: at) }
+            let items = object.elements ?? []
+            return items[try listIndex(key, count: items.count, at: at)]
         case .record, .native:
             guard case .string(let name) = key else { throw fail("\(base.typeName) keys are strings, got \(key.typeName)", at: at) }
             return try field(base, name, at: at)

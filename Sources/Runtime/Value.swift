@@ -11,11 +11,15 @@ public protocol NativeValue: AnyObject {
     func field(_ name: String) -> Value?
     /// Field names for completion, `keys(x)` and "did you mean" hints.
     var fieldNames: [String] { get }
+    /// For sequence-like objects (the per-layer graphs of `rolled(net)`): the items that
+    /// `x[0]`, `x[-1]`, `len(x)` and `for item in x` see; nil for everything else.
+    var elements: [Value]? { get }
 }
 
 extension NativeValue {
     public func field(_ name: String) -> Value? { nil }
     public var fieldNames: [String] { [] }
+    public var elements: [Value]? { nil }
 }
 
 /// A record: fields in insertion order (display and iteration keep that order).

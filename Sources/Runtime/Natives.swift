@@ -1,0 +1,175 @@
+import Kernels
+
+// The kernel objects the language hands around. Each wraps one Kernels value, names its type
+// for messages ("bad argument #1 to 'unroll' (network expected, got graph)"), and exposes a
+// few read-only fields. Builtins that create or consume them live in `Builtins/`.
+
+/// Formats counts as `272,474` so large graphs stay readable.
+func grouped(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return n < 0 ? "-" + out : out
+}
+
+/// A network: architecture, weights and masks. Shared by reference, like a PyTorch module.
+public final class NetworkObject: NativeValue {
+    public let network: Network
+    /// The language's name for the model (`resnet20`).
+    public let modelName: String
+
+    public init(_ network: Network, modelName: String) { self.network = network; self.modelName = modelName }
+
+    public var typeName: String { "network" }
+
+    public func display(long: Bool) -> String {
+        let density = Double(network.keptCount) / Double(max(network.prunableCount, 1))
+        return "\(network.architecture.name)  \(network.architecture.classes) classes  \(grouped(network.parameterCount)) params  "
+            + "density \(Display.float((density * 10000).rounded() / 10000))"
+    }
+
+    public var fieldNames: [String] { ["model", "name", "classes", "params", "prunable", "kept", "density"] }
+
+    public func field(_ name: String) -> Value? {
+        switch name {
+        case "model": return .string(modelName)
+        case "name": return .string(network.architecture.name)
+        case "classes": return .int(network.architecture.classes)
+        case "params": return .int(network.parameterCount)
+        case "prunable": return .int(network.prunableCount)
+        case "kept": return .int(network.keptCount)
+        case "density": return .float(Double(network.keptCount) / Double(max(network.prunableCount, 1)))
+        default: return nil
+        }
+    }
+}
+
+/// A graph encoding: the whole-network MGE or one layer's bipartite graph.
+public final class GraphObject: NativeValue {
+    public let graph: Graph
+    /// "MGE", "rolled" or "rolled-channel".
+    public let encoding: String
+    /// The layer a bipartite graph encodes (empty for an MGE).
+    public let layerName: String
+    /// The layer's kind ("conv"/"linear") for per-layer encodings.
+    public let layerKind: String
+
+    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "") {
+        self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind
+    }
+
+    public var typeName: String { "graph" }
+
+    public func display(long: Bool) -> String {
+        let parts = graph.partitions
+        var text = "\(encoding)\(layerName.isEmpty ? "" : " " + layerName)  \(grouped(graph.nodeCount)) nodes  "
+            + "\(grouped(graph.edgeCount)) edges  \(parts.count) partitions"
+        if let first = parts.first, let last = parts.last {
+            text += " (\(first.name) \(Tensor.describe(first.shape)) … \(last.name) \(Tensor.describe(last.shape)))"
+        }
+        return text
+    }
+
+    public var fieldNames: [String] { ["nodes", "edges", "partitions", "encoding", "layer"] }
+
+    public func field(_ name: String) -> Value? {
+        switch name {
+        case "nodes": return .int(graph.nodeCount)
+        case "edges": return .int(graph.edgeCount)
+        case "encoding": return .string(encoding)
+        case "layer": return .string(layerName)
+        case "partitions":
+            return .list(graph.partitions.map { p in
+                .record(Record([("name", .string(p.name)), ("start", .int(p.start)), ("size", .int(p.count)),
+                                ("shape", .list(p.shape.map(Value.int)))]))
+            })
+        default: return nil
+        }
+    }
+}
+
+/// The per-layer bipartite graphs of one network, indexable by position (`ls[0]`, `ls[-1]`)
+/// and by layer name (`ls["layer1.0.conv1"]`), in the network's order.
+public final class LayersObject: NativeValue {
+    public let layers: [GraphObject]
+    public let encoding: String
+    /// The oracle's layer ids (they count pooling modules on CONV-6), in order.
+    public let layerIds: [Int]
+
+    public init(_ layers: [GraphObject], encoding: String, layerIds: [Int]) {
+        self.layers = layers; self.encoding = encoding; self.layerIds = layerIds
+    }
+
+    public var typeName: String { "layers" }
+
+    public func display(long: Bool) -> String {
+        let edges = layers.reduce(0) { $0 + $1.graph.edgeCount }
+        var text = "\(layers.count) \(encoding) layers  \(grouped(edges)) edges"
+        if long {
+            text += "\n" + layers.map { $0.display(long: false) }.joined(separator: "\n")
+        }
+        return text
+    }
+
+    public var elements: [Value]? { layers.map { .native($0) } }
+    public var fieldNames: [String] { layers.map(\.layerName) }
+    public func field(_ name: String) -> Value? { layers.first { $0.layerName == name }.map { .native($0) } }
+}
+
+/// A dense float tensor (weights, batches, scores).
+public final class TensorObject: NativeValue {
+    public let tensor: Tensor
+    public init(_ tensor: Tensor) { self.tensor = tensor }
+
+    public var typeName: String { "tensor" }
+
+    public func display(long: Bool) -> String {
+        let shown = long ? tensor.data.count : min(tensor.data.count, 6)
+        let values = tensor.data.prefix(shown).map { Display.float(Double($0)) }.joined(separator: ", ")
+        return "tensor \(tensor.shapeDescription) [\(values)\(shown < tensor.data.count ? ", …" : "")]"
+    }
+
+    public var fieldNames: [String] { ["shape", "count", "values"] }
+
+    public func field(_ name: String) -> Value? {
+        switch name {
+        case "shape": return .list(tensor.shape.map(Value.int))
+        case "count": return .int(tensor.count)
+        case "values": return .list(tensor.data.map { .float(Double($0)) })
+        default: return nil
+        }
+    }
+}
+
+/// A pruning algorithm with its hyperparameters (`snip`, `synflow`…).
+public final class PrunerObject: NativeValue {
+    public let pruner: Pruner
+    public init(_ pruner: Pruner) { self.pruner = pruner }
+    public var typeName: String { "pruner" }
+    public func display(long: Bool) -> String { "pruner \(pruner.name)" }
+    public var fieldNames: [String] { ["name"] }
+    public func field(_ name: String) -> Value? { name == "name" ? .string(pruner.name) : nil }
+}
+
+/// A dataset: CIFAR, TinyImageNet, synthetic, or tensors served in order.
+public final class DatasetObject: NativeValue {
+    public let dataset: Dataset
+    public init(_ dataset: Dataset) { self.dataset = dataset }
+    public var typeName: String { "dataset" }
+    public func display(long: Bool) -> String {
+        "dataset \(dataset.name)  \(grouped(dataset.count)) samples  \(dataset.classes) classes  \(Tensor.describe(dataset.sampleShape))"
+    }
+    public var fieldNames: [String] { ["name", "classes", "count", "shape"] }
+    public func field(_ name: String) -> Value? {
+        switch name {
+        case "name": return .string(dataset.name)
+        case "classes": return .int(dataset.classes)
+        case "count": return .int(dataset.count)
+        case "shape": return .list(dataset.sampleShape.map(Value.int))
+        default: return nil
+        }
+    }
+}

@@ -173,3 +173,9 @@ public final class DatasetObject: NativeValue {
         }
     }
 }
+
+/// Natives that `summary(x)` can tabulate (networks, graphs, layer lists).
+public protocol Summarizable: NativeValue {
+    /// A record or a list of records: the REPL prints either as an aligned table.
+    func summary() throws -> Value
+}

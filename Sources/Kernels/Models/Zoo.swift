@@ -1,6 +1,8 @@
 /// The five architectures of the paper (SPEC §1), with PyTorch module names.
 public enum ModelZoo {
-    /// Model names accepted by `build(_:classes:)`, as the language spells them.
+    /// The paper's five models, as the language spells them (all take 3×32×32 inputs).
+    /// `build` also accepts `"toy"` (1×6×6 inputs, see `toy(classes:input:)`), kept out of this
+    /// list because callers iterate it to run CIFAR-shaped batches through every model.
     public static let names = ["conv6", "resnet20", "resnet32", "wrn28_2", "mobilenetv2"]
 
     public static func build(_ name: String, classes: Int) -> Architecture? {
@@ -10,6 +12,7 @@ public enum ModelZoo {
         case "resnet32": return resnet(depth: 32, classes: classes)
         case "wrn28_2": return wideResNet(depth: 28, widen: 2, classes: classes)
         case "mobilenetv2": return mobileNetV2(classes: classes)
+        case "toy": return toy(classes: classes)
         default: return nil
         }
     }

@@ -114,8 +114,8 @@ public struct Constant {
 
 /// Every builtin and constant, assembled from per-area arrays. Add an area by appending its array here.
 public enum BuiltinRegistry {
-    public static var areas: [[Builtin]] { [coreBuiltins, sharedBuiltins] }
-    public static var constantAreas: [[Constant]] { [] }
+    public static var areas: [[Builtin]] { [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins] }
+    public static var constantAreas: [[Constant]] { [pruneConstants] }
 }
 
 /// The checked arguments of one builtin call, one per parameter (variadic ones as a list).

@@ -1,0 +1,312 @@
+import Foundation
+import Kernels
+
+// Networks and tensors in the language: the model zoo (`resnet20(dataset: cifar100, seed: 1)`),
+// counts, forward / loss, and safetensors files for weights, masks and plain tensors.
+
+/// The language's model builders, in the order `help()` lists them: (name, default classes, what it is).
+private let zooModels: [(name: String, defaultClasses: Int, summary: String, example: String)] = [
+    ("conv6", 10, "CONV-6: six 3x3 convs (64, 128, 256) with BN and max pooling, then a 256-256 MLP; biases everywhere.",
+     "net = conv6(dataset: cifar10)"),
+    ("resnet20", 10, "CIFAR ResNet-20 (3 stages of 3 basic blocks, 1x1-conv shortcuts); 272,474 parameters for 10 classes.",
+     "net = resnet20();  net = resnet20(dataset: cifar100, seed: 1)"),
+    ("resnet32", 10, "CIFAR ResNet-32 (3 stages of 5 basic blocks, 1x1-conv shortcuts).",
+     "net = resnet32(classes: 100)"),
+    ("wrn28_2", 10, "Wide-ResNet-28-2 (pre-activation, widths 32, 64, 128).",
+     "net = wrn28_2(dataset: cifar10, seed: 3)"),
+    ("mobilenetv2", 10, "MobileNetV2 for 32x32 inputs (inverted residual blocks with depthwise convs).",
+     "net = mobilenetv2(dataset: tinyimagenet)"),
+    ("toy", 3, "A tiny residual conv net on 1x6x6 inputs (3 classes by default), small enough to draw every node.",
+     "net = toy();  forward(net, tensor([0.5] * 72, shape: [2, 1, 6, 6]))"),
+]
+
+/// The dataset builtins a model's `dataset:` keyword accepts by name, with their class counts.
+let datasetClassCounts: [String: Int] = ["cifar10": 10, "cifar100": 100, "tinyimagenet": 200]
+
+/// Largest class count a model may be built for (a bigger one is almost surely a typo and would
+/// allocate an enormous last layer).
+private let maxClasses = 100_000
+
+let networkBuiltins: [Builtin] = zooModels.map(modelBuiltin) + [
+    Builtin("params", [Param("net", .native("network"))], returns: "int",
+            summary: "Number of learnable parameters (weights, biases, BN affine), as PyTorch counts them; pruned weights still count.",
+            example: "params(resnet20())  # 272474") { args in
+        .int(try args.native("net", as: NetworkObject.self).network.parameterCount)
+    },
+    Builtin("density", [Param("net", .native("network"))], returns: "float",
+            summary: "Fraction of the prunable (conv and linear) weights that are kept: 1.0 before pruning.",
+            example: "prune(net, erk, 0.98);  density(net)  # about 0.02") { args in
+        let net = try args.native("net", as: NetworkObject.self).network
+        return .float(Double(net.keptCount) / Double(max(net.prunableCount, 1)))
+    },
+    Builtin("forward", [Param("net", .native("network")), Param("x", .native("tensor")), Param("train", .bool, default: .bool(false))],
+            returns: "tensor",
+            summary: "Logits [N, classes] for inputs x [N, C, H, W]. train: true uses batch statistics and updates the BN running statistics.",
+            example: "b = batches(synthetic(), 8, limit: 1)[0];  logits = forward(net, b.x);  logits.shape") { args in
+        let net = try args.native("net", as: NetworkObject.self)
+        let x = try args.native("x", as: TensorObject.self).tensor
+        try checkInput(x, of: net, args)
+        do {
+            return .native(TensorObject(try Execution.forward(net.network, x: x, train: try args.bool("train"))))
+        } catch let error as NNError {
+            throw args.bad("x", error.description)
+        }
+    },
+    Builtin("loss", [Param("net", .native("network")), Param("x", .native("tensor")),
+                     Param("y", .oneOf([.native("tensor"), .list]))], returns: "float",
+            summary: "Mean cross-entropy of the network on inputs x and labels y (a tensor or a list of ints), BN in training mode; running statistics unchanged.",
+            example: "b = load_tensors(\"batch.safetensors\");  loss(net, b.x0, b.y0)") { args in
+        let net = try args.native("net", as: NetworkObject.self)
+        let x = try args.native("x", as: TensorObject.self).tensor
+        try checkInput(x, of: net, args)
+        let labels = try labelList(args, "y")
+        guard labels.count == x.shape[0] else {
+            throw args.bad("y", "\(labels.count) labels for a batch of \(x.shape[0]) inputs")
+        }
+        let classes = net.network.architecture.classes
+        if let bad = labels.first(where: { $0 >= classes }) {
+            throw args.bad("y", "label \(bad) does not fit \(net.network.architecture.name)'s \(classes) classes (0–\(classes - 1))")
+        }
+        do {
+            return .float(Double(try Execution.loss(net.network, x: x, labels: labels)))
+        } catch let error as NNError {
+            throw args.bad("x", error.description)
+        }
+    },
+    Builtin("load_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
+            summary: "Loads a full state dict (PyTorch names) from a safetensors file; every parameter must be there with its shape, else nothing changes. Masked weights stay zero.",
+            example: "load_weights(net, \"init.safetensors\")") { args in
+        let net = try args.native("net", as: NetworkObject.self).network
+        let path = try filePath(args, "path")
+        let entries = try readTensors(args, "path", path)
+        do { try net.loadStateDict(entries) } catch let error as ModelError {
+            throw RuntimeError("load_weights: \(path) does not fit \(net.architecture.name): \(error)")
+        }
+        return .none
+    },
+    Builtin("save_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
+            summary: "Writes the state dict (PyTorch names, F32) to a safetensors file, atomically.",
+            example: "save_weights(net, \"pruned.safetensors\")") { args in
+        let net = try args.native("net", as: NetworkObject.self).network
+        try writeTensors(args, "path", net.stateDict())
+        return .none
+    },
+    Builtin("load_masks", [Param("net", .native("network")), Param("path", .string)], returns: "none",
+            summary: "Loads one mask per conv/linear weight (nonzero = kept) from a safetensors file and zeroes the removed weights; all or nothing.",
+            example: "load_masks(net, \"masks.safetensors\");  density(net)") { args in
+        let net = try args.native("net", as: NetworkObject.self).network
+        let path = try filePath(args, "path")
+        let entries = try readTensors(args, "path", path)
+        do { try net.loadMasks(entries) } catch let error as ModelError {
+            throw RuntimeError("load_masks: \(path) does not fit \(net.architecture.name): \(error)")
+        }
+        return .none
+    },
+    Builtin("save_masks", [Param("net", .native("network")), Param("path", .string)], returns: "none",
+            summary: "Writes the masks (U8, 1 = kept, one per conv/linear weight) to a safetensors file, atomically.",
+            example: "save_masks(net, \"masks.safetensors\")") { args in
+        let net = try args.native("net", as: NetworkObject.self).network
+        try writeTensors(args, "path", net.maskDict())
+        return .none
+    },
+    Builtin("load_tensors", [Param("path", .string)], returns: "record",
+            summary: "Every tensor of a safetensors file, as a record of tensors in file order (integer types become floats).",
+            example: "b = load_tensors(\"batch.safetensors\");  b.x0.shape") { args in
+        let path = try filePath(args, "path")
+        var record = Record()
+        for (name, t) in try readTensors(args, "path", path) { record[name] = .native(TensorObject(t.tensor)) }
+        return .record(record)
+    },
+    Builtin("save_tensors", [Param("path", .string), Param("tensors", .record)], returns: "none",
+            summary: "Writes a record of tensors (or lists of numbers) to a safetensors file as F32, atomically.",
+            example: "save_tensors(\"out.safetensors\", {logits: forward(net, b.x)})") { args in
+        var entries: [(name: String, tensor: SafeTensor)] = []
+        for (name, value) in try args.record("tensors").fields {
+            guard let t = tensorValue(value) else {
+                throw args.bad("tensors", "field '\(name)' is a \(value.typeName); tensors or lists of numbers expected")
+            }
+            entries.append((name, SafeTensor(t)))
+        }
+        try writeTensors(args, "path", entries)
+        return .none
+    },
+    Builtin("tensor", [Param("values", .list), Param("shape", .optional(.list), default: Value.none)], returns: "tensor",
+            summary: "A Float tensor from a list of numbers (or nested lists of equal lengths); shape: reshapes the flat values.",
+            example: "tensor([[1, 2], [3, 4]]);  tensor([0.5] * 72, shape: [2, 1, 6, 6])") { args in
+        var flat: [Float] = []
+        let nestedShape = try nestedList(args["values"], into: &flat, args)
+        guard case .list(let dims)? = args.optional("shape") else {
+            return .native(TensorObject(Tensor(shape: nestedShape, data: flat)))
+        }
+        var shape: [Int] = []
+        for d in dims {
+            guard case .int(let n) = d, n >= 0 else { throw args.bad("shape", "dimensions must be non-negative ints, got \(Display.inline(d))") }
+            shape.append(n)
+        }
+        let (count, overflow) = shape.reduce((1, false)) { acc, d in
+            let (p, o) = acc.0.multipliedReportingOverflow(by: d); return (p, acc.1 || o)
+        }
+        guard !overflow, count == flat.count else {
+            throw args.bad("shape", "shape \(Tensor.describe(shape)) needs \(overflow ? "too many" : String(count)) values, got \(flat.count)")
+        }
+        return .native(TensorObject(Tensor(shape: shape, data: flat)))
+    },
+]
+
+private func modelBuiltin(_ model: (name: String, defaultClasses: Int, summary: String, example: String)) -> Builtin {
+    Builtin(model.name, [Param("classes", .optional(.int), default: Value.none),
+                         Param("dataset", .optional(.oneOf([.function, .native("dataset")])), default: Value.none),
+                         Param("seed", .int, default: .int(0))],
+            returns: "network",
+            summary: model.summary + " classes: or dataset: (cifar10, cifar100, tinyimagenet or a dataset value) set the outputs (default \(model.defaultClasses)); seed: fixes the Kaiming-normal initialisation.",
+            example: model.example) { args in
+        var classes: Int?
+        if case .int(let c)? = args.optional("classes") {
+            guard c >= 1, c <= maxClasses else { throw args.bad("classes", "classes must be in 1...\(maxClasses), got \(c)") }
+            classes = c
+        }
+        if let data = args.optional("dataset") {
+            let (fromData, label) = try datasetClasses(data, args)
+            if let c = classes, c != fromData {
+                throw args.bad("classes", "classes: \(c) disagrees with dataset \(label), which has \(fromData) classes; give one of them")
+            }
+            classes = fromData
+        }
+        let seed = try args.int("seed")
+        guard seed >= 0 else { throw args.bad("seed", "seed must be >= 0, got \(seed)") }
+        guard let architecture = ModelZoo.build(model.name, classes: classes ?? model.defaultClasses) else {
+            throw RuntimeError("internal error: the model zoo does not know '\(model.name)'")
+        }
+        return .native(NetworkObject(Network(architecture: architecture, seed: UInt64(seed)), modelName: model.name))
+    }
+}
+
+/// The class count a model's `dataset:` argument stands for, and how to name it in messages.
+private func datasetClasses(_ value: Value, _ args: Arguments) throws -> (Int, String) {
+    switch value {
+    case .builtin(let b):
+        if let c = datasetClassCounts[b.name] { return (c, b.name) }
+        throw args.bad("dataset", "cifar10, cifar100, tinyimagenet or a dataset expected, got builtin '\(b.name)'")
+    case .native(let object as DatasetObject):
+        return (object.dataset.classes, object.dataset.name)
+    default:
+        throw args.bad("dataset", "cifar10, cifar100, tinyimagenet or a dataset expected, got \(value.typeName)")
+    }
+}
+
+extension NetworkObject: Summarizable {
+    /// One row per conv/linear layer (its weight: shape, count, kept, density), then a total row.
+    public func summary() throws -> Value {
+        let arch = network.architecture
+        var rows: [Value] = []
+        for spec in arch.prunable {
+            let node = arch.nodes[spec.node]
+            let kind: String
+            switch node.op {
+            case .conv(let c): kind = c.isDepthwise ? "conv dw" : (c.groups > 1 ? "conv g\(c.groups)" : "conv")
+            case .linear: kind = "linear"
+            default: kind = "weight"
+            }
+            let kept = network.kept(spec.name)
+            rows.append(.record(Record([("layer", .string(node.name)), ("kind", .string(kind)),
+                                        ("shape", .string(Tensor.describe(spec.shape))), ("params", .int(spec.count)),
+                                        ("kept", .int(kept)), ("density", .float(rounded4(kept, spec.count)))])))
+        }
+        rows.append(.record(Record([("layer", .string("total")), ("kind", .string("")), ("shape", .string("")),
+                                    ("params", .int(network.prunableCount)), ("kept", .int(network.keptCount)),
+                                    ("density", .float(rounded4(network.keptCount, network.prunableCount)))])))
+        return .list(rows)
+    }
+}
+
+/// kept / total rounded to 4 decimals, for tables.
+func rounded4(_ kept: Int, _ total: Int) -> Double {
+    total == 0 ? 0 : (Double(kept) / Double(total) * 10_000).rounded() / 10_000
+}
+
+// MARK: - Shared helpers (also used by the prune and data builtins)
+
+/// A path argument with `~` expanded; empty paths are refused.
+func filePath(_ args: Arguments, _ name: String) throws -> String {
+    let path = try args.string(name)
+    guard !path.isEmpty else { throw args.bad(name, "empty path") }
+    return (path as NSString).expandingTildeInPath
+}
+
+/// Reads a safetensors file, blaming the path argument for unreadable or corrupt files.
+func readTensors(_ args: Arguments, _ name: String, _ path: String) throws -> [(name: String, tensor: SafeTensor)] {
+    do { return try SafeTensors.read(path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
+}
+
+/// Writes a safetensors file atomically and reports it on the output: `wrote masks.safetensors (265 kB)`.
+func writeTensors(_ args: Arguments, _ name: String, _ entries: [(name: String, tensor: SafeTensor)]) throws {
+    let path = try filePath(args, name)
+    do { try SafeTensors.write(entries, path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
+    let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+    args.interpreter.write("wrote \(try args.string(name))\(bytes.map { " (" + byteSize($0) + ")" } ?? "")\n")
+}
+
+func byteSize(_ n: Int) -> String {
+    if n < 1000 { return "\(n) B" }
+    if n < 1_000_000 { return "\(Int((Double(n) / 1000).rounded())) kB" }
+    return String(format: "%.1f MB", Double(n) / 1_000_000)
+}
+
+/// A tensor value, or a flat list of numbers as a 1-d tensor; nil for anything else.
+func tensorValue(_ value: Value) -> Tensor? {
+    switch value {
+    case .native(let object as TensorObject): return object.tensor
+    case .list(let items):
+        var data: [Float] = []
+        for item in items { guard let d = item.asDouble else { return nil }; data.append(Float(d)) }
+        return Tensor(shape: [data.count], data: data)
+    default: return nil
+    }
+}
+
+/// Labels from a tensor of non-negative integral values or a list of non-negative ints.
+func labelList(_ args: Arguments, _ name: String) throws -> [Int] {
+    switch args[name] {
+    case .native(let object as TensorObject):
+        do { return try Dataset.labels(from: object.tensor) } catch let error as DatasetError { throw args.bad(name, error.description) }
+    case .list(let items):
+        return try items.enumerated().map { i, item in
+            guard case .int(let label) = item, label >= 0 else {
+                throw args.bad(name, "labels must be non-negative ints, item \(i) is \(Display.inline(item))")
+            }
+            return label
+        }
+    case let other:
+        throw args.bad(name, "tensor or list of ints expected, got \(other.typeName)")
+    }
+}
+
+/// Checks that x is a batch of the network's inputs: `[N] + input shape`, N ≥ 1.
+private func checkInput(_ x: Tensor, of net: NetworkObject, _ args: Arguments) throws {
+    let input = net.network.architecture.nodes.first?.shape ?? []
+    guard x.shape.count == input.count + 1, Array(x.shape.dropFirst()) == input, x.shape[0] > 0 else {
+        throw args.bad("x", "input has shape \(Tensor.describe(x.shape)), \(net.network.architecture.name) expects N×\(Tensor.describe(input)) with N ≥ 1")
+    }
+    if let i = x.data.firstIndex(where: { !$0.isFinite }) {
+        throw args.bad("x", "input holds a non-finite value at entry \(i)")
+    }
+}
+
+/// Flattens nested lists of numbers into `flat`, returning their shape; ragged lists are refused.
+private func nestedList(_ value: Value, into flat: inout [Float], _ args: Arguments, depth: Int = 0) throws -> [Int] {
+    switch value {
+    case .list(let items):
+        guard depth < 32 else { throw args.bad("values", "lists nested too deeply") }
+        var inner: [Int]?
+        for item in items {
+            let shape = try nestedList(item, into: &flat, args, depth: depth + 1)
+            if let inner, inner != shape { throw args.bad("values", "ragged nested lists (sub-lists of shapes \(Tensor.describe(inner)) and \(Tensor.describe(shape)))") }
+            inner = shape
+        }
+        return [items.count] + (inner ?? [])
+    default:
+        guard let d = value.asDouble else { throw args.bad("values", "numbers expected, got \(value.typeName)") }
+        flat.append(Float(d))
+        return []
+    }
+}

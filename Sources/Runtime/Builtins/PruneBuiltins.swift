@@ -1,0 +1,189 @@
+import Foundation
+import Kernels
+
+// Pruning at initialisation: the pruners as constants (`snip`, `erk`…) and `prune`.
+
+/// The pruners as constants, in the paper's order, with their reference defaults.
+let pruneConstants: [Constant] = [
+    Constant("snip", .native(PrunerObject(.snip())),
+             summary: "SNIP: keeps the weights with the largest |g ⊙ w| on one training batch (batch: 128)."),
+    Constant("grasp", .native(PrunerObject(.grasp())),
+             summary: "GraSP: Hessian-gradient scores on samples_per_class: 25 per class, T: 200, reinit: true."),
+    Constant("synflow", .native(PrunerObject(.synflow())),
+             summary: "SynFlow: data-free iterative synaptic-flow pruning over rounds: 100."),
+    Constant("prospr", .native(PrunerObject(.prospr())),
+             summary: "ProsPr: meta-gradient through steps: 3 SGD steps (lr: 0.5, momentum: 0.9, batch: 512)."),
+    Constant("uniform", .native(PrunerObject(.uniform)),
+             summary: "Random pruning with one global ranking over all conv/linear weights and biases."),
+    Constant("er", .native(PrunerObject(.er)),
+             summary: "Erdős–Rényi random pruning: per-layer density proportional to Σshape/Πshape."),
+    Constant("erk", .native(PrunerObject(.erk)),
+             summary: "Erdős–Rényi-kernel random pruning (dense-layer rule for layers whose density would exceed 1)."),
+    Constant("dense", .native(PrunerObject(.dense)),
+             summary: "Keeps every weight (sparsity must be 0)."),
+]
+
+/// The pruner-specific keywords of `prune` and the pruners they apply to.
+private let prunerKeywords: [(keyword: String, pruners: [String])] = [
+    ("batch", ["snip", "prospr"]),
+    ("samples_per_class", ["grasp"]),
+    ("T", ["grasp"]),
+    ("reinit", ["grasp"]),
+    ("rounds", ["synflow"]),
+    ("steps", ["prospr"]),
+    ("lr", ["prospr"]),
+    ("momentum", ["prospr"]),
+]
+
+let pruneBuiltins: [Builtin] = [
+    Builtin("prune",
+            [Param("net", .native("network")), Param("pruner", .native("pruner")), Param("sparsity", .float),
+             Param("seed", .int, default: .int(0)), Param("data", .optional(.native("dataset")), default: Value.none),
+             Param("batch", .optional(.int), default: Value.none), Param("scores", .bool, default: .bool(false)),
+             Param("compat", .string, default: .string("paper")),
+             Param("samples_per_class", .optional(.int), default: Value.none), Param("T", .optional(.float), default: Value.none),
+             Param("reinit", .optional(.bool), default: Value.none), Param("rounds", .optional(.int), default: Value.none),
+             Param("steps", .optional(.int), default: Value.none), Param("lr", .optional(.float), default: Value.none),
+             Param("momentum", .optional(.float), default: Value.none)],
+            returns: "table",
+            summary: "Prunes a network at initialisation to a sparsity in [0, 1) (fraction removed); returns the per-layer table "
+                + "ending with a total row ({table, scores} with scores: true). snip, grasp, prospr score on data: (default: the "
+                + "training split matching the model's classes); pruner keywords default to the reference's (?snip, ?grasp…). "
+                + "On an error or Ctrl-C the network is unchanged.",
+            example: "prune(net, erk, 0.98, seed: 1);  prune(net, snip, 0.95, data: synthetic(), batch: 64)") { args in
+        let net = try args.native("net", as: NetworkObject.self).network
+        let pruner = try configuredPruner(args)
+        let sparsity = try args.double("sparsity")
+        guard sparsity.isFinite, sparsity >= 0, sparsity < 1 else {
+            throw args.bad("sparsity", "sparsity must be in [0, 1) (the fraction of weights removed), got \(Display.float(sparsity))")
+        }
+        if case .dense = pruner, sparsity != 0 {
+            throw args.bad("sparsity", "dense keeps every weight, so its sparsity must be 0, got \(Display.float(sparsity))")
+        }
+        let seed = try args.int("seed")
+        guard seed >= 0 else { throw args.bad("seed", "seed must be >= 0, got \(seed)") }
+        let compat: PruneCompat
+        switch try args.string("compat") {
+        case "paper": compat = .paper
+        case "reference": compat = .reference
+        case let other: throw args.bad("compat", "\"paper\" or \"reference\" expected, got \(Display.quoted(other))")
+        }
+        var data: Dataset?
+        if case .native(let object as DatasetObject)? = args.optional("data") {
+            data = object.dataset
+            guard object.dataset.count > 0 else { throw args.bad("data", "dataset \(object.dataset.name) holds no samples") }
+            guard object.dataset.classes <= net.architecture.classes else {
+                throw args.bad("data", "dataset \(object.dataset.name) has \(object.dataset.classes) classes but \(net.architecture.name) "
+                    + "has \(net.architecture.classes) outputs; build the model with classes: \(object.dataset.classes)")
+            }
+        } else if pruner.needsData {
+            data = try defaultTrainingData(for: net, pruner: pruner.name)
+        }
+
+        let bar = ProgressBar(label: pruner.name)
+        let options = PruneOptions(compat: compat, keepScores: try args.bool("scores"), progress: { done, total in bar.update(done, total) })
+        let report: PruneReport
+        do {
+            defer { bar.finish() }
+            report = try prune(net, pruner, sparsity: sparsity, seed: UInt64(seed), data: data, options: options)
+        } catch let error as PruneError {
+            throw RuntimeError("prune: \(error)")
+        }
+        let table = pruneTable(report)
+        guard try args.bool("scores") else { return table }
+        var scores = Record()
+        for (name, tensor) in report.scores ?? [] { scores[name] = .native(TensorObject(tensor)) }
+        return .record(Record([("table", table), ("scores", .record(scores))]))
+    },
+]
+
+/// The chosen pruner with the given keywords applied; a keyword for another pruner is an error.
+private func configuredPruner(_ args: Arguments) throws -> Pruner {
+    var pruner = try args.native("pruner", as: PrunerObject.self).pruner
+    for (keyword, pruners) in prunerKeywords where args.optional(keyword) != nil && !pruners.contains(pruner.name) {
+        let own = prunerKeywords.filter { $0.pruners.contains(pruner.name) }.map(\.keyword)
+        let takes = own.isEmpty ? "it takes no pruner-specific keywords" : "it takes " + own.joined(separator: ", ")
+        throw args.bad(keyword, "'\(keyword)' does not apply to \(pruner.name) (it is for \(pruners.joined(separator: " and ")); \(takes))")
+    }
+    func int(_ name: String) -> Int? { if case .int(let i)? = args.optional(name) { return i }; return nil }
+    func double(_ name: String) -> Double? { args.optional(name)?.asDouble }
+    switch pruner {
+    case .snip(var o):
+        if let b = int("batch") { o.batch = b }
+        pruner = .snip(o)
+    case .grasp(var o):
+        if let n = int("samples_per_class") { o.samplesPerClass = n }
+        if let t = double("T") { o.temperature = t }
+        if case .bool(let r)? = args.optional("reinit") { o.reinitialise = r }
+        pruner = .grasp(o)
+    case .synflow(var o):
+        if let r = int("rounds") { o.rounds = r }
+        pruner = .synflow(o)
+    case .prospr(var o):
+        if let s = int("steps") { o.steps = s }
+        if let lr = double("lr") { o.learningRate = lr }
+        if let m = double("momentum") { o.momentum = m }
+        if let b = int("batch") { o.batch = b }
+        pruner = .prospr(o)
+    case .uniform, .er, .erk, .dense:
+        break
+    }
+    do { try pruner.validate() } catch let PruneError.invalidOption(_, option, value, requirement) {
+        throw args.bad(option, "\(option) = \(value) is invalid for \(pruner.name); it needs \(requirement)")
+    }
+    return pruner
+}
+
+/// The training split of the dataset whose class count matches the network (SPEC §2), or an
+/// error naming the files looked for and suggesting `data: synthetic()`.
+private func defaultTrainingData(for net: Network, pruner: String) throws -> Dataset {
+    let classes = net.architecture.classes
+    let suggestion = "or pass data: synthetic(classes: \(classes)) to score on noise, or data: cifar10(\"path/to/folder\")"
+    let loader: () throws -> Dataset
+    let name: String
+    switch classes {
+    case 10: (name, loader) = ("cifar10", { try Dataset.cifar10() })
+    case 100: (name, loader) = ("cifar100", { try Dataset.cifar100() })
+    case 200: (name, loader) = ("tinyimagenet", { try Dataset.tinyImageNet() })
+    default:
+        throw RuntimeError("prune: \(pruner) scores weights on training data and no dataset has \(classes) classes; pass data: synthetic(classes: \(classes)) or a dataset")
+    }
+    do {
+        return try loader()
+    } catch let error as DatasetError {
+        throw RuntimeError("prune: \(pruner) scores weights on training data; no data: was given and \(name) is not available: \(error)\n  \(suggestion)")
+    }
+}
+
+/// The per-layer report as a list of records ending with the total row.
+private func pruneTable(_ report: PruneReport) -> Value {
+    var rows: [Value] = report.layers.map { layer in
+        .record(Record([("layer", .string(layer.layer)), ("params", .int(layer.params)), ("kept", .int(layer.kept)),
+                        ("density", .float(rounded4(layer.kept, layer.params)))]))
+    }
+    rows.append(.record(Record([("layer", .string("total")), ("params", .int(report.params)), ("kept", .int(report.kept)),
+                                ("density", .float(rounded4(report.kept, report.params)))])))
+    return .list(rows)
+}
+
+/// A progress bar created when a kernel first reports its total (synflow rounds…).
+final class ProgressBar: @unchecked Sendable {
+    private let label: String
+    private let lock = NSLock()
+    private var bar: Kernels.Progress?
+    private var done = 0
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if bar == nil { bar = Kernels.Progress(label: label, total: total, unit: label == "synflow" ? "rounds" : "steps") }
+        bar?.advance(by: max(0, done - self.done))
+        self.done = max(self.done, done)
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        bar?.finish()
+    }
+}

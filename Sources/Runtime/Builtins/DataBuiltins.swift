@@ -133,7 +133,7 @@ private func labels(_ value: Value, _ what: String, _ args: Arguments) throws ->
         do { return try Dataset.labels(from: t.tensor) } catch let error as DatasetError { throw args.bad("y", "\(what): \(error)") }
     case .list(let items):
         return try items.enumerated().map { i, item in
-            guard case .int(let label) = item, label >= 0 else {
+            guard let label = integralLabel(item) else {
                 throw args.bad("y", "\(what): labels must be non-negative ints, item \(i) is \(Display.inline(item))")
             }
             return label

@@ -271,13 +271,22 @@ func labelList(_ args: Arguments, _ name: String) throws -> [Int] {
         do { return try Dataset.labels(from: object.tensor) } catch let error as DatasetError { throw args.bad(name, error.description) }
     case .list(let items):
         return try items.enumerated().map { i, item in
-            guard case .int(let label) = item, label >= 0 else {
+            guard let label = integralLabel(item) else {
                 throw args.bad(name, "labels must be non-negative ints, item \(i) is \(Display.inline(item))")
             }
             return label
         }
     case let other:
         throw args.bad(name, "tensor or list of ints expected, got \(other.typeName)")
+    }
+}
+
+/// A label: a non-negative int, or a float with such a value (as `t.values` gives).
+func integralLabel(_ value: Value) -> Int? {
+    switch value {
+    case .int(let i): return i >= 0 ? i : nil
+    case .float(let d): return d >= 0 && d == d.rounded() && d < 1e15 ? Int(d) : nil
+    default: return nil
     }
 }
 

@@ -102,8 +102,8 @@ private func configuredPruner(_ args: Arguments) throws -> Pruner {
     var pruner = try args.native("pruner", as: PrunerObject.self).pruner
     for (keyword, pruners) in prunerKeywords where args.optional(keyword) != nil && !pruners.contains(pruner.name) {
         let own = prunerKeywords.filter { $0.pruners.contains(pruner.name) }.map(\.keyword)
-        let takes = own.isEmpty ? "it takes no pruner-specific keywords" : "it takes " + own.joined(separator: ", ")
-        throw args.bad(keyword, "'\(keyword)' does not apply to \(pruner.name) (it is for \(pruners.joined(separator: " and ")); \(takes))")
+        let takes = own.isEmpty ? "\(pruner.name) takes none" : "\(pruner.name) takes " + own.joined(separator: ", ")
+        throw args.bad(keyword, "'\(keyword)' is a \(pruners.joined(separator: " and ")) keyword and does not apply to \(pruner.name); \(takes)")
     }
     func int(_ name: String) -> Int? { if case .int(let i)? = args.optional(name) { return i }; return nil }
     func double(_ name: String) -> Double? { args.optional(name)?.asDouble }

@@ -18,7 +18,7 @@ let coreBuiltins: [Builtin] = [
         return .none
     },
     Builtin("len", [Param("x", .oneOf([.string, .list, .record, .native("layers")]))], returns: "int",
-            summary: "Number of characters of a string, items of a list or fields of a record.",
+            summary: "Number of characters of a string, items of a list or layer list, or fields of a record.",
             example: "len([1, 2, 3])  # 3") { args in
         switch args["x"] {
         case .string(let s): return .int(s.count)

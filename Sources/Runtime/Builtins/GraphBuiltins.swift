@@ -216,36 +216,37 @@ enum GraphDrawings {
                 throw args.bad("encoding", "a graph is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
             if !g.layerName.isEmpty {
-                return GraphDrawing.svg(layers: [g.graph], title: title ?? "\(g.encoding) \(g.layerName)")
+                return GraphDrawing.svg(panels: [.layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName)")])
             }
-            return GraphDrawing.svg(g.graph, title: title ?? "\(g.encoding)  \(grouped(g.graph.nodeCount)) nodes  \(grouped(g.graph.edgeCount)) edges")
+            return GraphDrawing.svg(panels: [.multipartite(g.graph, title: title ?? "\(g.encoding)  \(grouped(g.graph.nodeCount)) nodes  \(grouped(g.graph.edgeCount)) edges")])
         case .native(let ls as LayersObject):
             guard encoding == "unrolled" else {
                 throw args.bad("encoding", "a layer list is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
-            return GraphDrawing.svg(layers: ls.layers.map(\.graph), title: title ?? ls.encoding)
+            return GraphDrawing.svg(panels: [.layers(ls.layers.map(\.graph), title: title ?? "\(ls.encoding) (\(ls.layers.count) layers)")])
         case .native(let net as NetworkObject):
             guard encodings.contains(encoding) else {
                 let hint = closestName(to: encoding, among: encodings).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
                 throw args.bad("encoding", "expected \(encodings.map(Display.quoted).joined(separator: ", ")), got \(Display.quoted(encoding))\(hint)")
             }
             let name = net.network.architecture.name
-            func unrolled() throws -> DrawingPanel {
+            func unrolled(_ panelTitle: String) throws -> DrawingPanel {
                 let g = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: .paper) }
-                return .multipartite(g, title: "unrolled (MGE)")
+                return .multipartite(g, title: panelTitle)
             }
-            func rolled(_ channel: Bool) throws -> DrawingPanel {
+            func rolled(_ channel: Bool, _ panelTitle: String) throws -> DrawingPanel {
                 let ls = try NetworkLayers.encode(net.network, channel: channel)
-                return .layers(ls.layers.map(\.graph), title: channel ? "rolled-channel" : "rolled")
+                return .layers(ls.layers.map(\.graph), title: panelTitle)
             }
             switch encoding {
-            case "unrolled": return GraphDrawing.svg(panels: [try unrolled()], title: title ?? "\(name): unrolled (MGE)")
-            case "rolled": return GraphDrawing.svg(panels: [try rolled(false)], title: title ?? "\(name): rolled")
-            case "rolled_channel": return GraphDrawing.svg(panels: [try rolled(true)], title: title ?? "\(name): rolled-channel")
+            case "unrolled": return GraphDrawing.svg(panels: [try unrolled(title ?? "\(name): unrolled (MGE)")])
+            case "rolled": return GraphDrawing.svg(panels: [try rolled(false, title ?? "\(name): rolled")])
+            case "rolled_channel": return GraphDrawing.svg(panels: [try rolled(true, title ?? "\(name): rolled-channel")])
             default:
                 var options = DrawingOptions()
                 options.width = 2000
-                return GraphDrawing.svg(panels: [try rolled(false), try rolled(true), try unrolled()],
+                return GraphDrawing.svg(panels: [try rolled(false, "rolled"), try rolled(true, "rolled-channel"),
+                                                 try unrolled("unrolled (MGE)")],
                                         title: title ?? "\(name): three encodings", options: options)
             }
         default:

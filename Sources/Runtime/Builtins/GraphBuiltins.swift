@@ -1,0 +1,301 @@
+import Foundation
+import Kernels
+import Lang
+
+// Graph encodings (SPEC §3) in the language: `unroll`, `rolled`, `rolled_channel`, their
+// summaries, files (`save`, `load`, `export`, `export_degrees`) and drawings (`draw`).
+
+let graphBuiltins: [Builtin] = [
+    Builtin("unroll", [Param("net", .native("network")), Param("compat", .string, default: .string("paper"))], returns: "graph",
+            summary: "The unrolled multipartite graph encoding (MGE) of a network: one partition for the padded input and one per conv/linear output; compat: \"reference\" reproduces the Python tool's stride-2 quirk.",
+            example: "g = unroll(net);  unroll(net, compat: \"reference\")") { args in
+        let net = try args.native("net", as: NetworkObject.self)
+        let compat = try GraphArguments.unrollCompat(args)
+        let graph = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: compat) }
+        return .native(GraphObject(graph, encoding: "MGE"))
+    },
+    Builtin("rolled", [Param("net", .native("network"))], returns: "layers",
+            summary: "The rolled encoding: one bipartite graph per conv, shortcut and linear layer (left = flattened kernel entries, right = output channels), in network order.",
+            example: "ls = rolled(net);  ls[0];  ls[\"layer1.0.conv1\"]") { args in
+        .native(try NetworkLayers.encode(try args.native("net", as: NetworkObject.self).network, channel: false))
+    },
+    Builtin("rolled_channel", [Param("net", .native("network"))], returns: "layers",
+            summary: "The rolled-channel encoding: one bipartite graph per layer between input and output channels, an edge where the kernel W[o, i] has a kept weight (weight ‖W[o, i]‖₂).",
+            example: "ls = rolled_channel(net);  topometrics(ls)") { args in
+        .native(try NetworkLayers.encode(try args.native("net", as: NetworkObject.self).network, channel: true))
+    },
+    Builtin("save", [Param("x", .native("graph")), Param("path", .string)], returns: "none",
+            summary: "Saves a graph as a compressed, checksummed .mgeg file (written atomically); load(path) reads it back.",
+            example: "save(g, \"resnet20-erk-0.98.mgeg\")") { args in
+        let object = try args.native("x", as: GraphObject.self)
+        let path = try GraphArguments.path(args, "path", extensions: ["mgeg"], what: "a graph file")
+        try GraphArguments.cancellable { try object.graph.save(to: path) }
+        GraphArguments.reportWrite(path, args)
+        return .none
+    },
+    Builtin("load", [Param("path", .string)], returns: "graph",
+            summary: "Loads a graph saved by save(g, \"x.mgeg\"); a truncated, altered or foreign file is refused with the reason.",
+            example: "g = load(\"resnet20-erk-0.98.mgeg\")") { args in
+        let path = try GraphArguments.path(args, "path", extensions: ["mgeg"], what: "a graph file")
+        let graph = try GraphArguments.cancellable { try Graph.load(from: path) }
+        let parts = graph.partitions
+        if parts.count == 2, parts[0].name == parts[1].name + ".in" {
+            // A per-layer (rolled) graph: its layer's name is the right partition's.
+            return .native(GraphObject(graph, encoding: "layer", layerName: parts[1].name))
+        }
+        return .native(GraphObject(graph, encoding: "MGE"))
+    },
+    Builtin("export", [Param("g", .native("graph")), Param("path", .string)], returns: "none",
+            summary: "Writes the edge list as text: a header `source<TAB>target<TAB>weight`, then one line per edge (node ids as in the graph, weights in half precision).",
+            example: "export(g, \"edges.tsv\")") { args in
+        let object = try args.native("g", as: GraphObject.self)
+        let path = try GraphArguments.path(args, "path", extensions: ["tsv", "txt", "csv"], what: "an edge list")
+        try GraphArguments.cancellable { try object.graph.exportEdgeList(to: path) }
+        GraphArguments.reportWrite(path, args)
+        return .none
+    },
+    Builtin("export_degrees", [Param("g", .native("graph")), Param("path", .string)], returns: "none",
+            summary: "Writes in_degree, out_degree (per node) and layer_sizes (per partition) to a safetensors file laid out like the oracle's mge.safetensors.",
+            example: "export_degrees(g, \"degrees.safetensors\")") { args in
+        let object = try args.native("g", as: GraphObject.self)
+        let path = try GraphArguments.path(args, "path", extensions: ["safetensors"], what: "a safetensors file")
+        try GraphArguments.cancellable { try object.graph.exportDegrees(to: path) }
+        GraphArguments.reportWrite(path, args)
+        return .none
+    },
+    Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .string),
+                     Param("encoding", .string, default: .string("unrolled")), Param("title", .optional(.string), default: Value.none)],
+            returns: "none",
+            summary: "Draws a graph, a layer list or a network's encoding as SVG in the paper's style (partitions as columns; big partitions binned). For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\" (the three side by side).",
+            example: "draw(toy(), \"toy.svg\", encoding: \"all\");  draw(g, \"mge.svg\")") { args in
+        let path = try GraphArguments.path(args, "path", extensions: ["svg"], what: "an SVG file")
+        let title = args.optional("title").map(Display.plain)
+        let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, args: args)
+        try GraphDrawing.write(svg, to: path)
+        GraphArguments.reportWrite(path, args)
+        return .none
+    },
+]
+
+/// Argument checks and small helpers shared by the graph and metrics builtins.
+enum GraphArguments {
+    static func unrollCompat(_ args: Arguments) throws -> UnrollCompat {
+        let text = try args.string("compat")
+        guard let compat = UnrollCompat(rawValue: text) else {
+            throw args.bad("compat", "expected \"paper\" or \"reference\", got \(Display.quoted(text))")
+        }
+        return compat
+    }
+
+    /// A non-empty path whose extension is one of `extensions`.
+    static func path(_ args: Arguments, _ name: String, extensions: [String], what: String) throws -> String {
+        let path = try args.string(name)
+        guard !path.isEmpty else { throw args.bad(name, "empty path") }
+        let ext = (path as NSString).pathExtension.lowercased()
+        guard extensions.contains(ext) else {
+            let list = extensions.map { "." + $0 }.joined(separator: " or ")
+            throw args.bad(name, "\(Display.quoted(path)) should name \(what) ending in \(list)")
+        }
+        return path
+    }
+
+    /// "wrote toy.svg (12 kB)" on the interpreter's output.
+    static func reportWrite(_ path: String, _ args: Arguments) {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        args.interpreter.write("wrote \(path)\(size.map { " (\(byteSize($0)))" } ?? "")\n")
+    }
+
+    /// "412 B", "12 kB", "3.4 MB".
+    static func byteSize(_ bytes: Int) -> String {
+        if bytes < 1000 { return "\(bytes) B" }
+        if bytes < 1_000_000 { return "\(Int((Double(bytes) / 1000).rounded())) kB" }
+        if bytes < 1_000_000_000 { return String(format: "%.1f MB", Double(bytes) / 1e6) }
+        return String(format: "%.2f GB", Double(bytes) / 1e9)
+    }
+
+    /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms: an interrupt
+    /// returns at once with `InterruptedError` (the abandoned work finishes in the background
+    /// and its result is dropped). The kernels themselves do not poll the flag.
+    static func cancellable<T>(_ work: @escaping () throws -> T) throws -> T {
+        try Cancellation.check()
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let result = Result { try work() }
+            box.set(result)
+            done.signal()
+        }
+        thread.stackSize = 64 << 20
+        thread.start()
+        while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
+            if Cancellation.isRequested { throw InterruptedError() }
+        }
+        guard let result = box.get() else { throw RuntimeError("internal error: a worker thread ended without a result") }
+        return try result.get()
+    }
+}
+
+private final class ResultBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<T, Error>?
+    func set(_ v: Result<T, Error>) { lock.lock(); value = v; lock.unlock() }
+    func get() -> Result<T, Error>? { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+/// The prunable conv, shortcut and linear layers of a network as the rolled encodings and the
+/// per-layer metrics see them.
+enum NetworkLayers {
+    struct Entry {
+        let name: String
+        /// "conv", "residual" (a shortcut conv) or "linear".
+        let kind: String
+        /// The reference's id: its position in the model's module list, where named pooling
+        /// modules (CONV-6's `nn.MaxPool2d`) also take a number.
+        let id: Int
+        let groups: Int
+    }
+
+    static func entries(_ architecture: Architecture) -> [Entry] {
+        let nodes = architecture.nodes
+        // A conv is a shortcut when it feeds the shortcut input of an add, directly or through BN.
+        var shortcuts = Set<Int>()
+        for node in nodes where node.op == .add && node.inputs.count == 2 {
+            var s = node.inputs[1]
+            while s >= 0, s < nodes.count, case .batchNorm = nodes[s].op, let input = nodes[s].inputs.first { s = input }
+            if s >= 0, s < nodes.count, case .conv = nodes[s].op { shortcuts.insert(s) }
+        }
+        var out: [Entry] = []
+        var id = 0
+        for (index, node) in nodes.enumerated() {
+            switch node.op {
+            case .conv(let c):
+                out.append(Entry(name: node.name, kind: shortcuts.contains(index) ? "residual" : "conv", id: id, groups: c.groups))
+                id += 1
+            case .linear:
+                out.append(Entry(name: node.name, kind: "linear", id: id, groups: 1))
+                id += 1
+            case .maxPool, .avgPool:
+                if !node.name.isEmpty { id += 1 }
+            default:
+                break
+            }
+        }
+        return out
+    }
+
+    static func weights(_ network: Network) throws -> [(entry: Entry, weight: LayerWeight)] {
+        try entries(network.architecture).map { e in
+            let key = e.name + ".weight"
+            guard let t = network.parameter(key) else { throw RuntimeError("the network has no weight '\(key)'") }
+            return (e, LayerWeight(name: e.name, kind: e.kind, shape: t.shape, groups: e.groups, values: t.data,
+                                   mask: network.masks[key]))
+        }
+    }
+
+    static func encode(_ network: Network, channel: Bool) throws -> LayersObject {
+        let encoding = channel ? "rolled-channel" : "rolled"
+        let layers = try weights(network)
+        let graphs = try GraphArguments.cancellable {
+            try layers.map { l in try channel ? rolledChannelGraph(l.weight) : rolledGraph(l.weight) }
+        }
+        let objects = zip(layers, graphs).map { l, g in
+            GraphObject(g, encoding: encoding, layerName: l.entry.name, layerKind: l.entry.kind)
+        }
+        return LayersObject(objects, encoding: encoding, layerIds: layers.map(\.entry.id))
+    }
+}
+
+/// SVG figures of graphs, layer lists and networks.
+enum GraphDrawings {
+    static let encodings = ["unrolled", "rolled", "rolled_channel", "all"]
+
+    static func svg(_ x: Value, encoding: String, title: String?, args: Arguments) throws -> String {
+        switch x {
+        case .native(let g as GraphObject):
+            guard encoding == "unrolled" else {
+                throw args.bad("encoding", "a graph is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
+            }
+            if !g.layerName.isEmpty {
+                return GraphDrawing.svg(panels: [.layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName)")])
+            }
+            return GraphDrawing.svg(panels: [.multipartite(g.graph, title: title ?? "\(g.encoding)  \(grouped(g.graph.nodeCount)) nodes  \(grouped(g.graph.edgeCount)) edges")])
+        case .native(let ls as LayersObject):
+            guard encoding == "unrolled" else {
+                throw args.bad("encoding", "a layer list is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
+            }
+            return GraphDrawing.svg(panels: [.layers(ls.layers.map(\.graph), title: title ?? "\(ls.encoding) (\(ls.layers.count) layers)")])
+        case .native(let net as NetworkObject):
+            guard encodings.contains(encoding) else {
+                let hint = closestName(to: encoding, among: encodings).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
+                throw args.bad("encoding", "expected \(encodings.map(Display.quoted).joined(separator: ", ")), got \(Display.quoted(encoding))\(hint)")
+            }
+            let name = net.network.architecture.name
+            func unrolled(_ panelTitle: String) throws -> DrawingPanel {
+                let g = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: .paper) }
+                return .multipartite(g, title: panelTitle)
+            }
+            func rolled(_ channel: Bool, _ panelTitle: String) throws -> DrawingPanel {
+                let ls = try NetworkLayers.encode(net.network, channel: channel)
+                return .layers(ls.layers.map(\.graph), title: panelTitle)
+            }
+            switch encoding {
+            case "unrolled": return GraphDrawing.svg(panels: [try unrolled(title ?? "\(name): unrolled (MGE)")])
+            case "rolled": return GraphDrawing.svg(panels: [try rolled(false, title ?? "\(name): rolled")])
+            case "rolled_channel": return GraphDrawing.svg(panels: [try rolled(true, title ?? "\(name): rolled-channel")])
+            default:
+                var options = DrawingOptions()
+                options.width = 2000
+                return GraphDrawing.svg(panels: [try rolled(false, "rolled"), try rolled(true, "rolled-channel"),
+                                                 try unrolled("unrolled (MGE)")],
+                                        title: title ?? "\(name): three encodings", options: options)
+            }
+        default:
+            throw args.bad("x", "graph, layers or network expected, got \(x.typeName)")
+        }
+    }
+}
+
+extension GraphObject: Summarizable {
+    /// One row per partition (name, shape, size, edges in and out), then a total row.
+    public func summary() throws -> Value {
+        var rows: [Value] = graph.partitions.map { p in
+            let inEdges = graph.inOffsets[p.start + p.count] - graph.inOffsets[p.start]
+            let outEdges = graph.outOffsets[p.start + p.count] - graph.outOffsets[p.start]
+            return .record(Record([("partition", .string(p.name)), ("shape", .string(Tensor.describe(p.shape))),
+                                   ("nodes", .int(p.count)), ("in_edges", .int(inEdges)), ("out_edges", .int(outEdges))]))
+        }
+        rows.append(.record(Record([("partition", .string("total")), ("shape", .string("")), ("nodes", .int(graph.nodeCount)),
+                                    ("in_edges", .int(graph.edgeCount)), ("out_edges", .int(graph.edgeCount))])))
+        return .list(rows)
+    }
+}
+
+extension LayersObject: Summarizable {
+    /// One row per layer (id, name, kind, left and right sizes, edges, density), then a total row.
+    public func summary() throws -> Value {
+        var totalEdges = 0, totalPossible = 0
+        var rows: [Value] = []
+        for (i, layer) in layers.enumerated() {
+            let parts = layer.graph.partitions
+            let left = parts.first?.count ?? 0, right = parts.count > 1 ? parts[1].count : 0
+            let possible = left * right
+            totalEdges += layer.graph.edgeCount; totalPossible += possible
+            rows.append(.record(Record([
+                ("layer_id", .int(i < layerIds.count ? layerIds[i] : i)), ("layer", .string(layer.layerName)),
+                ("kind", .string(layer.layerKind)), ("left", .int(left)), ("right", .int(right)),
+                ("edges", .int(layer.graph.edgeCount)), ("density", GraphSummary.density(layer.graph.edgeCount, possible)),
+            ])))
+        }
+        rows.append(.record(Record([("layer", .string("total")), ("edges", .int(totalEdges)),
+                                    ("density", GraphSummary.density(totalEdges, totalPossible))])))
+        return .list(rows)
+    }
+}
+
+enum GraphSummary {
+    /// edges / possible, rounded to 4 decimals; none when nothing is possible.
+    static func density(_ edges: Int, _ possible: Int) -> Value {
+        guard possible > 0 else { return .none }
+        return .float((Double(edges) / Double(possible) * 10000).rounded() / 10000)
+    }
+}

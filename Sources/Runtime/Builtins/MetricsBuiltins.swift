@@ -1,0 +1,260 @@
+import Foundation
+import Kernels
+import Lang
+
+// Topological metrics (SPEC §4) in the language: `topometrics`, `ramanujan`, and the paper's
+// dataset layout (`normalized`, `append_csv`).
+
+let metricsBuiltins: [Builtin] = [
+    Builtin("topometrics", [Param("x", .oneOf([.native("graph"), .native("layers")])),
+                            Param("compat", .string, default: .string("paper")),
+                            Param("motifs", .string, default: .string("auto")),
+                            Param("sample", .optional(.oneOf([.list, .int])), default: Value.none),
+                            Param("only", .optional(.list), default: Value.none)],
+            returns: "record",
+            summary: "The topological metrics of an unrolled graph (sinks, sources, removable edges, 1- and 2-hop neighbourhoods, motifs, strength, k-core, cut edges and nodes, components, spectral gap and radius), or one record per layer of a rolled encoding. motifs: \"auto\" (exact when affordable), \"exact\" or \"estimate\" (RAND-ESU on sample: a count or a list of root ids); only: the fields to compute.",
+            example: "m = topometrics(g);  topometrics(g, only: [\"components\", \"spectral_gap\"]);  topometrics(rolled(net))") { args in
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result: Value
+        switch args["x"] {
+        case .native(let ls as LayersObject):
+            result = .list(try MetricsBinding.layerRecords(ls.layers, ids: ls.layerIds, args: args))
+        case .native(let g as GraphObject) where !g.layerName.isEmpty:
+            result = .list(try MetricsBinding.layerRecords([g], ids: [], args: args))
+        case .native(let g as GraphObject):
+            result = .record(try MetricsBinding.graphRecord(g.graph, args: args))
+        default:
+            throw args.bad("x", "graph or layers expected, got \(args["x"].typeName)")
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if seconds >= 0.1 { args.interpreter.writeError("(topometrics computed in \(formatDuration(seconds)))\n") }
+        return result
+    },
+    Builtin("ramanujan", [Param("x", .oneOf([.native("layers"), .native("graph")]))], returns: "list",
+            summary: "Ramanujan metrics of each bipartite layer (zero-degree nodes dropped): delta_r, the weighted spectral gap, and their iterative versions over the left-degree classes; none where a layer has no value.",
+            example: "ramanujan(rolled(net))") { args in
+        let layers: [GraphObject], ids: [Int]
+        switch args["x"] {
+        case .native(let ls as LayersObject): (layers, ids) = (ls.layers, ls.layerIds)
+        case .native(let g as GraphObject) where !g.layerName.isEmpty: (layers, ids) = ([g], [])
+        default: throw args.bad("x", "the layers of rolled(net) or rolled_channel(net), or one of them, expected; an unrolled graph has no bipartite layers")
+        }
+        let progress = Progress(label: "ramanujan", total: layers.count, unit: "layers")
+        defer { progress.finish() }
+        var rows: [Value] = []
+        for (i, layer) in layers.enumerated() {
+            let left = layer.graph.partitions.first?.count ?? 0
+            let r = try GraphArguments.cancellable { ramanujanMetrics(layer.graph, leftCount: left) }
+            rows.append(.record(Record([
+                ("layer_id", i < ids.count ? Value.int(ids[i]) : Value.none), ("layer_name", .string(layer.layerName)),
+                ("delta_r", MetricsBinding.value(r.deltaR)), ("spectral_gap", MetricsBinding.value(r.weightedGap)),
+                ("iterative_spectral_gap", MetricsBinding.value(r.iterativeSpectralGap)),
+                ("iterative_delta_r", MetricsBinding.value(r.iterativeDeltaR)),
+            ])))
+            progress.advance()
+        }
+        return .list(rows)
+    },
+    Builtin("normalized", [Param("m", .record)], returns: "record",
+            summary: "A topometrics record in the paper's dataset layout: counts divided by the node or edge count as the paper does, under the paper's column names, then nodes and edges.",
+            example: "normalized(topometrics(g))") { args in
+        .record(try MetricsBinding.paperRecord(try args.record("m"), args: args, name: "m"))
+    },
+    Builtin("append_csv", [Param("path", .string), Param("m", .record),
+                           Param("pruning", .any, default: Value.none), Param("sparsity", .optional(.number), default: Value.none),
+                           Param("model", .any, default: Value.none), Param("dataset", .any, default: Value.none),
+                           Param("seed", .optional(.int), default: Value.none), Param("accuracy", .optional(.number), default: Value.none)],
+            returns: "int",
+            summary: "Appends one row to a CSV in the paper's dataset layout (normalised metrics, then accuracy, pruning, sparsity, model, dataset, seed, nodes, edges); the header is written with the first row and every write is atomic. Returns the number of rows.",
+            example: "append_csv(\"sweep.csv\", topometrics(g), pruning: erk, sparsity: 0.98, model: \"resnet20\", dataset: \"cifar10\", seed: 0)") { args in
+        let path = try GraphArguments.path(args, "path", extensions: ["csv"], what: "a CSV file")
+        let metrics = try MetricsBinding.paperRecord(try args.record("m"), args: args, name: "m")
+        var row: [String: String] = [:]
+        for (name, value) in metrics.fields { row[name] = MetricsBinding.cell(value) }
+        for name in ["pruning", "model", "dataset"] {
+            guard let v = args.optional(name) else { continue }
+            row[name] = try MetricsBinding.label(v, name, args)
+        }
+        for name in ["sparsity", "seed", "accuracy"] {
+            if let v = args.optional(name) { row[name] = MetricsBinding.cell(v) }
+        }
+        let rows = try CSVTable.append(path: path, columns: PaperTable.columns, row: row)
+        return .int(rows)
+    },
+]
+
+enum MetricsBinding {
+    /// Whole-graph metrics computed in groups (each on a worker thread, Ctrl-C checked between
+    /// and during groups, a progress bar on a terminal), returned in SPEC order.
+    static let groups: [[String]] = [
+        ["sink_nodes", "source_nodes", "disconnected_nodes", "removable_out_edges", "removable_in_edges",
+         "one_hop", "two_hop", "strength", "k_core", "components", "mean_component_size"],
+        ["cut_edges", "cut_nodes"], ["motifs"], ["spectral_gap"], ["spectral_radius"],
+    ]
+
+    static func graphRecord(_ graph: Graph, args: Arguments) throws -> Record {
+        let compatText = try args.string("compat")
+        guard let compat = MetricsCompat(rawValue: compatText) else {
+            throw args.bad("compat", "expected \"paper\" or \"reference\", got \(Display.quoted(compatText))")
+        }
+        let mode = try motifMode(args, nodeCount: graph.nodeCount)
+        let wanted = try onlyFields(args, known: Topometrics.fieldNames)
+        let work = groups.map { $0.filter { wanted?.contains($0) ?? true } }.filter { !$0.isEmpty }
+        let progress = Progress(label: "topometrics", total: work.count, unit: "steps")
+        defer { progress.finish() }
+        var values: [String: MetricValue] = ["nodes": .int(graph.nodeCount), "edges": .int(graph.edgeCount)]
+        for fields in work {
+            let m = try GraphArguments.cancellable { try topometrics(graph, compat: compat, motifs: mode, only: Set(fields)) }
+            for (name, value) in m.orderedFields { values[name] = value }
+            progress.advance()
+        }
+        var record = Record()
+        for name in Topometrics.fieldNames where name == "nodes" || name == "edges" || wanted?.contains(name) ?? true {
+            record[name] = values[name].map(value) ?? Value.none
+        }
+        return record
+    }
+
+    static func layerRecords(_ layers: [GraphObject], ids: [Int], args: Arguments) throws -> [Value] {
+        let compatText = try args.string("compat")
+        guard MetricsCompat(rawValue: compatText) != nil else {
+            throw args.bad("compat", "expected \"paper\" or \"reference\", got \(Display.quoted(compatText))")
+        }
+        if args.optional("sample") != nil {
+            throw args.bad("sample", "per-layer records have no motifs, so no motif sample applies")
+        }
+        let motifs = try args.string("motifs")
+        guard motifs == "auto" else {
+            throw args.bad("motifs", "per-layer records have no motifs (got \(Display.quoted(motifs)))")
+        }
+        let wanted = try onlyFields(args, known: LayerTopometrics.fieldNames)
+        let progress = Progress(label: "topometrics", total: layers.count, unit: "layers")
+        defer { progress.finish() }
+        var rows: [Value] = []
+        for (i, layer) in layers.enumerated() {
+            let m = try GraphArguments.cancellable {
+                layerTopometrics(layer.graph, layerId: i < ids.count ? ids[i] : -1, name: layer.layerName, kind: layer.layerKind)
+            }
+            var record = Record()
+            for (name, v) in m.orderedFields {
+                guard name == "layer_id" || name == "layer_name" || wanted?.contains(name) ?? true else { continue }
+                record[name] = name == "layer_id" && i >= ids.count ? Value.none : v.map(value) ?? Value.none
+                if name == "kind", layer.layerKind.isEmpty { record[name] = Value.none }
+            }
+            rows.append(.record(record))
+            progress.advance()
+        }
+        return rows
+    }
+
+    static func motifMode(_ args: Arguments, nodeCount n: Int) throws -> MotifMode {
+        let text = try args.string("motifs")
+        let modes = ["auto", "exact", "estimate"]
+        guard modes.contains(text) else {
+            let hint = closestName(to: text, among: modes).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
+            throw args.bad("motifs", "expected \"auto\", \"exact\" or \"estimate\", got \(Display.quoted(text))\(hint)")
+        }
+        guard let sample = args.optional("sample") else {
+            switch text {
+            case "exact": return .exact
+            case "estimate": return .estimate(sample: .reference(seed: 0))
+            default: return MotifMode.defaultMode
+            }
+        }
+        guard text != "exact" else { throw args.bad("sample", "a sample applies to motifs: \"estimate\", not \"exact\"") }
+        switch sample {
+        case .int(let count):
+            guard count >= 1, count <= max(n, 1) else { throw args.bad("sample", "a sample of \(count) roots; expected 1 to \(n)") }
+            return .estimate(sample: .count(count, seed: 0))
+        case .list(let items):
+            guard !items.isEmpty else { throw args.bad("sample", "empty list of root ids") }
+            var roots: [Int] = []
+            for item in items {
+                guard case .int(let id) = item else { throw args.bad("sample", "root ids must be ints, got \(item.typeName)") }
+                guard id >= 0, id < n else { throw args.bad("sample", "root id \(id) is not a node (the graph has \(n) nodes, ids 0 to \(n - 1))") }
+                roots.append(id)
+            }
+            return .estimate(sample: .roots(roots))
+        default:
+            throw args.bad("sample", "int or list of ints expected, got \(sample.typeName)")
+        }
+    }
+
+    /// The names of `only:`, checked against `known` (nil: every field).
+    static func onlyFields(_ args: Arguments, known: [String]) throws -> Set<String>? {
+        guard case .list(let items)? = args.optional("only") else { return nil }
+        var names = Set<String>()
+        for item in items {
+            guard case .string(let name) = item else { throw args.bad("only", "field names must be strings, got \(item.typeName)") }
+            guard known.contains(name) else {
+                let hint = closestName(to: name, among: known).map { " (did you mean '\($0)'?)" } ?? ""
+                throw args.bad("only", "unknown metric '\(name)'\(hint)")
+            }
+            names.insert(name)
+        }
+        return names
+    }
+
+    static func value(_ v: MetricValue) -> Value {
+        switch v {
+        case .int(let i): return .int(i)
+        case .double(let d): return d.isNaN ? .none : .float(d)
+        case .string(let s): return .string(s)
+        }
+    }
+
+    static func value(_ d: Double?) -> Value {
+        guard let d, !d.isNaN else { return .none }
+        return .float(d)
+    }
+
+    /// A record in the paper's layout: a topometrics record is normalised, a record already
+    /// in paper columns is checked and kept.
+    static func paperRecord(_ r: Record, args: Arguments, name: String) throws -> Record {
+        let raw = Set(Topometrics.fieldNames), paper = Set(PaperTable.columns)
+        if r.names.allSatisfy({ paper.contains($0) }), r.names.contains(where: { !raw.contains($0) }) {
+            return r
+        }
+        var numbers: [String: Double] = [:]
+        for (field, v) in r.fields {
+            guard raw.contains(field) else {
+                let hint = closestName(to: field, among: Topometrics.fieldNames + PaperTable.columns).map { " (did you mean '\($0)'?)" } ?? ""
+                throw args.bad(name, "'\(field)' is not a topometric nor a column of the paper's table\(hint)")
+            }
+            switch v {
+            case .int(let i): numbers[field] = Double(i)
+            case .float(let d): numbers[field] = d
+            case .none: continue
+            default: throw args.bad(name, "field '\(field)' should be a number, got \(v.typeName)")
+            }
+        }
+        guard let n = numbers["nodes"], let m = numbers["edges"] else {
+            throw args.bad(name, "a topometrics record with nodes and edges expected (they normalise the counts)")
+        }
+        var out = Record()
+        for (column, v) in PaperTable.normalized(numbers) { out[column] = v.isNaN ? Value.none : .float(v) }
+        out["nodes"] = .int(Int(n))
+        out["edges"] = .int(Int(m))
+        return out
+    }
+
+    /// A CSV cell: ints and floats as the language prints them, none as an empty cell.
+    static func cell(_ v: Value) -> String {
+        switch v {
+        case .none: return ""
+        case .float(let d) where d.isNaN: return ""
+        default: return Display.plain(v)
+        }
+    }
+
+    /// pruning/model/dataset: a string, or the object it names.
+    static func label(_ v: Value, _ name: String, _ args: Arguments) throws -> String {
+        switch v {
+        case .string(let s): return s
+        case .native(let p as PrunerObject): return p.pruner.name
+        case .native(let n as NetworkObject): return n.modelName
+        case .native(let d as DatasetObject): return d.dataset.name
+        default: throw args.bad(name, "string, pruner, network or dataset expected, got \(v.typeName)")
+        }
+    }
+}

@@ -7,8 +7,8 @@
 /// - g = ∇L(first half) + ∇L(second half) over the conv/linear weights (no graph);
 /// - Hg = Σ over the halves of H·g, the exact Hessian-vector product of that half's loss
 ///   (double backward);
-/// - score = −w ⊙ Hg divided by |Σ score| + 1e-10 (the values the reference ranks and
-///   exports); keep every score ≤ the ⌊s·N⌋-th largest.
+/// - score = −w ⊙ Hg (the reference ranks it divided by |Σ score| + 1e-10, a positive scale);
+///   keep every score ≤ the ⌊s·N⌋-th largest.
 struct GraspScoring: ScoreFunction {
     let options: GraspOptions
     var scope: ScoreScope { .weights }
@@ -52,14 +52,10 @@ struct GraspScoring: ScoreFunction {
             hessianGradient = hessianGradient.isEmpty ? hg : try zip(hessianGradient, hg).map { try Autodiff.accumulate($0, $1) }
         }
 
-        var raw: [[Float]] = []
-        var total = 0.0
-        for (w, hg) in zip(weights, hessianGradient) {
-            let s = zip(w.values, hg.values).map { -$0 * $1 }
-            total += s.reduce(0.0) { $0 + Double($1) }
-            raw.append(s)
-        }
-        let normaliser = Float(abs(total) + 1e-10)
-        return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), raw.map { $0.map { $0 / normaliser } }))
+        // The reference ranks score / (|Σ score| + 1e-10) but exports the raw −w ⊙ Hg; dividing by
+        // a positive constant keeps the order, so the raw scores serve both.
+        return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), zip(weights, hessianGradient).map { w, hg in
+            zip(w.values, hg.values).map { -$0 * $1 }
+        }))
     }
 }

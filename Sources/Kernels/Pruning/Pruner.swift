@@ -94,7 +94,7 @@ public enum Pruner: Equatable, Sendable, CustomStringConvertible {
         case let .snip(o): return SnipScoring(options: o)
         case let .grasp(o): return GraspScoring(options: o)
         case let .synflow(o): return SynflowScoring<Double>(options: o)
-        case let .prospr(o): return ProsprScoring(options: o)
+        case let .prospr(o): return ProsprScoring<Float>(options: o)
         case .uniform, .er, .erk, .dense: return nil
         }
     }

@@ -65,13 +65,17 @@ final class GradientPrunerOracleTests: XCTestCase {
         return (worst, (d / r).squareRoot(), maxDiff / maxRef, worstName)
     }
 
-    func measure(_ pruner: Pruner) throws {
+    func measure(_ pruner: Pruner, scoring: (any ScoreFunction)? = nil) throws {
         Progress.forceEnabled = false
         for c in try Self.load(pruner.name) {
             let clock = ContinuousClock()
             var report: PruneReport?
             let elapsed = try clock.measure {
-                report = try prune(c.network, pruner, sparsity: c.sparsity, seed: 0, data: c.data, options: PruneOptions(keepScores: true))
+                if let scoring {
+                    report = try prune(c.network, scoring: scoring, name: pruner.name, sparsity: c.sparsity, seed: 0, data: c.data, options: PruneOptions(keepScores: true))
+                } else {
+                    report = try prune(c.network, pruner, sparsity: c.sparsity, seed: 0, data: c.data, options: PruneOptions(keepScores: true))
+                }
             }
             let r = try XCTUnwrap(report)
             let (fraction, ours, theirs) = try Self.agreement(c.network, c.oracleMasks)
@@ -84,8 +88,55 @@ final class GradientPrunerOracleTests: XCTestCase {
         }
     }
 
-    func testMeasureSnip() throws { try measure(.snip()) }
-    func testMeasureGrasp() throws { try measure(.grasp(GraspOptions(reinitialise: false))) }
-    func testMeasureSynflow() throws { try measure(.synflow()) }
-    func testMeasureProspr() throws { try measure(.prospr()) }
+    /// SNIP, both cases. Scores: the oracle is PyTorch float32, which is itself 1.6e-3
+    /// (ResNet-20) and 5.4e-3 (ResNet-32) away from float64 per layer in relative ℓ2
+    /// (NNOracleTests), so per-element 1e-3 is not meaningful; the rule is per layer
+    /// ‖ours − oracle‖/‖oracle‖ ≤ 1e-2 and over all layers ≤ 5e-3 (measured: worst layer 1.4e-3 /
+    /// 3.0e-3 ResNet-20, 5.2e-3 / 6.3e-3 ResNet-32 depending on the BLAS kernels; all layers 3.6e-4–8.3e-4
+    /// and 3.2e-3–4.0e-3). Masks: ≥ 99.9% (measured 99.993–99.996% and 99.988–99.990%).
+    func testSnipMatchesOracle() throws {
+        try check(.snip(), masks: 0.999, scoreLayer: 1e-2, scoreGlobal: 5e-3)
+    }
+
+    /// GraSP on the exported `init` weights (`reinitialise: false`: the oracle's scores are
+    /// −w ⊙ Hg of exactly those weights — they match our float64 computation on them to the
+    /// oracle's own float32 error, which re-initialised weights would not). The oracle's scores are
+    /// raw (not divided by |Σ| + 1e-10). PyTorch float32 is 4.2e-3 per layer from float64 here
+    /// (measured with torch on the oracle inputs), so the same per-layer rule as SNIP: ≤ 1e-2 per
+    /// layer, ≤ 5e-3 over all layers (measured 2.5e-3 worst layer, 1.6e-3 all layers).
+    /// Masks ≥ 99.9% (measured 99.996%).
+    func testGraspMatchesOracle() throws {
+        try check(.grasp(GraspOptions(reinitialise: false)), masks: 0.999, scoreLayer: 1e-2, scoreGlobal: 5e-3)
+    }
+
+    /// SynFlow, 100 rounds. Measured agreement 99.608%: exactly the agreement of an independent
+    /// PyTorch re-implementation of SPEC §2 run on the same weights in float32 *and* in float64,
+    /// so it is not rounding: the reference's synflow differs from the SPEC text in a detail not
+    /// yet identified (both reach the same kept count, 13,547). The bound tested is what holds.
+    func testSynflowMatchesOracle() throws {
+        try check(.synflow(), masks: 0.995, scoreLayer: nil, scoreGlobal: nil)
+    }
+
+    /// ProsPr, 3 steps on the oracle's four batches of 128.
+    func testProsprMatchesOracle() throws {
+        try check(.prospr(), masks: 0.98, scoreLayer: nil, scoreGlobal: nil)
+    }
+
+    func check(_ pruner: Pruner, masks minimum: Double, scoreLayer: Double?, scoreGlobal: Double?) throws {
+        Progress.forceEnabled = false
+        for c in try Self.load(pruner.name) {
+            let report = try prune(c.network, pruner, sparsity: c.sparsity, seed: 0, data: c.data, options: PruneOptions(keepScores: true))
+            let (fraction, ours, theirs) = try Self.agreement(c.network, c.oracleMasks)
+            var line = "oracle \(c.label): mask agreement \(fraction), kept \(ours) (oracle \(theirs))"
+            XCTAssertGreaterThanOrEqual(fraction, minimum, c.label)
+            if let scoreLayer, let scoreGlobal {
+                let scores = try XCTUnwrap(c.oracleScores, "\(c.label) has no scores.safetensors")
+                let e = try Self.scoreErrors(report, scores)
+                line += ", scores worst layer \(e.worstLayer) (\(e.worstName)), all layers \(e.global), max element error / max score \(e.elementOfMax)"
+                XCTAssertLessThanOrEqual(e.worstLayer, scoreLayer, "\(c.label) \(e.worstName)")
+                XCTAssertLessThanOrEqual(e.global, scoreGlobal, c.label)
+            }
+            print(line)
+        }
+    }
 }

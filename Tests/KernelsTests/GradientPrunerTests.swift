@@ -31,7 +31,7 @@ final class GradientPrunerTests: XCTestCase {
         let (x2, labels2) = NNExecutionTests.batch(6, seed: 10)
         let data = try Dataset.fromTensors([x, x2], [labels, labels2], classes: 3)
         let before = net.parameters
-        let scores = try SnipScoring(options: SnipOptions()).scores(network: net, alive: [:], data: data, seed: 0)
+        let scores = try SnipScoring<Float>(options: SnipOptions()).scores(network: net, alive: [:], data: data, seed: 0)
         let gradients = try Execution.gradients(net, x: x, labels: labels)
         for spec in net.architecture.prunable {
             let g = try XCTUnwrap(gradients[spec.name]).data, w = try XCTUnwrap(before[spec.name]).data
@@ -65,7 +65,7 @@ final class GradientPrunerTests: XCTestCase {
         let (x, labels) = NNExecutionTests.batch(8, seed: 11)
         let data = try Dataset.fromTensors(x, labels, classes: 3)
         let options = GraspOptions(samplesPerClass: 2, temperature: 3, reinitialise: false)
-        let scores = try GraspScoring(options: options).scores(network: net, alive: [:], data: data, seed: 0)
+        let scores = try GraspScoring<Float>(options: options).scores(network: net, alive: [:], data: data, seed: 0)
 
         // Independent: the sample the pruner takes, the gradient g, and Hg = (∇L(w+εg) − ∇L(w−εg))/2ε per half.
         let sample = try PrunerData.samplesPerClass(data, perClass: 2, seed: 0)
@@ -107,9 +107,9 @@ final class GradientPrunerTests: XCTestCase {
         let net = Self.small32()
         let before = net.parameters
         let options = GraspOptions(samplesPerClass: 3)
-        let a = try GraspScoring(options: options).scores(network: net, alive: [:], data: data, seed: 1)
-        let b = try GraspScoring(options: options).scores(network: net, alive: [:], data: data, seed: 1)
-        let kept = try GraspScoring(options: GraspOptions(samplesPerClass: 3, reinitialise: false)).scores(network: net, alive: [:], data: data, seed: 1)
+        let a = try GraspScoring<Float>(options: options).scores(network: net, alive: [:], data: data, seed: 1)
+        let b = try GraspScoring<Float>(options: options).scores(network: net, alive: [:], data: data, seed: 1)
+        let kept = try GraspScoring<Float>(options: GraspOptions(samplesPerClass: 3, reinitialise: false)).scores(network: net, alive: [:], data: data, seed: 1)
         XCTAssertEqual(a, b, "same seed, same re-initialisation and samples")
         XCTAssertNotEqual(a, kept, "re-initialised weights score differently")
         XCTAssertEqual(net.parameters, before, "grasp scores a copy")

@@ -9,7 +9,7 @@
 ///   (double backward);
 /// - score = −w ⊙ Hg (the reference ranks it divided by |Σ score| + 1e-10, a positive scale);
 ///   keep every score ≤ the ⌊s·N⌋-th largest.
-struct GraspScoring: ScoreFunction {
+struct GraspScoring<Scalar: NNScalar>: ScoreFunction {
     let options: GraspOptions
     var scope: ScoreScope { .weights }
     var keepRule: KeepRule { .removeTopFloorKeepThreshold }
@@ -22,30 +22,30 @@ struct GraspScoring: ScoreFunction {
         }
         let halves = [PrunerData.slice(sample, 0 ..< sample.count / 2), PrunerData.slice(sample, sample.count / 2 ..< sample.count)]
 
-        let model = DifferentiableNetwork<Float>(network, parametersRequireGrad: false)
+        let model = DifferentiableNetwork<Scalar>(network, parametersRequireGrad: false)
         let specs = network.architecture.prunable
-        var weights: [Variable<Float>] = []
+        var weights: [Variable<Scalar>] = []
         for spec in specs {
             guard let current = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: network.architecture.name) }
             let w = options.reinitialise ? Network.kaimingNormal(shape: spec.shape, seed: seed, name: "grasp.reinit." + spec.name) : current
-            let leaf = Variable(w, requiresGrad: true)
+            let leaf = Variable<Scalar>(converting: w, requiresGrad: true)
             model.parameters[spec.name] = leaf
             model.masks[spec.name] = try GradientScoring.maskConstant(alive[spec.name], shape: spec.shape)
             weights.append(leaf)
         }
-        let inverseTemperature = Float(1 / options.temperature)
-        func temperedLoss(_ batch: Batch) throws -> Variable<Float> {
-            let logits = try model.forward(Variable(batch.images), train: true)
+        let inverseTemperature = Scalar(1 / options.temperature)
+        func temperedLoss(_ batch: Batch) throws -> Variable<Scalar> {
+            let logits = try model.forward(Variable(converting: batch.images), train: true)
             return try Autodiff.crossEntropy(try Autodiff.scale(logits, by: inverseTemperature), labels: batch.labels)
         }
 
-        var gradient: [Variable<Float>] = []
+        var gradient: [Variable<Scalar>] = []
         for half in halves {
             try Cancellation.check()
             let g = try Autodiff.grad(of: try temperedLoss(half), wrt: weights)
             gradient = gradient.isEmpty ? g : try zip(gradient, g).map { try Autodiff.accumulate($0, $1) }
         }
-        var hessianGradient: [Variable<Float>] = []
+        var hessianGradient: [Variable<Scalar>] = []
         for half in halves {
             try Cancellation.check()
             let hg = try Autodiff.hessianVectorProduct(of: try temperedLoss(half), wrt: weights, vector: gradient).hessianVector
@@ -55,7 +55,7 @@ struct GraspScoring: ScoreFunction {
         // The reference ranks score / (|Σ score| + 1e-10) but exports the raw −w ⊙ Hg; dividing by
         // a positive constant keeps the order, so the raw scores serve both.
         return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), zip(weights, hessianGradient).map { w, hg in
-            zip(w.values, hg.values).map { -$0 * $1 }
+            zip(w.values, hg.values).map { Float((-$0 * $1).doubleValue) }
         }))
     }
 }

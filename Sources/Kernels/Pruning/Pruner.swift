@@ -91,8 +91,8 @@ public enum Pruner: Equatable, Sendable, CustomStringConvertible {
     /// `ScoredPruning.masks`.
     public var scoreFunction: (any ScoreFunction)? {
         switch self {
-        case let .snip(o): return SnipScoring(options: o)
-        case let .grasp(o): return GraspScoring(options: o)
+        case let .snip(o): return SnipScoring<Float>(options: o)
+        case let .grasp(o): return GraspScoring<Float>(options: o)
         case let .synflow(o): return SynflowScoring<Double>(options: o)
         case let .prospr(o): return ProsprScoring<Float>(options: o)
         case .uniform, .er, .erk, .dense: return nil

@@ -4,7 +4,8 @@
 /// The scores returned are the raw saliencies |∂L/∂m| (what the reference exports). The
 /// reference divides them by their sum before ranking; a positive scale does not change the
 /// ranking, so the keep rule (every score ≥ the ⌊k·N⌋-th largest) runs on the raw values.
-struct SnipScoring: ScoreFunction {
+/// `Scalar` is the arithmetic (Float in production; Double to measure Float's rounding).
+struct SnipScoring<Scalar: NNScalar>: ScoreFunction {
     let options: SnipOptions
     var scope: ScoreScope { .weights }
     var keepRule: KeepRule { .keepTopFloorWithTies }
@@ -12,15 +13,15 @@ struct SnipScoring: ScoreFunction {
     func scores(network: Network, alive: [String: [UInt8]], data: Dataset?, seed: UInt64) throws -> [String: [Float]] {
         guard let data else { throw PruneError.needsData(pruner: "snip") }
         let batch = try PrunerData.batches(data, size: options.batch, count: 1, seed: seed)[0]
-        let model = DifferentiableNetwork<Float>(network, parametersRequireGrad: false)
+        let model = DifferentiableNetwork<Scalar>(network, parametersRequireGrad: false)
         let specs = network.architecture.prunable
         // Masks are the differentiation variables: ∂L/∂m = g ⊙ w. Weights already pruned are 0
         // in `network`, so they score 0 whatever their mask.
-        let masks: [Variable<Float>] = try specs.map { try GradientScoring.maskLeaf(alive[$0.name], shape: $0.shape) }
+        let masks: [Variable<Scalar>] = try specs.map { try GradientScoring.maskLeaf(alive[$0.name], shape: $0.shape) }
         model.masks = Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), masks))
-        let loss = try model.loss(Variable(batch.images), labels: batch.labels, train: true)
+        let loss = try model.loss(Variable(converting: batch.images), labels: batch.labels, train: true)
         let gradients = try Autodiff.grad(of: loss, wrt: masks)
-        return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), gradients.map { $0.values.map(abs) }))
+        return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), gradients.map { $0.values.map { Float(abs($0).doubleValue) } }))
     }
 }
 

@@ -1,5 +1,6 @@
 // Benchmarks of the numeric kernels (run by scripts/bench-nn, always in release):
 // ResNet-20 forward+backward on a batch of 128, conv layers against OpenBLAS sgemm's own rate.
+// With `--prune NAME` (scripts/bench-prune): one pruner's time and peak memory instead.
 import Foundation
 import Kernels
 
@@ -39,6 +40,42 @@ let arguments = CommandLine.arguments
 let runs = arguments.firstIndex(of: "--runs").flatMap { Int(arguments[$0 + 1]) } ?? 7
 let model = arguments.firstIndex(of: "--model").map { arguments[$0 + 1] } ?? "resnet20"
 let batch = 128
+
+// `--prune NAME`: time one pruner on the model at `--sparsity` (default 0.98) on synthetic
+// CIFAR-shaped data, then exit. One pruner per process, so the peak memory is that pruner's.
+if let index = arguments.firstIndex(of: "--prune") {
+    let name = index + 1 < arguments.count ? arguments[index + 1] : ""
+    let sparsity = arguments.firstIndex(of: "--sparsity").flatMap { Double(arguments[$0 + 1]) } ?? 0.98
+    do {
+        guard var pruner = Pruner.named(name) else {
+            throw NNError.invalidArgument(operation: "mge-bench", detail: "unknown pruner \(name); one of \(Pruner.names.joined(separator: ", "))")
+        }
+        if let b = arguments.firstIndex(of: "--batch").flatMap({ Int(arguments[$0 + 1]) }) {
+            switch pruner {
+            case .snip: pruner = .snip(SnipOptions(batch: b))
+            case let .prospr(o): pruner = .prospr(ProsprOptions(steps: o.steps, learningRate: o.learningRate, momentum: o.momentum, batch: b))
+            default: break
+            }
+        }
+        guard let arch = ModelZoo.build(model, classes: 10) else { throw NNError.invalidArgument(operation: "mge-bench", detail: "unknown model \(model)") }
+        let data = try Dataset.synthetic(classes: 10, n: 4096, seed: 1)
+        var seconds: [Double] = []
+        var kept = 0
+        for run in 0 ..< max(1, runs) {
+            let network = Network(architecture: arch, seed: 0)
+            let t0 = now()
+            let report = try prune(network, pruner, sparsity: sparsity, seed: UInt64(run), data: data)
+            seconds.append(now() - t0)
+            kept = report.kept
+        }
+        print(String(format: "%@ %@ %.2f: median %.2f s, best %.2f s over %d runs, kept %d, peak resident memory %.0f MB",
+                     model, name, sparsity, median(seconds), seconds.min() ?? .nan, seconds.count, kept, peakMemoryMB()))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write("mge-bench: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}
 
 do {
     guard let arch = ModelZoo.build(model, classes: 10) else { throw NNError.invalidArgument(operation: "mge-bench", detail: "unknown model \(model)") }

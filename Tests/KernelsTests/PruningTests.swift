@@ -29,10 +29,9 @@ final class PruningTests: XCTestCase {
             (.prospr(ProsprOptions(momentum: 1)), 0.9, data, "momentum"),
             (.snip(), 0.9, try Dataset.synthetic(classes: 100, n: 8), "100 classes"),
             (.erk, 0.9, try Dataset.synthetic(classes: 100, n: 8), "100 classes"),
-            (.snip(), 0.9, data, "not yet available"),
-            (.synflow(), 0.9, nil, "not yet available"),
-            (.grasp(), 0.9, data, "not yet available"),
-            (.prospr(), 0.9, data, "not yet available"),
+            (.grasp(GraspOptions(samplesPerClass: 0)), 0.9, data, "samples_per_class"),
+            (.grasp(), 0.9, nil, "pass a dataset"),
+            (.prospr(), 0.9, nil, "pass a dataset"),
         ]
         for (pruner, sparsity, data, phrase) in cases {
             XCTAssertThrowsError(try prune(net, pruner, sparsity: sparsity, data: data), "\(pruner) \(sparsity)") { error in

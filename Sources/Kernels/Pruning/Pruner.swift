@@ -86,13 +86,15 @@ public enum Pruner: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The seam for gradient-based pruners: the score function that implements this pruner,
-    /// or nil while it is not available. When the autodiff lands, each case returns its
-    /// `ScoreFunction` (whose `keepRule` must equal `self.keepRule`) and `prune` runs it
-    /// through `ScoredPruning.masks`, which is already implemented and tested.
+    /// The score function of a score-based pruner (its `keepRule` equals `self.keepRule`);
+    /// nil for the random pruners, which draw masks without scores. `prune` runs it through
+    /// `ScoredPruning.masks`.
     public var scoreFunction: (any ScoreFunction)? {
         switch self {
-        case .snip, .grasp, .synflow, .prospr: return nil
+        case let .snip(o): return SnipScoring<Float>(options: o)
+        case let .grasp(o): return GraspScoring<Float>(options: o)
+        case let .synflow(o): return SynflowScoring<Double>(options: o)
+        case let .prospr(o): return ProsprScoring<Float>(options: o)
         case .uniform, .er, .erk, .dense: return nil
         }
     }

@@ -94,11 +94,15 @@ public enum ScoredPruning {
                 throw PruneError.invalidOption(pruner: name, option: "rounds", value: "\(rounds)", requirement: "a positive number of rounds")
             }
             let perRound = 1 - Foundation.pow(keep, 1 / Double(rounds))
+            let bar = Progress(label: name, total: rounds, unit: "rounds")
+            defer { bar.finish() }
             for round in 1 ... rounds {
+                try Cancellation.check()
                 last = try score(alive)
                 let aliveCount = alive.reduce(0) { $0 + Int($1) }
                 ScoreSelection.removeSmallest(last, alive: &alive, count: pythonRound(perRound * Double(aliveCount)))
                 progress?(round, rounds)
+                bar.advance()
             }
         }
 

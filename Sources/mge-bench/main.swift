@@ -15,11 +15,26 @@ func median(_ xs: [Double]) -> Double {
     return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
 }
 
+func cpuNow() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+/// Median CPU seconds (all threads) of the last `timeIt` runs: less sensitive than wall time
+/// to other processes competing for the cores.
+var lastCPUMedian = 0.0
+
 /// Median seconds of `body` over `runs` runs after one warm-up.
 func timeIt(runs: Int, _ body: () throws -> Void) rethrows -> Double {
     try body()
-    var times: [Double] = []
-    for _ in 0 ..< runs { let t0 = now(); try body(); times.append(now() - t0) }
+    var times: [Double] = [], cpu: [Double] = []
+    for _ in 0 ..< runs {
+        let t0 = now(), c0 = cpuNow()
+        try body()
+        times.append(now() - t0); cpu.append(cpuNow() - c0)
+    }
+    lastCPUMedian = median(cpu)
     return median(times)
 }
 
@@ -85,7 +100,9 @@ do {
     let labels = (0 ..< batch).map { _ in Int(rng.next() % 10) }
 
     let train = try timeIt(runs: runs) { _ = try Execution.lossAndGradients(network, x: x, labels: labels) }
-    print(String(format: "%@ forward+backward batch %d: median %.1f ms, %.0f images/s", model, batch, train * 1e3, Double(batch) / train))
+    print(String(format: "%@ forward+backward batch %d: median %.1f ms, %.0f images/s (CPU time %.1f ms over %d cores)", model, batch,
+                 train * 1e3, Double(batch) / train, lastCPUMedian * 1e3, Parallel.workers))
+    if arguments.contains("--train-only") { exit(0) }  // for profiling the training step alone
     let inference = try timeIt(runs: runs) { _ = try Execution.forward(network, x: x, train: false) }
     print(String(format: "%@ forward (eval) batch %d: median %.1f ms, %.0f images/s", model, batch, inference * 1e3, Double(batch) / inference))
 

@@ -17,6 +17,7 @@ extension Autodiff {
     @inline(__always)
     static func buffer<S: NNScalar>(_ count: Int, zeroed: Bool = false, _ body: (UnsafeMutablePointer<S>) -> Void) -> [S] {
         if count == 0 { return [] }
+        _ = keepFreedMemory
         return [S](unsafeUninitializedCapacity: count) { buf, initialized in
             guard let base = buf.baseAddress else { initialized = 0; return }
             if zeroed { base.initialize(repeating: 0, count: count) }
@@ -24,6 +25,18 @@ extension Autodiff {
             initialized = count
         }
     }
+
+    /// Activations and gradients are arrays of megabytes, allocated and freed many times per
+    /// step. glibc serves blocks above its mmap threshold with fresh mappings and returns them on
+    /// free, so every such array is page-faulted in again (and zero-filled by the kernel). Raising
+    /// the threshold to its maximum (32 MB) and not trimming the heap lets freed blocks be reused:
+    /// the resident size stays at the step's peak instead of going up and down. Done once.
+    static let keepFreedMemory: Void = {
+        #if os(Linux)
+        _ = glibcMallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD (<malloc.h>, not in the Glibc module)
+        _ = glibcMallopt(-1, 1 << 30)   // M_TRIM_THRESHOLD
+        #endif
+    }()
 
     @inline(__always)
     static func read<S: NNScalar, R>(_ v: Variable<S>, _ body: (UnsafePointer<S>) -> R) -> R {
@@ -57,8 +70,9 @@ extension Autodiff {
 
     // MARK: Elementwise
 
-    @_specialize(where S == Float)
-    @_specialize(where S == Double)
+    /// Inlined into each caller so that `f` is a known operation in the loop (it vectorises)
+    /// instead of a closure call per element.
+    @inline(__always)
     static func map2<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>, _ f: (S, S) -> S) -> [S] {
         read(a) { pa in read(b) { pb in buffer(a.count) { out in elementwise(a.count) { for i in $0 { out[i] = f(pa[i], pb[i]) } } } } }
     }
@@ -335,7 +349,7 @@ extension Autodiff {
             throw NNError.shapeMismatch(operation: "conv2d backward", detail: "gradient \(Tensor.describe(dy.shape)), weight \(Tensor.describe(w.shape))")
         }
         let values: [S] = read(dy) { pg in
-            read(w) { pw in buffer(g.inputShape.reduce(1, *), zeroed: true) { Conv2D.backwardInput(g, dy: pg, weight: pw, dx: $0) } }
+            read(w) { pw in buffer(g.inputShape.reduce(1, *)) { Conv2D.backwardInput(g, dy: pg, weight: pw, dx: $0, accumulate: false) } }
         }
         return .result("conv2d backward input", shape: g.inputShape, values: values, inputs: [dy, w]) { gx, inputs, needs, _ in
             // ⟨gx, convᵀ(dy, w)⟩ = ⟨conv(gx, w), dy⟩: bilinear in (gx, w) and (gx, dy).
@@ -490,7 +504,8 @@ extension Autodiff {
         let output = Variable.result("batchNorm", shape: x.shape, values: values, inputs: [x, gamma, beta]) {
             g, inputs, needs, createGraph in
             if createGraph { return try batchNormBackwardComposite(g, inputs[0], inputs[1], needs) }
-            var dx: [S]? = needs[0] ? [S](repeating: 0, count: x.count) : nil
+            // dx is overwritten by the kernel (no zero fill, no read of zeros); the small ones accumulate.
+            var dx: [S]? = needs[0] ? [S](unsafeUninitializedCapacity: x.count) { _, n in n = x.count } : nil
             var dGamma: [S]? = needs[1] ? [S](repeating: 0, count: channels) : nil
             var dBeta: [S]? = needs[2] ? [S](repeating: 0, count: channels) : nil
             read(inputs[0]) { px in
@@ -503,7 +518,7 @@ extension Autodiff {
                                         withOptionalPointer(&dBeta) { pdb in
                                             BatchNorm.backwardTraining(x: px, dy: pdy, gamma: pg, mean: base(pm), invStd: base(pi),
                                                                        outer: outer, channels: channels, inner: inner,
-                                                                       dx: pdx, dGamma: pdg, dBeta: pdb)
+                                                                       dx: pdx, dGamma: pdg, dBeta: pdb, accumulateInput: false)
                                         }
                                     }
                                 }
@@ -624,3 +639,8 @@ extension Autodiff {
 }
 
 @inline(__always) private func _exp(_ x: Double) -> Double { Foundation.exp(x) }
+
+#if os(Linux)
+/// glibc's `int mallopt(int param, int value)`; <malloc.h> is not part of Swift's Glibc module.
+@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

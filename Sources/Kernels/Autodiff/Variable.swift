@@ -205,10 +205,7 @@ public enum Autodiff {
         guard a.shape == b.shape else {
             throw NNError.shapeMismatch(operation: "grad", detail: "gradients \(Tensor.describe(a.shape)) and \(Tensor.describe(b.shape))")
         }
-        var sum = a.values
-        b.values.withUnsafeBufferPointer { bp in
-            sum.withUnsafeMutableBufferPointer { sp in for i in 0 ..< sp.count { sp[i] += bp[i] } }
-        }
-        return Variable(uncheckedShape: a.shape, values: sum, node: nil)
+        // One pass into a fresh buffer, split over cores (not a copy of a, then a += pass).
+        return Variable(uncheckedShape: a.shape, values: map2(a, b, +), node: nil)
     }
 }

@@ -22,16 +22,10 @@ public enum BatchNorm {
         Parallel.forChunks(channels, costPerItem: 3 * outer * inner) { range in
             for c in range {
                 var sum = 0.0
-                for n in 0 ..< outer {
-                    let p = x + (n * channels + c) * inner
-                    for i in 0 ..< inner { sum += p[i].doubleValue }
-                }
+                for n in 0 ..< outer { sum += sumOf(x + (n * channels + c) * inner, inner) }
                 let mu = sum / count
                 var squares = 0.0
-                for n in 0 ..< outer {
-                    let p = x + (n * channels + c) * inner
-                    for i in 0 ..< inner { let d = p[i].doubleValue - mu; squares += d * d }
-                }
+                for n in 0 ..< outer { squares += sumOfSquaredDeviations(x + (n * channels + c) * inner, inner, from: mu) }
                 let inv = 1 / (squares / count + epsilon).squareRoot()
                 mean[c] = S(mu); invStd[c] = S(inv)
                 // (x − μ)·scale + β, not x·scale + (β − μ·scale): the latter loses |μ|/σ·ulp to cancellation.
@@ -72,18 +66,27 @@ public enum BatchNorm {
                                                      outer: Int, channels: Int, inner: Int,
                                                      dx: UnsafeMutablePointer<S>?, dGamma: UnsafeMutablePointer<S>?,
                                                      dBeta: UnsafeMutablePointer<S>?) {
+        backwardTraining(x: x, dy: dy, gamma: gamma, mean: mean, invStd: invStd, outer: outer, channels: channels,
+                         inner: inner, dx: dx, dGamma: dGamma, dBeta: dBeta, accumulateInput: true)
+    }
+
+    /// `backwardTraining`, with dx overwritten (need not be initialised) unless `accumulateInput`.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func backwardTraining<S: NNScalar>(x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                              gamma: UnsafePointer<S>, mean: UnsafePointer<S>, invStd: UnsafePointer<S>,
+                                              outer: Int, channels: Int, inner: Int,
+                                              dx: UnsafeMutablePointer<S>?, dGamma: UnsafeMutablePointer<S>?,
+                                              dBeta: UnsafeMutablePointer<S>?, accumulateInput: Bool) {
         let count = Double(outer * inner)
         Parallel.forChunks(channels, costPerItem: 3 * outer * inner) { range in
             for c in range {
                 let mu = mean[c], inv = invStd[c]
                 var sumDy = 0.0, sumDyXhat = 0.0
                 for n in 0 ..< outer {
-                    let p = x + (n * channels + c) * inner, g = dy + (n * channels + c) * inner
-                    for i in 0 ..< inner {
-                        let gd = g[i].doubleValue
-                        sumDy += gd
-                        sumDyXhat += gd * ((p[i] - mu) * inv).doubleValue
-                    }
+                    let (a, b) = sumsOfGradient(x + (n * channels + c) * inner, dy + (n * channels + c) * inner, inner,
+                                                mean: mu, invStd: inv)
+                    sumDy += a; sumDyXhat += b
                 }
                 dGamma?[c] += S(sumDyXhat)
                 dBeta?[c] += S(sumDy)
@@ -93,14 +96,83 @@ public enum BatchNorm {
                 for n in 0 ..< outer {
                     let p = x + (n * channels + c) * inner, g = dy + (n * channels + c) * inner
                     let d = dx + (n * channels + c) * inner
-                    for i in 0 ..< inner {
-                        let xhat = (p[i] - mu) * inv
-                        d[i] += k * (g[i] - meanDy - xhat * meanDyXhat)
+                    if accumulateInput {
+                        for i in 0 ..< inner {
+                            let xhat = (p[i] - mu) * inv
+                            d[i] += k * (g[i] - meanDy - xhat * meanDyXhat)
+                        }
+                    } else {
+                        for i in 0 ..< inner {
+                            let xhat = (p[i] - mu) * inv
+                            d[i] = k * (g[i] - meanDy - xhat * meanDyXhat)
+                        }
                     }
                 }
             }
         }
     }
+
+    // Reductions in Double with eight independent accumulators: a single running sum is one
+    // long chain of dependent additions (4 cycles each); eight chains keep the adders busy.
+
+    /// Σ p[i] in Double.
+    @inline(__always)
+    static func sumOf<S: NNScalar>(_ p: UnsafePointer<S>, _ n: Int) -> Double {
+        var a = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            a += SIMD8(p[i].doubleValue, p[i + 1].doubleValue, p[i + 2].doubleValue, p[i + 3].doubleValue,
+                       p[i + 4].doubleValue, p[i + 5].doubleValue, p[i + 6].doubleValue, p[i + 7].doubleValue)
+            i += 8
+        }
+        var s = a.sum()
+        while i < n { s += p[i].doubleValue; i += 1 }
+        return s
+    }
+
+    /// Σ (p[i] − mu)² in Double.
+    @inline(__always)
+    static func sumOfSquaredDeviations<S: NNScalar>(_ p: UnsafePointer<S>, _ n: Int, from mu: Double) -> Double {
+        var a = SIMD8<Double>(repeating: 0)
+        let m = SIMD8<Double>(repeating: mu)
+        var i = 0
+        while i + 8 <= n {
+            let d = SIMD8(p[i].doubleValue, p[i + 1].doubleValue, p[i + 2].doubleValue, p[i + 3].doubleValue,
+                          p[i + 4].doubleValue, p[i + 5].doubleValue, p[i + 6].doubleValue, p[i + 7].doubleValue) - m
+            a += d * d
+            i += 8
+        }
+        var s = a.sum()
+        while i < n { let d = p[i].doubleValue - mu; s += d * d; i += 1 }
+        return s
+    }
+
+    /// (Σ g[i], Σ g[i]·x̂[i]) in Double, x̂ = (x − mean)·invStd computed in S.
+    @inline(__always)
+    static func sumsOfGradient<S: NNScalar>(_ x: UnsafePointer<S>, _ g: UnsafePointer<S>, _ n: Int,
+                                            mean mu: S, invStd inv: S) -> (Double, Double) {
+        var a = SIMD8<Double>(repeating: 0), b = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            let gd = SIMD8(g[i].doubleValue, g[i + 1].doubleValue, g[i + 2].doubleValue, g[i + 3].doubleValue,
+                           g[i + 4].doubleValue, g[i + 5].doubleValue, g[i + 6].doubleValue, g[i + 7].doubleValue)
+            let xh = SIMD8(((x[i] - mu) * inv).doubleValue, ((x[i + 1] - mu) * inv).doubleValue,
+                           ((x[i + 2] - mu) * inv).doubleValue, ((x[i + 3] - mu) * inv).doubleValue,
+                           ((x[i + 4] - mu) * inv).doubleValue, ((x[i + 5] - mu) * inv).doubleValue,
+                           ((x[i + 6] - mu) * inv).doubleValue, ((x[i + 7] - mu) * inv).doubleValue)
+            a += gd
+            b += gd * xh
+            i += 8
+        }
+        var s = a.sum(), t = b.sum()
+        while i < n {
+            let gd = g[i].doubleValue
+            s += gd; t += gd * ((x[i] - mu) * inv).doubleValue
+            i += 1
+        }
+        return (s, t)
+    }
+
 }
 
 /// Non-overlapping pooling (window = stride = `kernel`, no padding) on NCHW planes.

@@ -58,33 +58,91 @@ public struct ConvGeometry: Equatable, Sendable {
 /// convs and no copy for pointwise ones. The batch is split over cores; each worker owns its
 /// im2col scratch. Backward kernels *accumulate* (`+=`) into their gradient buffers.
 public enum Conv2D {
-    /// im2col of one image's channel slice `x[c0 ..< c0+inPerGroup]` into `col [patchSize, outPixels]`.
+    /// Per-worker scratch of the im2col path: the column matrix and, for padded convs, a
+    /// zero-bordered copy of one image's channel slice (borders are zeroed once, only the
+    /// interior is rewritten per image), so that im2col copies whole rows without bounds tests.
+    struct Scratch<S: NNScalar> {
+        let col: UnsafeMutablePointer<S>?
+        let padded: UnsafeMutablePointer<S>?
+        let paddedCount: Int
+
+        init(_ g: ConvGeometry) {
+            col = g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * g.outPixels)
+            if !g.isPointwise && g.padding > 0 {
+                paddedCount = g.inPerGroup * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+                let p = UnsafeMutablePointer<S>.allocate(capacity: paddedCount)
+                p.initialize(repeating: 0, count: paddedCount)
+                padded = p
+            } else {
+                paddedCount = 0; padded = nil
+            }
+        }
+
+        func release() { col?.deallocate(); padded?.deallocate() }
+    }
+
+    /// Copies `n` values; for Float without a library call per row (im2col copies rows of 8–32 values).
+    @inline(__always)
+    static func copyRow<S: NNScalar>(_ dst: UnsafeMutablePointer<S>, _ src: UnsafePointer<S>, _ n: Int) {
+        guard S.self == Float.self else { dst.update(from: src, count: n); return }
+        let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+        typealias V = SIMD8<Float>
+        var o = 0
+        let bytes = n * 4
+        // Four stores per iteration (the loop is not turned back into a memcpy call).
+        while o + 128 <= bytes {
+            let a = s.loadUnaligned(fromByteOffset: o, as: V.self), b = s.loadUnaligned(fromByteOffset: o + 32, as: V.self)
+            let c = s.loadUnaligned(fromByteOffset: o + 64, as: V.self), e = s.loadUnaligned(fromByteOffset: o + 96, as: V.self)
+            d.storeBytes(of: a, toByteOffset: o, as: V.self); d.storeBytes(of: b, toByteOffset: o + 32, as: V.self)
+            d.storeBytes(of: c, toByteOffset: o + 64, as: V.self); d.storeBytes(of: e, toByteOffset: o + 96, as: V.self)
+            o += 128
+        }
+        if o + 64 <= bytes {
+            let a = s.loadUnaligned(fromByteOffset: o, as: V.self), b = s.loadUnaligned(fromByteOffset: o + 32, as: V.self)
+            d.storeBytes(of: a, toByteOffset: o, as: V.self); d.storeBytes(of: b, toByteOffset: o + 32, as: V.self)
+            o += 64
+        }
+        if o + 32 <= bytes {
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: o, as: V.self), toByteOffset: o, as: V.self)
+            o += 32
+        }
+        var i = o / 4
+        while i < n { dst[i] = src[i]; i += 1 }
+    }
+
+    /// im2col of one image's channel slice `x[c0 ..< c0+inPerGroup]` into `col [patchSize, outPixels]`,
+    /// reading through the zero-bordered copy `padded` when the conv pads (see `Scratch`).
     /// - Complexity: O(patchSize · outPixels).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func im2col<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>) {
-        let (h, w, k, s, p, oh, ow) = (g.height, g.width, g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
+    static func im2col<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>,
+                                    padded: UnsafeMutablePointer<S>?) {
+        let (k, s, p, oh, ow) = (g.kernel, g.stride, g.padding, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * p, pw = g.width + 2 * p
+        let source: UnsafePointer<S>
+        if p > 0, let padded {
+            for c in 0 ..< g.inPerGroup {
+                for iy in 0 ..< g.height {
+                    copyRow(padded + (c * ph + iy + p) * pw + p, x + (c * g.height + iy) * g.width, g.width)
+                }
+            }
+            source = UnsafePointer(padded)
+        } else {
+            source = x
+        }
         var row = 0
         for c in 0 ..< g.inPerGroup {
-            let plane = x + c * h * w
+            let plane = source + c * ph * pw
             for ki in 0 ..< k {
                 for kj in 0 ..< k {
                     let dst = col + row * oh * ow
-                    // Output columns whose tap ix = ox·s − p + kj lands inside the image.
-                    let (oxLo, oxHi) = g.validColumns(kj)
-                    for oy in 0 ..< oh {
-                        let iy = oy * s - p + ki
-                        let d = dst + oy * ow
-                        if iy < 0 || iy >= h { d.update(repeating: 0, count: ow); continue }
-                        let src = plane + iy * w
-                        if oxLo > 0 { d.update(repeating: 0, count: oxLo) }
-                        if s == 1 {
-                            (d + oxLo).update(from: src + (oxLo - p + kj), count: oxHi - oxLo)
-                        } else {
-                            var ix = oxLo * s - p + kj
-                            for ox in oxLo ..< oxHi { d[ox] = src[ix]; ix += s }
+                    if s == 1 {
+                        for oy in 0 ..< oh { copyRow(dst + oy * ow, plane + (oy + ki) * pw + kj, ow) }
+                    } else {
+                        for oy in 0 ..< oh {
+                            let src = plane + (oy * s + ki) * pw + kj, d = dst + oy * ow
+                            for ox in 0 ..< ow { d[ox] = src[ox * s] }
                         }
-                        if oxHi < ow { (d + oxHi).update(repeating: 0, count: ow - oxHi) }
                     }
                     row += 1
                 }
@@ -145,13 +203,13 @@ public enum Conv2D {
         }
         let cost = g.outChannels * g.patchSize * g.outPixels
         Parallel.forChunks(g.batch, costPerItem: cost) { images in
-            let col = g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * g.outPixels)
-            defer { col?.deallocate() }
+            let scratch = Scratch<S>(g)
+            defer { scratch.release() }
             for n in images {
                 for grp in 0 ..< g.groups {
                     let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
                     let b: UnsafePointer<S>
-                    if let col { im2col(xin, g, col); b = UnsafePointer(col) } else { b = xin }
+                    if let col = scratch.col { im2col(xin, g, col, padded: scratch.padded); b = UnsafePointer(col) } else { b = xin }
                     S.gemm(transposeA: false, transposeB: false, m: g.outPerGroup, n: g.outPixels, k: g.patchSize,
                            alpha: 1, a: weight + grp * g.outPerGroup * g.patchSize, lda: g.patchSize,
                            b: b, ldb: g.outPixels, beta: accumulate ? 1 : 0,
@@ -167,8 +225,17 @@ public enum Conv2D {
     @_specialize(where S == Double)
     public static func backwardInput<S: NNScalar>(_ g: ConvGeometry, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
                                                   dx: UnsafeMutablePointer<S>) {
+        backwardInput(g, dy: dy, weight: weight, dx: dx, accumulate: true)
+    }
+
+    /// dx += convᵀ(dy, w) when `accumulate`, else dx = convᵀ(dy, w) (dx need not be initialised).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func backwardInput<S: NNScalar>(_ g: ConvGeometry, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                           dx: UnsafeMutablePointer<S>, accumulate: Bool) {
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
         if g.isDepthwise {
+            if !accumulate { dx.update(repeating: 0, count: g.batch * inImage) }
             depthwiseBackwardInput(g, dy: dy, weight: weight, dx: dx)
             return
         }
@@ -190,7 +257,7 @@ public enum Conv2D {
             let transposed = ConvGeometry(batch: g.batch, inChannels: g.outChannels, height: g.outHeight, width: g.outWidth,
                                           outChannels: g.inChannels, kernel: k, stride: 1, padding: k - 1 - g.padding,
                                           groups: g.groups)
-            forward(transposed, x: dy, weight: flipped, y: dx, accumulate: true)
+            forward(transposed, x: dy, weight: flipped, y: dx, accumulate: accumulate)
             return
         }
         let cost = g.outChannels * g.patchSize * g.outPixels
@@ -198,6 +265,7 @@ public enum Conv2D {
             let col = g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * g.outPixels)
             defer { col?.deallocate() }
             for n in images {
+                if !accumulate && !g.isPointwise { (dx + n * inImage).update(repeating: 0, count: inImage) }
                 for grp in 0 ..< g.groups {
                     let xin = dx + n * inImage + grp * g.inPerGroup * g.inPixels
                     let a = weight + grp * g.outPerGroup * g.patchSize
@@ -208,7 +276,7 @@ public enum Conv2D {
                         col2imAdd(col, g, xin)
                     } else {
                         S.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: g.outPixels, k: g.outPerGroup,
-                               alpha: 1, a: a, lda: g.patchSize, b: b, ldb: g.outPixels, beta: 1, c: xin, ldc: g.outPixels)
+                               alpha: 1, a: a, lda: g.patchSize, b: b, ldb: g.outPixels, beta: accumulate ? 1 : 0, c: xin, ldc: g.outPixels)
                     }
                 }
             }
@@ -238,13 +306,13 @@ public enum Conv2D {
             for c in workerRange {
                 let lo = g.batch * c / chunks, hi = g.batch * (c + 1) / chunks
                 let acc = partial + c * weightCount
-                let col = g.isPointwise ? nil : UnsafeMutablePointer<S>.allocate(capacity: g.patchSize * g.outPixels)
-                defer { col?.deallocate() }
+                let scratch = Scratch<S>(g)
+                defer { scratch.release() }
                 for n in lo ..< hi {
                     for grp in 0 ..< g.groups {
                         let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
                         let b: UnsafePointer<S>
-                        if let col { im2col(xin, g, col); b = UnsafePointer(col) } else { b = xin }
+                        if let col = scratch.col { im2col(xin, g, col, padded: scratch.padded); b = UnsafePointer(col) } else { b = xin }
                         S.gemm(transposeA: false, transposeB: true, m: g.outPerGroup, n: g.patchSize, k: g.outPixels,
                                alpha: 1, a: dy + n * outImage + grp * g.outPerGroup * g.outPixels, lda: g.outPixels,
                                b: b, ldb: g.outPixels, beta: 1,

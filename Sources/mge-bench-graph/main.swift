@@ -3,6 +3,10 @@
 //   mge-bench-graph unroll MODEL SPARSITY [paper|reference]
 //   mge-bench-graph store MODEL SPARSITY FOLDER
 //   mge-bench-graph draw FOLDER
+//   mge-bench-graph metrics MODEL SPARSITY [each|full] [er|uniform]
+//     each: time every metric group separately (benchmarkTopometrics);
+//     full: one topometrics(g) call; prints time and peak RSS (getrusage).
+//     Masks here come from the real pruners: prune(net, .er / .uniform, sparsity:, seed: 0).
 //
 // Masks are ER-style: layer l keeps each weight with probability min(1, ε·Σshape/Πshape),
 // ε found by bisection so the expected kept count is (1 − sparsity)·N; seeded, so every run
@@ -133,6 +137,61 @@ do {
                      args[1], sparsity, g.edgeCount, Double(size) / 1_048_576, Double(size) / Double(max(1, g.edgeCount)),
                      Double(payload) / Double(size), Double(g.byteSize) / Double(size), save, load,
                      Double(g.edgeCount) / save / 1e6, Double(g.edgeCount) / load / 1e6))
+    case "metrics":
+        guard args.count >= 3, let sparsity = Double(args[2]) else { fail("usage: metrics MODEL SPARSITY [each|full] [er|uniform]") }
+        let mode = args.count > 3 ? args[3] : "full"
+        let masks = args.count > 4 ? args[4] : "er"
+        guard let arch = ModelZoo.build(args[1], classes: 10) else { fail("unknown model \(args[1])") }
+        let net = Network(architecture: arch, seed: 0)
+        try prune(net, masks == "uniform" ? .uniform : .er, sparsity: sparsity, seed: 0)
+        var graph: Graph?
+        let tu = try seconds { graph = try unroll(net) }
+        guard let g = graph else { fail("no graph") }
+        func peakMB() -> Double {
+            var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return Double(u.ru_maxrss) / 1024
+        }
+        var line = String(format: "model=%@ sparsity=%.2f masks=%@ nodes=%d edges=%d unroll_s=%.3f graph_rss_MB=%.0f",
+                          args[1], sparsity, masks, g.nodeCount, g.edgeCount, tu, peakMB())
+        if mode == "spectral" {
+            let view = UndirectedView(g)
+            let op = SymmetricGraphOperator(view: view)
+            let n = g.nodeCount
+            var x = [Double](repeating: 1, count: 4 * n), y = [Double](repeating: 0, count: 4 * n)
+            for i in 0 ..< 4 * n { x[i] = Double(i % 7) }
+            let t1 = seconds { for _ in 0 ..< 5 { x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { op.apply(xp.baseAddress!, $0.baseAddress!) } } } } / 5
+            line += String(format: " spmv_row_ms=%.1f", t1 * 1000)
+            for b in 1 ... 4 {
+                let t = seconds { for _ in 0 ..< 5 { x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { op.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) } } } } / 5
+                line += String(format: " spmm%d_ms=%.1f", b, t * 1000)
+            }
+            let env = ProcessInfo.processInfo.environment
+            let tol = Double(env["MGE_TOL"] ?? "") ?? 1e-9
+            let basis = Int(env["MGE_BASIS"] ?? "") ?? 40
+            let blocks = (env["MGE_BLOCKS"] ?? "1,2,3,4").split(separator: ",").compactMap { Int($0) }
+            for b in blocks {
+                var o = LanczosOptions(); o.blockSize = b; o.tolerance = tol; o.basisSize = basis
+                if b == 1 { o.checkMultiplicity = false }
+                var r: EigenResult?
+                let t = seconds { r = graphEigenvalues(op, k: Int(env["MGE_K"] ?? "") ?? 3, target: .largestMagnitude, options: o) }
+                if let r { line += String(format: " gap_b%d_s=%.2f(passes=%d,%@)", b, t, r.passes, r.values.map { String(format: "%.6f", $0) }.joined(separator: "/")) }
+            }
+            for b in blocks where b != 3 {
+                var o = LanczosOptions(); o.blockSize = b; o.checkMultiplicity = false; o.tolerance = tol; o.basisSize = basis
+                var r: EigenResult?
+                let lop = SymmetricGraphOperator(view: view, laplacian: true)
+                let t = seconds { r = graphEigenvalues(lop, k: 1, target: .largestAlgebraic, options: o) }
+                if let r { line += String(format: " rad_b%d_s=%.2f(passes=%d,%.6f)", b, t, r.passes, r.values[0]) }
+            }
+        } else if mode == "each" {
+            for (name, s) in benchmarkTopometrics(g) { line += String(format: " %@=%.3f", name, s) }
+        } else {
+            var r: Topometrics?
+            let t = try seconds { r = try topometrics(g) }
+            line += String(format: " topometrics_s=%.3f", t)
+            if let r { for (name, v) in r.orderedFields where name != "nodes" && name != "edges" { line += " \(name)=\(v)" } }
+        }
+        line += String(format: " peak_rss_MB=%.0f", peakMB())
+        print(line)
     case "draw":
         guard args.count >= 2 else { fail("usage: draw FOLDER") }
         try drawFigures(into: args[1])

@@ -86,6 +86,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
         let c4s = SharedMutablePointer(c4p.baseAddress!)
         let k4s = SharedMutablePointer(k4p.baseAddress!)
         parallelChunks(count: n, chunk: 64, threads: threads) { t, range in
+            if Cancellation.isRequested { return }   // partial result; the caller checks
             var cnt = [UInt32](repeating: 0, count: n)
             var mark = [UInt32](repeating: UInt32.max, count: n)
             var markC = [UInt32](repeating: UInt32.max, count: n)
@@ -197,6 +198,7 @@ public func esuRootCounts(_ view: UndirectedView, roots: [Int]) -> [Int] {
             markV.withUnsafeMutableBufferPointer { mv in
             markW.withUnsafeMutableBufferPointer { mw in
                 for ri in range {
+                    if Cancellation.isRequested { break }   // partial result; the caller checks
                     let v = roots[ri]
                     guard v >= 0 && v < n else { continue }
                     let sv = UInt32(ri)

@@ -38,6 +38,7 @@ public func twoHopSizes(_ g: Graph) -> [Int32] {
         let op = SharedMutablePointer(outp.baseAddress!)
         let stp = SharedMutablePointer(sp.baseAddress!)
         parallelChunks(count: n, chunk: 256, threads: threads) { t, range in
+            if Cancellation.isRequested { return }   // partial result; the caller checks
             if stp[t].isEmpty { stp[t] = [UInt32](repeating: UInt32.max, count: n) }
             stp[t].withUnsafeMutableBufferPointer { mark in
                 for v in range {

@@ -206,20 +206,44 @@ func meanOf(_ a: [Int32]) -> Double {
     return Double(s) / Double(a.count)
 }
 
+/// The motifs field under `mode` (`.int` exact, `.double` estimate). Returns an estimate of
+/// whatever was counted when cancelled (callers check `Cancellation` afterwards).
+/// - Complexity: see `motifCensus` / `esuRootCounts`; `.auto` adds O(n + m).
+public func motifValue(_ view: UndirectedView, mode motifs: MotifMode) -> MetricValue {
+    let n = view.nodeCount
+    var mode = motifs
+    if case let .auto(limit) = motifs {
+        mode = motifCensusWork(view) <= limit ? .exact : .estimate(sample: .reference(seed: 0))
+    }
+    switch mode {
+    case .exact, .auto: return .int(connectedFourSets(view))
+    case let .estimate(sample):
+        let roots: [Int]
+        switch sample {
+        case let .reference(seed): roots = motifSampleRoots(nodeCount: n, seed: seed)
+        case let .count(c, seed): roots = motifSampleRoots(nodeCount: n, sample: c, seed: seed)
+        case let .roots(list): roots = list.filter { $0 >= 0 && $0 < n }
+        }
+        return .double(motifEstimate(view, roots: roots))
+    }
+}
+
 /// All (or `only`) topometrics of a directed multipartite graph (SPEC §4).
 ///
 /// - Parameters:
 ///   - compat: `.paper` (default) or `.reference` behaviour of the sink/source/removable counts.
 ///   - motifs: `.exact`, a RAND-ESU estimate, or `.auto` (the default, see `MotifMode.defaultMode`).
 ///   - only: record names to compute (nil = all); `nodes` and `edges` are always filled.
-///   - lanczos: eigen-solver options.
-/// - Throws: `TopometricsError.unknownField` for a name not in `Topometrics.fieldNames`.
+///   - lanczos: eigen-solver options (default `LanczosOptions.wholeGraph`).
+/// - Throws: `TopometricsError.unknownField` for a name not in `Topometrics.fieldNames`;
+///   `InterruptedError` when `Cancellation` was requested (checked between metrics; the
+///   long kernels poll it and return early).
 /// - Complexity: O(n + m) for every metric except two_hop (O(Σ_v Σ_{u∈N⁺(v)} d⁺(u))),
 ///   motifs (see `motifCensus` / `esuRootCounts`) and the spectral values (Lanczos,
 ///   O((n + m)·iterations)). Memory: the undirected view, 16 bytes per edge, when a metric
 ///   needs it.
 public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: MotifMode = MotifMode.defaultMode,
-                        only: Set<String>? = nil, lanczos: LanczosOptions = LanczosOptions()) throws -> Topometrics {
+                        only: Set<String>? = nil, lanczos: LanczosOptions = .wholeGraph) throws -> Topometrics {
     if let only { for f in only where !Topometrics.fieldNames.contains(f) { throw TopometricsError.unknownField(f) } }
     func want(_ f: String) -> Bool { only?.contains(f) ?? true }
     var r = Topometrics(nodes: g.nodeCount, edges: g.edgeCount)
@@ -233,7 +257,7 @@ public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: Moti
         if want("removable_in_edges") { r.removableInEdges = l.removableIn }
     }
     if want("one_hop") { r.oneHop = n == 0 ? 0 : meanOf(oneHopSizes(g)) }
-    if want("two_hop") { r.twoHop = n == 0 ? 0 : meanOf(twoHopSizes(g)) }
+    if want("two_hop") { r.twoHop = n == 0 ? 0 : meanOf(twoHopSizes(g)); try Cancellation.check() }
     if want("strength") { r.strength = meanStrength(g) }
     if want("k_core") { r.kCore = n == 0 ? 0 : meanOf(coreNumbers(g)) }
     if want("components") || want("mean_component_size") {
@@ -243,35 +267,28 @@ public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: Moti
     }
     let needView = want("cut_edges") || want("cut_nodes") || want("motifs") || want("spectral_gap") || want("spectral_radius")
     guard needView else { return r }
+    try Cancellation.check()
     let view = UndirectedView(g, weights: want("spectral_gap") || want("spectral_radius"))
     if want("cut_edges") || want("cut_nodes") {
         let b = bridgesAndArticulationPoints(view)
         if want("cut_edges") { r.cutEdges = b.bridges }
         if want("cut_nodes") { r.cutNodes = b.articulationPoints.count }
+        try Cancellation.check()
     }
     if want("motifs") {
-        var mode = motifs
-        if case let .auto(limit) = motifs {
-            mode = motifCensusWork(view) <= limit ? .exact : .estimate(sample: .reference(seed: 0))
-        }
-        switch mode {
-        case .exact, .auto: r.motifs = .int(connectedFourSets(view))
-        case let .estimate(sample):
-            let roots: [Int]
-            switch sample {
-            case let .reference(seed): roots = motifSampleRoots(nodeCount: n, seed: seed)
-            case let .count(c, seed): roots = motifSampleRoots(nodeCount: n, sample: c, seed: seed)
-            case let .roots(list): roots = list.filter { $0 >= 0 && $0 < n }
-            }
-            r.motifs = .double(motifEstimate(view, roots: roots))
-        }
+        r.motifs = motifValue(view, mode: motifs)
+        try Cancellation.check()
     }
     if want("spectral_gap") {
         let top = topAbsEigenvalues(view, weighted: true, options: lanczos)
+        try Cancellation.check()
         r.topAbsEigenvalues = top
         r.spectralGap = top[0] - top[2]
     }
-    if want("spectral_radius") { r.spectralRadius = laplacianSpectralRadius(view, weighted: true, options: lanczos) }
+    if want("spectral_radius") {
+        r.spectralRadius = laplacianSpectralRadius(view, weighted: true, options: lanczos)
+        try Cancellation.check()
+    }
     return r
 }
 
@@ -362,7 +379,7 @@ public func layerTopometrics(_ layers: [LayerWeight], encoding: LayerEncoding, l
 /// the undirected view's construction ("undirected_view"). Each group is timed separately.
 public func benchmarkTopometrics(_ g: Graph, compat: MetricsCompat = .paper,
                                  motifs: MotifMode = MotifMode.defaultMode,
-                                 lanczos: LanczosOptions = LanczosOptions()) -> [(name: String, seconds: Double)] {
+                                 lanczos: LanczosOptions = .wholeGraph) -> [(name: String, seconds: Double)] {
     func time(_ body: () -> Void) -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
         body()
@@ -379,12 +396,7 @@ public func benchmarkTopometrics(_ g: Graph, compat: MetricsCompat = .paper,
     out.append(("undirected_view", time { view = UndirectedView(g) }))
     guard let v = view else { return out }
     out.append(("cut_edges_cut_nodes", time { _ = bridgesAndArticulationPoints(v) }))
-    out.append(("motifs", time {
-        switch motifs {
-        case .exact: _ = connectedFourSets(v)
-        case .estimate, .auto: _ = try? topometrics(g, compat: compat, motifs: motifs, only: ["motifs"])
-        }
-    }))
+    out.append(("motifs", time { _ = motifValue(v, mode: motifs) }))
     out.append(("spectral_gap", time { _ = topAbsEigenvalues(v, options: lanczos) }))
     out.append(("spectral_radius", time { _ = laplacianSpectralRadius(v, options: lanczos) }))
     return out

@@ -18,10 +18,7 @@ final class GradientPrunerOracleTests: XCTestCase {
         var cases: [Case] = []
         for dir in Oracle.cases() where dir.contains("-\(pruner)-") {
             let expected = try Oracle.expected(dir)
-            let model = try XCTUnwrap(Oracle.modelName(expected))
-            let arch = try XCTUnwrap(ModelZoo.build(model, classes: Oracle.classes(expected)))
-            let net = Network(architecture: arch, seed: 0)
-            try net.loadStateDict(SafeTensors.read(path: dir + "/init.safetensors"))
+            let net = try Oracle.network(dir, stateDict: "init", masks: false)
             let batchPath = dir + "/batch.safetensors"
             let data = FileManager.default.fileExists(atPath: batchPath) ? try Dataset.fromSafeTensors(path: batchPath) : nil
             let masks = try SafeTensors.readDictionary(path: dir + "/masks.safetensors").mapValues { $0.floats.map { $0 != 0 ? UInt8(1) : 0 } }

@@ -17,13 +17,8 @@ final class MGEOracleMetricsTests: XCTestCase {
             let dir = oracleRoot() + "/" + c
             let exp = try oracleExpected(c)
             guard let expected = exp["mge"] as? [String: Any] else { XCTFail("\(c): no mge record"); continue }
-            guard let model = Oracle.modelName(exp), let architecture = ModelZoo.build(model, classes: Oracle.classes(exp)) else {
-                XCTFail("\(c): unknown model \(exp["model"] ?? "?")"); continue
-            }
             let start = Date()
-            let network = Network(architecture: architecture, seed: 0)
-            try network.loadStateDict(SafeTensors.read(path: dir + "/weights.safetensors"))
-            try network.loadMasks(SafeTensors.read(path: dir + "/masks.safetensors"))
+            let network = try Oracle.network(dir)
             let g = try unroll(network, compat: .reference)
             // The encoding itself first: per-node degrees as the oracle stores them.
             let degrees = try SafeTensors.readDictionary(path: dir + "/mge.safetensors")

@@ -25,12 +25,8 @@ final class ModelTests: XCTestCase {
     func testOracleStateDictsLoad() throws {
         for dir in Oracle.cases() {
             let expected = try Oracle.expected(dir)
-            let model = try XCTUnwrap(Oracle.modelName(expected), dir)
-            let arch = try XCTUnwrap(ModelZoo.build(model, classes: Oracle.classes(expected)))
-            let net = Network(architecture: arch, seed: 0)
-            try net.loadStateDict(SafeTensors.read(path: dir + "/init.safetensors"))
-            try net.loadStateDict(SafeTensors.read(path: dir + "/weights.safetensors"))
-            try net.loadMasks(SafeTensors.read(path: dir + "/masks.safetensors"))
+            _ = try Oracle.network(dir, stateDict: "init", masks: false)
+            let net = try Oracle.network(dir)
             XCTAssertEqual(net.prunableCount, expected["prunable_params"] as? Int, dir)
             XCTAssertEqual(net.keptCount, expected["kept_params"] as? Int, dir)
         }

@@ -28,11 +28,7 @@ final class NNOracleTests: XCTestCase {
     static func snipCases() throws -> [SnipCase] {
         var cases: [SnipCase] = []
         for dir in Oracle.cases() where dir.contains("-snip-") {
-            let expected = try Oracle.expected(dir)
-            let model = try XCTUnwrap(Oracle.modelName(expected))
-            let arch = try XCTUnwrap(ModelZoo.build(model, classes: Oracle.classes(expected)))
-            let net = Network(architecture: arch, seed: 0)
-            try net.loadStateDict(SafeTensors.read(path: dir + "/init.safetensors"))
+            let net = try Oracle.network(dir, stateDict: "init", masks: false)
             let batch = try SafeTensors.readDictionary(path: dir + "/batch.safetensors")
             let scores = try SafeTensors.readDictionary(path: dir + "/scores.safetensors").mapValues(\.tensor)
             let labels = try XCTUnwrap(batch["y0"]?.integers).map { Int($0) }

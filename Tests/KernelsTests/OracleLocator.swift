@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import Kernels
 
 /// Finds `../shared/oracle` beside the repository (or `$MGE_ORACLE`).
 enum Oracle {
@@ -54,5 +55,17 @@ enum Oracle {
         case "TinyImageNet", "Tiny-ImageNet": return 200
         default: return 10
         }
+    }
+
+    /// The case's model with one of its state dicts loaded (`"init"` or `"weights"`) and,
+    /// when asked, its masks.
+    static func network(_ dir: String, stateDict: String = "weights", masks: Bool = true) throws -> Network {
+        let expected = try self.expected(dir)
+        let model = try XCTUnwrap(modelName(expected), "unknown model in \(dir)")
+        let architecture = try XCTUnwrap(ModelZoo.build(model, classes: classes(expected)))
+        let net = Network(architecture: architecture, seed: 0)
+        try net.loadStateDict(SafeTensors.read(path: dir + "/\(stateDict).safetensors"))
+        if masks { try net.loadMasks(SafeTensors.read(path: dir + "/masks.safetensors")) }
+        return net
     }
 }

@@ -15,13 +15,7 @@ enum UnrollFixtures {
 
     /// An oracle case's network with its pruned weights and masks loaded.
     static func oracleNetwork(_ dir: String) throws -> (Network, [String: Any]) {
-        let expected = try Oracle.expected(dir)
-        let model = try XCTUnwrap(Oracle.modelName(expected), dir)
-        let arch = try XCTUnwrap(ModelZoo.build(model, classes: Oracle.classes(expected)))
-        let net = Network(architecture: arch, seed: 0)
-        try net.loadStateDict(SafeTensors.read(path: dir + "/weights.safetensors"))
-        try net.loadMasks(SafeTensors.read(path: dir + "/masks.safetensors"))
-        return (net, expected)
+        (try Oracle.network(dir), try Oracle.expected(dir))
     }
 
     static func degrees(_ g: Graph) -> (inDegree: [Int64], outDegree: [Int64]) {

@@ -81,45 +81,6 @@ final class MetricsTopometricsTests: XCTestCase {
         }
     }
 
-    /// Timings of each metric on a ResNet-20-sized synthetic graph (set MGE_BENCH=<density>,
-    /// e.g. 0.4); prints, asserts nothing about speed.
-    func testBenchmarkWhenRequested() throws {
-        guard let s = ProcessInfo.processInfo.environment["MGE_BENCH"], let density = Double(s) else {
-            throw XCTSkip("set MGE_BENCH=<density> to time the metrics")
-        }
-        let t0 = Date()
-        let g = syntheticResNet20Graph(density: density, seed: 1)
-        print(String(format: "bench graph: %d nodes, %d edges, built in %.2f s", g.nodeCount, g.edgeCount, Date().timeIntervalSince(t0)))
-        let mode: MotifMode = ProcessInfo.processInfo.environment["MGE_BENCH_MOTIFS"] == "estimate"
-            ? .estimate(sample: .reference(seed: 1)) : .exact
-        for (name, sec) in benchmarkTopometrics(g, compat: .reference, motifs: mode) {
-            print(String(format: "bench %-22@ %8.3f s", name as NSString, sec))
-        }
-        let v = UndirectedView(g)
-        do {
-            let op = SymmetricGraphOperator(view: v)
-            var x = [Double](repeating: 1, count: g.nodeCount), y = x
-            let t3 = Date()
-            for _ in 0 ..< 10 { x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { op.apply(xp.baseAddress!, $0.baseAddress!) } } }
-            print(String(format: "bench spmv %.4f s each (%d entries)", Date().timeIntervalSince(t3) / 10, v.neighbors.count))
-            var work = 0
-            for u in 0 ..< v.nodeCount { for e in v.offsets[u] ..< v.offsets[u + 1] where Int(v.neighbors[e]) < u {
-                work += min(v.degree(u), v.degree(Int(v.neighbors[e])))
-            } }
-            print("bench census work Σ min(d_u, d_v) = \(work)")
-        }
-        for lap in [false, true] {
-            let t2 = Date()
-            let r = graphEigenvalues(SymmetricGraphOperator(view: v, laplacian: lap), k: lap ? 1 : 3,
-                                     target: lap ? .largestAlgebraic : .largestMagnitude)
-            print(String(format: "bench eigen laplacian=%d: %d matvecs, %.3f s, values %@", lap ? 1 : 0, r.matvecs,
-                         Date().timeIntervalSince(t2), r.values.description))
-        }
-        let t1 = Date()
-        let all = try topometrics(g, compat: .reference, motifs: mode)
-        print(String(format: "bench topometrics total %.3f s", Date().timeIntervalSince(t1)))
-        for (k, v) in all.orderedFields { print("bench value \(k) = \(v)") }
-    }
 }
 
 final class MetricsMGEOracleHelperTests: XCTestCase {

@@ -30,7 +30,7 @@ let graphBuiltins: [Builtin] = [
         let object = try args.native("x", as: GraphObject.self)
         let path = try GraphArguments.path(args, "path", extensions: ["mgeg"], what: "a graph file")
         try GraphArguments.cancellable { try object.graph.save(to: path) }
-        GraphArguments.reportWrite(path, args)
+        reportWrite(path, file: path, args)
         return .none
     },
     Builtin("load", [Param("path", .string)], returns: "graph",
@@ -51,7 +51,7 @@ let graphBuiltins: [Builtin] = [
         let object = try args.native("g", as: GraphObject.self)
         let path = try GraphArguments.path(args, "path", extensions: ["tsv", "txt", "csv"], what: "an edge list")
         try GraphArguments.cancellable { try object.graph.exportEdgeList(to: path) }
-        GraphArguments.reportWrite(path, args)
+        reportWrite(path, file: path, args)
         return .none
     },
     Builtin("export_degrees", [Param("g", .native("graph")), Param("path", .string)], returns: "none",
@@ -60,7 +60,7 @@ let graphBuiltins: [Builtin] = [
         let object = try args.native("g", as: GraphObject.self)
         let path = try GraphArguments.path(args, "path", extensions: ["safetensors"], what: "a safetensors file")
         try GraphArguments.cancellable { try object.graph.exportDegrees(to: path) }
-        GraphArguments.reportWrite(path, args)
+        reportWrite(path, file: path, args)
         return .none
     },
     Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .string),
@@ -72,7 +72,7 @@ let graphBuiltins: [Builtin] = [
         let title = args.optional("title").map(Display.plain)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, args: args)
         try GraphDrawing.write(svg, to: path)
-        GraphArguments.reportWrite(path, args)
+        reportWrite(path, file: path, args)
         return .none
     },
 ]
@@ -97,20 +97,6 @@ enum GraphArguments {
             throw args.bad(name, "\(Display.quoted(path)) should name \(what) ending in \(list)")
         }
         return path
-    }
-
-    /// "wrote toy.svg (12 kB)" on the interpreter's output.
-    static func reportWrite(_ path: String, _ args: Arguments) {
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-        args.interpreter.write("wrote \(path)\(size.map { " (\(byteSize($0)))" } ?? "")\n")
-    }
-
-    /// "412 B", "12 kB", "3.4 MB".
-    static func byteSize(_ bytes: Int) -> String {
-        if bytes < 1000 { return "\(bytes) B" }
-        if bytes < 1_000_000 { return "\(Int((Double(bytes) / 1000).rounded())) kB" }
-        if bytes < 1_000_000_000 { return String(format: "%.1f MB", Double(bytes) / 1e6) }
-        return String(format: "%.2f GB", Double(bytes) / 1e9)
     }
 
     /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms: an interrupt

@@ -242,14 +242,7 @@ func readTensors(_ args: Arguments, _ name: String, _ path: String) throws -> [(
 func writeTensors(_ args: Arguments, _ name: String, _ entries: [(name: String, tensor: SafeTensor)]) throws {
     let path = try filePath(args, name)
     do { try SafeTensors.write(entries, path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
-    let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-    args.interpreter.write("wrote \(try args.string(name))\(bytes.map { " (" + byteSize($0) + ")" } ?? "")\n")
-}
-
-func byteSize(_ n: Int) -> String {
-    if n < 1000 { return "\(n) B" }
-    if n < 1_000_000 { return "\(Int((Double(n) / 1000).rounded())) kB" }
-    return String(format: "%.1f MB", Double(n) / 1_000_000)
+    reportWrite(try args.string(name), file: path, args)
 }
 
 /// A tensor value, or a flat list of numbers as a 1-d tensor; nil for anything else.

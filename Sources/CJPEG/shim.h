@@ -23,6 +23,17 @@ static void mge_jpeg_error_exit(j_common_ptr cinfo) {
 
 static void mge_jpeg_silence(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
 
+/// libjpeg's standard error manager with exits turned into a longjmp to `err->escape` and
+/// warnings silenced. The caller still has to `setjmp(err->escape)` itself: a jump back into a
+/// function that has returned is undefined.
+static inline struct jpeg_error_mgr *mge_jpeg_errors(struct mge_jpeg_error *err) {
+    struct jpeg_error_mgr *base = jpeg_std_error(&err->base);
+    err->base.error_exit = mge_jpeg_error_exit;
+    err->base.emit_message = mge_jpeg_silence;
+    err->message[0] = 0;
+    return base;
+}
+
 /// `jpeg_create_decompress` is a macro; Swift needs a function.
 static inline void mge_jpeg_create_decompress(j_decompress_ptr cinfo) { jpeg_create_decompress(cinfo); }
 static inline void mge_jpeg_create_compress(j_compress_ptr cinfo) { jpeg_create_compress(cinfo); }
@@ -37,10 +48,7 @@ static inline int mge_jpeg_decode_rgb(const unsigned char *data, unsigned long s
     struct mge_jpeg_error err;
     unsigned char *volatile out = NULL;
     *pixels = NULL;
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = mge_jpeg_error_exit;
-    err.base.emit_message = mge_jpeg_silence;
-    err.message[0] = 0;
+    cinfo.err = mge_jpeg_errors(&err);
     if (setjmp(err.escape)) {
         snprintf(message, message_capacity, "%s", err.message);
         jpeg_destroy_decompress(&cinfo);
@@ -85,10 +93,7 @@ static inline int mge_jpeg_encode(const unsigned char *pixels, int width, int he
     struct mge_jpeg_error err;
     *jpeg = NULL;
     *size = 0;
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = mge_jpeg_error_exit;
-    err.base.emit_message = mge_jpeg_silence;
-    err.message[0] = 0;
+    cinfo.err = mge_jpeg_errors(&err);
     if (setjmp(err.escape)) {
         snprintf(message, message_capacity, "%s", err.message);
         jpeg_destroy_compress(&cinfo);

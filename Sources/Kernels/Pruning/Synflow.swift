@@ -20,42 +20,46 @@ struct SynflowScoring<Scalar: NNScalar>: ScoreFunction {
 
     func scores(network: Network, alive: [String: [UInt8]], data: Dataset?, seed: UInt64) throws -> [String: [Float]] {
         try Cancellation.check()
-        let architecture = network.architecture
-        let model = DifferentiableNetwork<Scalar>(network, parametersRequireGrad: false)
-        for (name, p) in model.parameters {
-            model.parameters[name] = try Variable(shape: p.shape, values: p.values.map(abs))
-        }
-        for (name, values) in model.runningStatistics { model.runningStatistics[name] = values.map(abs) }
+        return try Self.scores(network: network, alive: alive)
+    }
 
+    /// One round: the linearised network's forward and backward on a tape-free first-order pass.
+    /// - Complexity: one forward and one backward of a single image, plus O(N) over the parameters.
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    static func scores(network: Network, alive: [String: [UInt8]]) throws -> [String: [Float]] {
+        let architecture = network.architecture
         let scored = ScoredPruning.scoredParameters(architecture, .weightsAndBiases)
-        var leaves: [Variable<Scalar>] = []
-        for spec in scored {
-            guard let p = model.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
-            // A removed bias has no mask in the forward pass (masks cover weights): zero it here.
-            var values = p.values
-            if spec.role == .bias, let a = alive[spec.name], a.count == values.count {
+        // |θ| for every state-dict entry; scored weights and biases times their alive mask
+        // (a removed bias has no mask in the forward pass: it is zeroed here).
+        var parameters: [String: [Scalar]] = [:], running: [String: [Scalar]] = [:]
+        for spec in architecture.parameters {
+            guard let t = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
+            var values = [Scalar](unsafeUninitializedCapacity: t.data.count) { out, n in
+                t.data.withUnsafeBufferPointer { src in for i in src.indices { out[i] = Scalar(Double(abs(src[i]))) } }
+                n = t.data.count
+            }
+            if spec.role == .weight || spec.role == .bias, let a = alive[spec.name], a.count == values.count {
                 for i in values.indices where a[i] == 0 { values[i] = 0 }
             }
-            let leaf = try Variable(shape: p.shape, values: values, requiresGrad: true)
-            model.parameters[spec.name] = leaf
-            if spec.role == .weight { model.masks[spec.name] = try GradientScoring.maskConstant(alive[spec.name], shape: spec.shape) }
-            leaves.append(leaf)
+            if spec.role == .runningMean || spec.role == .runningVar { running[spec.name] = values } else { parameters[spec.name] = values }
         }
 
-        let inputShape = architecture.nodes.first?.shape ?? []
-        let ones = Variable<Scalar>.constant(1, shape: [1] + inputShape)
-        let output = try model.forward(ones, train: false)
-        let flow = try Autodiff.sum(output)
-        let gradients = try Autodiff.grad(of: flow, wrt: leaves)
+        let pass = try FirstOrderPass<Scalar>(architecture, parameters: parameters, runningStatistics: running, normalisation: .running)
+        let inputCount = (architecture.nodes.first?.shape ?? []).reduce(1, *)
+        let output = try pass.forward([Scalar](repeating: 1, count: inputCount), batch: 1)
+        // R = Σ f(1): the seed is all ones.
+        let gradients = try pass.backward(seed: [Scalar](repeating: 1, count: output.count), wanted: Set(scored.map(\.name)))
 
+        // score = |θ ⊙ ∂R/∂θ|; ∂R/∂θ = ∂R/∂(θ⊙m) ⊙ m, so masked entries score 0 (θ⊙m is 0 there).
         var scores: [[Scalar]] = []
         var largest: Scalar = 0
-        for (spec, (leaf, g)) in zip(scored, zip(leaves, gradients)) {
-            let weightMask = spec.role == .weight ? alive[spec.name] : nil
-            var s = [Scalar](repeating: 0, count: leaf.count)
-            for i in 0 ..< s.count where weightMask.map({ $0[i] != 0 }) ?? true {
-                s[i] = abs(leaf.values[i] * g.values[i])
+        for spec in scored {
+            guard let theta = parameters[spec.name], let g = gradients[spec.name], g.count == theta.count else {
+                throw PruneError.badScores(pruner: "synflow", detail: "no gradient for \(spec.name)")
             }
+            var s = [Scalar](repeating: 0, count: theta.count)
+            for i in s.indices { s[i] = abs(theta[i] * g[i]) }
             largest = max(largest, s.max() ?? 0)
             scores.append(s)
         }

@@ -81,14 +81,15 @@ public enum Conv2D {
         func release() { col?.deallocate(); padded?.deallocate() }
     }
 
-    /// Copies `n` values; for Float without a library call per row (im2col copies rows of 8–32 values).
+    /// Copies `n` values without a library call per row (im2col copies rows of 8–32 values),
+    /// 32 bytes at a time for Float and Double.
     @inline(__always)
     static func copyRow<S: NNScalar>(_ dst: UnsafeMutablePointer<S>, _ src: UnsafePointer<S>, _ n: Int) {
-        guard S.self == Float.self else { dst.update(from: src, count: n); return }
+        guard S.self == Float.self || S.self == Double.self else { dst.update(from: src, count: n); return }
         let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
         typealias V = SIMD8<Float>
         var o = 0
-        let bytes = n * 4
+        let bytes = n * MemoryLayout<S>.stride
         // Four stores per iteration (the loop is not turned back into a memcpy call).
         while o + 128 <= bytes {
             let a = s.loadUnaligned(fromByteOffset: o, as: V.self), b = s.loadUnaligned(fromByteOffset: o + 32, as: V.self)
@@ -106,7 +107,7 @@ public enum Conv2D {
             d.storeBytes(of: s.loadUnaligned(fromByteOffset: o, as: V.self), toByteOffset: o, as: V.self)
             o += 32
         }
-        var i = o / 4
+        var i = o / MemoryLayout<S>.stride
         while i < n { dst[i] = src[i]; i += 1 }
     }
 

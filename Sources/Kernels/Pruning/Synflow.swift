@@ -58,9 +58,14 @@ struct SynflowScoring<Scalar: NNScalar>: ScoreFunction {
             guard let theta = parameters[spec.name], let g = gradients[spec.name], g.count == theta.count else {
                 throw PruneError.badScores(pruner: "synflow", detail: "no gradient for \(spec.name)")
             }
-            var s = [Scalar](repeating: 0, count: theta.count)
-            for i in s.indices { s[i] = abs(theta[i] * g[i]) }
-            largest = max(largest, s.max() ?? 0)
+            let s = [Scalar](unsafeUninitializedCapacity: theta.count) { out, n in
+                theta.withUnsafeBufferPointer { t in
+                    g.withUnsafeBufferPointer { d in
+                        for i in 0 ..< t.count { let v = abs(t[i] * d[i]); out[i] = v; largest = max(largest, v) }
+                    }
+                }
+                n = theta.count
+            }
             scores.append(s)
         }
         guard largest.isFinite else {
@@ -70,6 +75,13 @@ struct SynflowScoring<Scalar: NNScalar>: ScoreFunction {
         var scale: Scalar = 1
         let floatLimit = Scalar(Double(Float.greatestFiniteMagnitude) / 2)
         while largest * scale > floatLimit { scale /= Scalar(1 << 32) }
-        return Dictionary(uniqueKeysWithValues: zip(scored.map(\.name), scores.map { $0.map { Float(($0 * scale).doubleValue) } }))
+        var result: [String: [Float]] = [:]
+        for (spec, s) in zip(scored, scores) {
+            result[spec.name] = [Float](unsafeUninitializedCapacity: s.count) { out, n in
+                s.withUnsafeBufferPointer { p in for i in 0 ..< p.count { out[i] = Float((p[i] * scale).doubleValue) } }
+                n = s.count
+            }
+        }
+        return result
     }
 }

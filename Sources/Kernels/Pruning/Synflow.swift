@@ -49,7 +49,7 @@ struct SynflowScoring<Scalar: NNScalar>: ScoreFunction {
         let inputCount = (architecture.nodes.first?.shape ?? []).reduce(1, *)
         let output = try pass.forward([Scalar](repeating: 1, count: inputCount), batch: 1)
         // R = Σ f(1): the seed is all ones.
-        let gradients = try pass.backward(seed: [Scalar](repeating: 1, count: output.count), wanted: Set(scored.map(\.name)))
+        let gradients = try pass.backward(seed: [Scalar](repeating: 1, count: output.count), wanted: Set(scored.map(\.name))).gradients
 
         // score = |θ ⊙ ∂R/∂θ|; ∂R/∂θ = ∂R/∂(θ⊙m) ⊙ m, so masked entries score 0 (θ⊙m is 0 there).
         var scores: [[Scalar]] = []

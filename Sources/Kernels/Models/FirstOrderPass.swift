@@ -153,8 +153,8 @@ final class FirstOrderPass<S: NNScalar> {
             case let .batchNorm(channels):
                 (y, yDot) = try batchNormForward(node, channels: channels, x, xDot)
             case .relu:
-                y = Self.map(x) { max($0, 0) }
-                yDot = xDot.map { d in Self.map2(d, y) { v, r in r > 0 ? v : 0 } }
+                y = Self.relu(x)
+                yDot = xDot.map { Self.maskPositive($0, where: y) }
             case let .maxPool(k):
                 let s = nodes[node.inputs[0]].shape
                 var index = [Int32](repeating: 0, count: count)
@@ -193,9 +193,9 @@ final class FirstOrderPass<S: NNScalar> {
                 guard x.count == b.count else {
                     throw NNError.shapeMismatch(operation: "\(architecture.name) add", detail: "\(x.count) and \(b.count) values")
                 }
-                y = Self.map2(x, b, +)
+                y = Self.sum(x, b)
                 switch (xDot, tangents[node.inputs[1]]) {
-                case let (a?, b?): yDot = Self.map2(a, b, +)
+                case let (a?, b?): yDot = Self.sum(a, b)
                 case let (a, b): yDot = a ?? b
                 }
             }
@@ -428,7 +428,7 @@ final class FirstOrderPass<S: NNScalar> {
                 accumulate(&gradientTangents, node.inputs[0], dxDot)
             case .relu:
                 guard let y = saved[node.id] else { throw missing(node) }
-                pass(node, Self.map2(g, y) { v, r in r > 0 ? v : 0 }, gDot.map { Self.map2($0, y) { v, r in r > 0 ? v : 0 } })
+                pass(node, Self.maskPositive(g, where: y), gDot.map { Self.maskPositive($0, where: y) })
             case .maxPool:
                 guard let index = argmax[node.id] else { throw missing(node) }
                 let inputCount = batch * nodes[node.inputs[0]].shape.reduce(1, *)
@@ -691,18 +691,31 @@ final class FirstOrderPass<S: NNScalar> {
         }
     }
 
-    @inline(__always)
-    private static func map(_ a: [S], _ f: (S) -> S) -> [S] {
-        a.withUnsafeBufferPointer { pa in
-            Autodiff.buffer(a.count) { out in Autodiff.elementwise(a.count) { for i in $0 { out[i] = f(pa[i]) } } }
+    /// max(x, 0).
+    private static func relu(_ x: [S]) -> [S] {
+        x.withUnsafeBufferPointer { px in
+            let p = Autodiff.base(px)
+            return Autodiff.buffer(x.count) { out in Autodiff.elementwise(x.count) { for i in $0 { out[i] = max(p[i], 0) } } }
         }
     }
 
-    @inline(__always)
-    private static func map2(_ a: [S], _ b: [S], _ f: (S, S) -> S) -> [S] {
+    /// g ⊙ [y > 0] (ReLU's backward and tangent; y > 0 ⇔ x > 0).
+    private static func maskPositive(_ g: [S], where y: [S]) -> [S] {
+        g.withUnsafeBufferPointer { pg in
+            y.withUnsafeBufferPointer { py in
+                let a = Autodiff.base(pg), r = Autodiff.base(py)
+                // Load first: the select vectorises.
+                return Autodiff.buffer(g.count) { out in Autodiff.elementwise(g.count) { for i in $0 { let v = a[i]; out[i] = r[i] > 0 ? v : 0 } } }
+            }
+        }
+    }
+
+    /// a + b elementwise.
+    private static func sum(_ a: [S], _ b: [S]) -> [S] {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
-                Autodiff.buffer(a.count) { out in Autodiff.elementwise(a.count) { for i in $0 { out[i] = f(pa[i], pb[i]) } } }
+                let p = Autodiff.base(pa), q = Autodiff.base(pb)
+                return Autodiff.buffer(a.count) { out in Autodiff.elementwise(a.count) { for i in $0 { out[i] = p[i] + q[i] } } }
             }
         }
     }

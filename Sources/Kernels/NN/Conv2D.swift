@@ -202,6 +202,10 @@ public enum Conv2D {
             depthwiseForward(g, x: x, weight: weight, y: y, accumulate: accumulate)
             return
         }
+        if g.stride == 1 && g.groups == 1 && g.kernel > 1 {
+            shiftedForward(g, x: x, weight: weight, y: y, accumulate: accumulate)
+            return
+        }
         let cost = g.outChannels * g.patchSize * g.outPixels
         Parallel.forChunks(g.batch, costPerItem: cost) { images in
             let scratch = Scratch<S>(g)
@@ -215,6 +219,62 @@ public enum Conv2D {
                            alpha: 1, a: weight + grp * g.outPerGroup * g.patchSize, lda: g.patchSize,
                            b: b, ldb: g.outPixels, beta: accumulate ? 1 : 0,
                            c: y + n * outImage + grp * g.outPerGroup * g.outPixels, ldc: g.outPixels)
+                }
+            }
+        }
+    }
+
+    /// Stride-1 convolution without im2col (y = or += conv(x, w)). On the zero-padded image
+    /// P `[Cin, ph, pw]` (each plane followed by k − 1 zeros), the output computed on the padded
+    /// grid, Y′ `[Cout, oh·pw]`, is a sum over the k² taps of GEMMs that read P shifted in place:
+    ///
+    ///     Y′ += W_tap `[Cout, Cin]` · P[:, ki·pw + kj …]   (row stride = the plane stride)
+    ///
+    /// Columns ox ≥ ow of each Y′ row are junk (they wrap into the next row) and are dropped
+    /// when Y′ is copied out. This saves im2col's copy of k²·Cin·oh·ow values per image.
+    /// - Complexity: O(N · Cout · Cin · k² · oh · pw) multiply-adds.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func shiftedForward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                            y: UnsafeMutablePointer<S>, accumulate: Bool) {
+        let k = g.kernel, kk = k * k, p = g.padding
+        let (cin, cout, oh, ow) = (g.inChannels, g.outChannels, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * p, pw = g.width + 2 * p
+        let planeStride = ph * pw + k - 1
+        let columns = oh * pw
+        // The taps as matrices: taps[t] `[Cout, Cin]` = w[:, :, ki, kj].
+        let taps = UnsafeMutablePointer<S>.allocate(capacity: kk * cout * cin)
+        defer { taps.deallocate() }
+        for o in 0 ..< cout {
+            for c in 0 ..< cin {
+                let src = weight + (o * cin + c) * kk
+                for t in 0 ..< kk { taps[(t * cout + o) * cin + c] = src[t] }
+            }
+        }
+        let inImage = cin * g.inPixels, outImage = cout * g.outPixels
+        Parallel.forChunks(g.batch, costPerItem: cout * cin * kk * columns) { images in
+            let padded = UnsafeMutablePointer<S>.allocate(capacity: cin * planeStride)
+            padded.initialize(repeating: 0, count: cin * planeStride)
+            let out = UnsafeMutablePointer<S>.allocate(capacity: cout * columns)
+            defer { padded.deallocate(); out.deallocate() }
+            for n in images {
+                let xin = x + n * inImage
+                for c in 0 ..< cin {
+                    for iy in 0 ..< g.height {
+                        copyRow(padded + c * planeStride + (iy + p) * pw + p, xin + (c * g.height + iy) * g.width, g.width)
+                    }
+                }
+                for t in 0 ..< kk {
+                    S.gemm(transposeA: false, transposeB: false, m: cout, n: columns, k: cin, alpha: 1,
+                           a: taps + t * cout * cin, lda: cin, b: padded + (t / k) * pw + t % k, ldb: planeStride,
+                           beta: t == 0 ? 0 : 1, c: out, ldc: columns)
+                }
+                let yout = y + n * outImage
+                for o in 0 ..< cout {
+                    for oy in 0 ..< oh {
+                        let dst = yout + (o * oh + oy) * ow, src = out + o * columns + oy * pw
+                        if accumulate { for ox in 0 ..< ow { dst[ox] += src[ox] } } else { copyRow(dst, src, ow) }
+                    }
                 }
             }
         }

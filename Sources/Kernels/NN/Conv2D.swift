@@ -356,6 +356,10 @@ public enum Conv2D {
             depthwiseBackwardWeight(g, x: x, dy: dy, dw: dw)
             return
         }
+        if g.stride == 1 && g.groups == 1 && g.kernel > 1 {
+            shiftedBackwardWeight(g, x: x, dy: dy, dw: dw)
+            return
+        }
         let weightCount = g.outChannels * g.patchSize
         let chunks = min(Parallel.workers, max(1, g.batch))
         let partial = UnsafeMutablePointer<S>.allocate(capacity: weightCount * chunks)
@@ -385,6 +389,68 @@ public enum Conv2D {
         for c in 0 ..< chunks {
             let acc = partial + c * weightCount
             for i in 0 ..< weightCount { dw[i] += acc[i] }
+        }
+    }
+
+    /// Stride-1 weight gradient without im2col (dw += Σₙ …), the adjoint of `shiftedForward`:
+    /// with dy laid out on the padded grid, dy′ `[Cout, oh·pw]` (junk columns zero), each tap is
+    ///
+    ///     dW_tap `[Cout, Cin]` += dy′ · P[:, ki·pw + kj …]ᵀ
+    ///
+    /// Each worker sums its images into a private `[k², Cout, Cin]` buffer; the partial sums are
+    /// added into dw at the end.
+    /// - Complexity: O(N · Cout · Cin · k² · oh · pw) multiply-adds.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func shiftedBackwardWeight<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                                   dw: UnsafeMutablePointer<S>) {
+        let k = g.kernel, kk = k * k, p = g.padding
+        let (cin, cout, oh, ow) = (g.inChannels, g.outChannels, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * p, pw = g.width + 2 * p
+        let planeStride = ph * pw + k - 1
+        let columns = oh * pw
+        let weightCount = cout * cin * kk
+        let inImage = cin * g.inPixels, outImage = cout * g.outPixels
+        let chunks = min(Parallel.workers, max(1, g.batch))
+        let partial = UnsafeMutablePointer<S>.allocate(capacity: weightCount * chunks)
+        partial.initialize(repeating: 0, count: weightCount * chunks)
+        defer { partial.deallocate() }
+        let cost = cout * cin * kk * columns
+        // One chunk per worker so chunk c owns partial slice c.
+        Parallel.forChunks(chunks, costPerItem: cost * max(1, g.batch / chunks)) { workerRange in
+            let padded = UnsafeMutablePointer<S>.allocate(capacity: cin * planeStride)
+            padded.initialize(repeating: 0, count: cin * planeStride)
+            let grid = UnsafeMutablePointer<S>.allocate(capacity: cout * columns)
+            grid.initialize(repeating: 0, count: cout * columns)
+            defer { padded.deallocate(); grid.deallocate() }
+            for c in workerRange {
+                let acc = partial + c * weightCount
+                for n in g.batch * c / chunks ..< g.batch * (c + 1) / chunks {
+                    let xin = x + n * inImage, gin = dy + n * outImage
+                    for ch in 0 ..< cin {
+                        for iy in 0 ..< g.height {
+                            copyRow(padded + ch * planeStride + (iy + p) * pw + p, xin + (ch * g.height + iy) * g.width, g.width)
+                        }
+                    }
+                    for o in 0 ..< cout {
+                        for oy in 0 ..< oh { copyRow(grid + o * columns + oy * pw, gin + (o * oh + oy) * ow, ow) }
+                    }
+                    for t in 0 ..< kk {
+                        S.gemm(transposeA: false, transposeB: true, m: cout, n: cin, k: columns, alpha: 1,
+                               a: grid, lda: columns, b: padded + (t / k) * pw + t % k, ldb: planeStride,
+                               beta: 1, c: acc + t * cout * cin, ldc: cin)
+                    }
+                }
+            }
+        }
+        for c in 0 ..< chunks {
+            let acc = partial + c * weightCount
+            for o in 0 ..< cout {
+                for ch in 0 ..< cin {
+                    let d = dw + (o * cin + ch) * kk
+                    for t in 0 ..< kk { d[t] += acc[(t * cout + o) * cin + ch] }
+                }
+            }
         }
     }
 

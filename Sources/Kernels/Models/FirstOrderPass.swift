@@ -282,10 +282,13 @@ final class FirstOrderPass<S: NNScalar> {
 
     // MARK: Loss
 
-    /// Mean cross-entropy of `logits` `[N, K]` (from `forward`) against `labels`, and the seed
-    /// ∂L/∂logits = (softmax − onehot)/N for `backward`; after a forward with tangents also the
-    /// seed's tangent (ṗ/N with ṗ = p ⊙ (ż − Σₖ p·ż) per row, ż = `outputTangent`).
-    func crossEntropy(_ logits: [S], labels: [Int]) throws -> (loss: Double, seed: [S], seedTangent: [S]?) {
+    /// Mean cross-entropy of `logits` / T (`logits` `[N, K]` from `forward`, T = `temperature`)
+    /// against `labels`, and the seed ∂L/∂logits = (softmax(z/T) − onehot)/(N·T) for `backward`;
+    /// after a forward with tangents also the seed's tangent (ṗ/(N·T) with
+    /// ṗ = p ⊙ (ż/T − Σₖ p·ż/T) per row, ż = `outputTangent`).
+    func crossEntropy(_ logits: [S], labels: [Int], temperature: S = 1) throws -> (loss: Double, seed: [S], seedTangent: [S]?) {
+        let inverseTemperature = 1 / temperature
+        let logits = temperature == 1 ? logits : logits.map { $0 * inverseTemperature }
         let classes = logits.count / max(batch, 1)
         guard batch > 0, labels.count == batch, logits.count == batch * classes, classes > 0 else {
             throw NNError.shapeMismatch(operation: "crossEntropy", detail: "\(labels.count) labels for \(logits.count) logits of batch \(batch)")
@@ -301,17 +304,18 @@ final class FirstOrderPass<S: NNScalar> {
         }
         let seed: [S] = probabilities.withUnsafeBufferPointer { pp in
             Autodiff.buffer(logits.count, zeroed: true) {
-                CrossEntropy.backward(probabilities: Autodiff.base(pp), labels: labels, batch: batch, classes: classes, scale: 1, dLogits: $0)
+                CrossEntropy.backward(probabilities: Autodiff.base(pp), labels: labels, batch: batch, classes: classes,
+                                      scale: inverseTemperature, dLogits: $0)
             }
         }
         guard let zDot = outputTangent else { return (loss, seed, nil) }
         var seedTangent = [S](repeating: 0, count: logits.count)
-        let inverseBatch = 1 / S(batch)
+        let inverseBatch = 1 / S(batch), inverseSquare = inverseTemperature * inverseTemperature
         for n in 0 ..< batch {
             let o = n * classes
             var s: S = 0
             for k in 0 ..< classes { s += probabilities[o + k] * zDot[o + k] }
-            for k in 0 ..< classes { seedTangent[o + k] = probabilities[o + k] * (zDot[o + k] - s) * inverseBatch }
+            for k in 0 ..< classes { seedTangent[o + k] = probabilities[o + k] * (zDot[o + k] - s) * inverseBatch * inverseSquare }
         }
         return (loss, seed, seedTangent)
     }

@@ -79,7 +79,7 @@ final class GradientPrunerTests: XCTestCase {
         for spec in specs {
             let leaf = V(converting: try XCTUnwrap(net.parameters[spec.name]), requiresGrad: true)
             model.parameters[spec.name] = leaf
-            model.masks[spec.name] = try GradientScoring.maskConstant(alive[spec.name], shape: spec.shape)
+            model.masks[spec.name] = try V(shape: spec.shape, values: try XCTUnwrap(alive[spec.name]).map { $0 == 0 ? 0 : 1 })
             leaves.append(leaf)
         }
         func loss(_ half: Batch) throws -> V {

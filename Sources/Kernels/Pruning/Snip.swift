@@ -49,13 +49,3 @@ struct SnipScoring<Scalar: NNScalar>: ScoreFunction {
         return result
     }
 }
-
-/// Small pieces the gradient pruners share.
-enum GradientScoring {
-    /// The mask of `name` as a constant (entries of `alive`, or ones).
-    static func maskConstant<S: NNScalar>(_ alive: [UInt8]?, shape: [Int]) throws -> Variable<S> {
-        let count = shape.reduce(1, *)
-        let values: [S] = alive?.map { $0 == 0 ? 0 : 1 } ?? [S](repeating: 1, count: count)
-        return try Variable(shape: shape, values: values)
-    }
-}

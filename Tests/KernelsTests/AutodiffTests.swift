@@ -73,7 +73,9 @@ final class AutodiffTests: XCTestCase {
         // (batch, cin, h, w, cout, k, stride, pad, groups)
         let cases = [(2, 3, 5, 5, 4, 3, 1, 1, 1), (2, 2, 7, 6, 3, 3, 2, 1, 1), (1, 4, 5, 5, 6, 3, 1, 1, 2),
                      (2, 3, 6, 6, 3, 3, 2, 1, 3), (2, 4, 4, 4, 5, 1, 1, 0, 1), (1, 2, 5, 5, 2, 1, 2, 0, 1),
-                     (1, 2, 6, 6, 3, 3, 2, 0, 1), (1, 2, 4, 4, 2, 3, 1, 2, 1)]
+                     (1, 2, 6, 6, 3, 3, 2, 0, 1), (1, 2, 4, 4, 2, 3, 1, 2, 1),
+                     // Stride 1 runs without im2col (Conv2D.shiftedForward): unpadded, even and large kernels, non-square.
+                     (2, 3, 6, 5, 2, 3, 1, 0, 1), (1, 2, 5, 4, 3, 2, 1, 0, 1), (2, 2, 7, 5, 3, 5, 1, 2, 1)]
         for (i, c) in cases.enumerated() {
             let (n, cin, h, w, cout, k, s, p, g) = c
             let x = Self.random([n, cin, h, w], seed: UInt64(i)), wt = Self.random([cout, cin / g, k, k], seed: UInt64(50 + i))

@@ -112,6 +112,143 @@ public enum BatchNorm {
         }
     }
 
+    // MARK: Forward-mode derivatives (tangents) of training-mode batch norm
+
+    /// The tangent of training-mode batch norm along (ẋ, γ̇, β̇), given the forward's mean and
+    /// 1/σ: ẏ = γ̇·x̂ + γ·x̂̇ + β̇ with x̂̇ = invStd·(ẋ − mean(ẋ) − x̂·mean(x̂·ẋ)) (the batch
+    /// statistics move with x). Writes mean(ẋ) and mean(x̂·ẋ) per channel, which the backward
+    /// tangent reads. Nil tangents are zero.
+    /// Shapes: x, ẋ, ẏ `[outer, channels, inner]`; γ, γ̇, β̇, mean, invStd and the outputs `[channels]`.
+    /// - Complexity: O(outer · channels · inner), two passes.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func forwardTangentTraining<S: NNScalar>(x: UnsafePointer<S>, xDot: UnsafePointer<S>?,
+                                                    gamma: UnsafePointer<S>, gammaDot: UnsafePointer<S>?,
+                                                    betaDot: UnsafePointer<S>?, mean: UnsafePointer<S>,
+                                                    invStd: UnsafePointer<S>, outer: Int, channels: Int, inner: Int,
+                                                    yDot: UnsafeMutablePointer<S>, meanXDot: UnsafeMutablePointer<S>,
+                                                    meanXhatXDot: UnsafeMutablePointer<S>) {
+        let count = Double(outer * inner)
+        Parallel.forChunks(channels, costPerItem: 3 * outer * inner) { range in
+            for c in range {
+                let mu = mean[c], inv = invStd[c]
+                var a = 0.0, b = 0.0
+                if let xDot {
+                    for n in 0 ..< outer {
+                        let o = (n * channels + c) * inner
+                        let (s, t) = sumsOfGradient(x + o, xDot + o, inner, mean: mu, invStd: inv)
+                        a += s; b += t
+                    }
+                }
+                let ma = S(a / count), mb = S(b / count)
+                meanXDot[c] = ma; meanXhatXDot[c] = mb
+                let gd = gammaDot?[c] ?? 0, bd = betaDot?[c] ?? 0, g = gamma[c]
+                for n in 0 ..< outer {
+                    let o = (n * channels + c) * inner
+                    let p = x + o, q = yDot + o
+                    if let xDot {
+                        let d = xDot + o
+                        for i in 0 ..< inner {
+                            let xhat = (p[i] - mu) * inv
+                            q[i] = gd * xhat + g * (inv * (d[i] - ma - xhat * mb)) + bd
+                        }
+                    } else {
+                        for i in 0 ..< inner { q[i] = gd * ((p[i] - mu) * inv) + bd }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The tangent of `backwardTraining` (forward-over-reverse: Hessian-vector products).
+    /// With k = γ·invStd, ĝ = dy − mean(dy) − x̂·mean(dy·x̂) (so dx = k·ĝ), A = mean(ẋ),
+    /// B = mean(x̂·ẋ), x̂̇ = invStd·(ẋ − A − x̂·B), k̇ = γ̇·invStd − γ·invStd²·B:
+    ///
+    ///     ḋx = k̇·ĝ + k·(ḋy − mean(ḋy) − x̂̇·mean(dy·x̂) − x̂·(mean(ḋy·x̂) + mean(dy·x̂̇)))
+    ///     ḋγ = Σ (ḋy·x̂ + dy·x̂̇),   ḋβ = Σ ḋy
+    ///
+    /// `meanXDot` and `meanXhatXDot` are A and B from `forwardTangentTraining`. Nil tangents are
+    /// zero; outputs that are nil are not computed; all outputs are overwritten.
+    /// Shapes as in `backwardTraining`.
+    /// - Complexity: O(outer · channels · inner), two passes.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func backwardTangentTraining<S: NNScalar>(x: UnsafePointer<S>, xDot: UnsafePointer<S>?,
+                                                     dy: UnsafePointer<S>, dyDot: UnsafePointer<S>?,
+                                                     gamma: UnsafePointer<S>, gammaDot: UnsafePointer<S>?,
+                                                     mean: UnsafePointer<S>, invStd: UnsafePointer<S>,
+                                                     meanXDot: UnsafePointer<S>, meanXhatXDot: UnsafePointer<S>,
+                                                     outer: Int, channels: Int, inner: Int,
+                                                     dxDot: UnsafeMutablePointer<S>?, dGammaDot: UnsafeMutablePointer<S>?,
+                                                     dBetaDot: UnsafeMutablePointer<S>?) {
+        let count = Double(outer * inner)
+        Parallel.forChunks(channels, costPerItem: 4 * outer * inner) { range in
+            for c in range {
+                let mu = mean[c], inv = invStd[c]
+                // Σ dy, Σ dy·x̂, Σ ḋy, Σ ḋy·x̂, Σ dy·ẋ.
+                var sg = 0.0, sgx = 0.0, sgd = 0.0, sgdx = 0.0, sgxd = 0.0
+                for n in 0 ..< outer {
+                    let o = (n * channels + c) * inner
+                    let (a, b) = sumsOfGradient(x + o, dy + o, inner, mean: mu, invStd: inv)
+                    sg += a; sgx += b
+                    if let dyDot {
+                        let (e, f) = sumsOfGradient(x + o, dyDot + o, inner, mean: mu, invStd: inv)
+                        sgd += e; sgdx += f
+                    }
+                    if let xDot { sgxd += dotOf(dy + o, xDot + o, inner) }
+                }
+                let ma = meanXDot[c].doubleValue, mb = meanXhatXDot[c].doubleValue, invD = inv.doubleValue
+                let gm = sg / count, gx = sgx / count
+                let meanDyXhatDot = invD * (sgxd / count - ma * gm - mb * gx)
+                let gdm = sgd / count, gdx = sgdx / count + meanDyXhatDot
+                dGammaDot?[c] = S(gdx * count)
+                dBetaDot?[c] = S(sgd)
+                guard let dxDot else { continue }
+                let k = gamma[c] * inv
+                let kDot = (gammaDot?[c] ?? 0) * inv - gamma[c] * inv * inv * S(mb)
+                let (gmS, gxS, gdmS, gdxS, maS, mbS) = (S(gm), S(gx), S(gdm), S(gdx), S(ma), S(mb))
+                for n in 0 ..< outer {
+                    let o = (n * channels + c) * inner
+                    let p = x + o, g = dy + o, d = dxDot + o
+                    if let xDot, let dyDot {
+                        // The common case (every tangent present), kept free of per-element branches.
+                        let e = xDot + o, h = dyDot + o
+                        for i in 0 ..< inner {
+                            let xhat = (p[i] - mu) * inv
+                            let xhatDot = inv * (e[i] - maS - xhat * mbS)
+                            d[i] = kDot * (g[i] - gmS - xhat * gxS) + k * (h[i] - gdmS - xhatDot * gxS - xhat * gdxS)
+                        }
+                    } else {
+                        for i in 0 ..< inner {
+                            let xhat = (p[i] - mu) * inv
+                            let xhatDot: S = xDot.map { inv * ($0[o + i] - maS - xhat * mbS) } ?? 0
+                            let gDot: S = dyDot?[o + i] ?? 0
+                            d[i] = kDot * (g[i] - gmS - xhat * gxS) + k * (gDot - gdmS - xhatDot * gxS - xhat * gdxS)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Σ a[i]·b[i] in Double.
+    @inline(__always)
+    static func dotOf<S: NNScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ n: Int) -> Double {
+        var acc = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            let x = SIMD8(a[i].doubleValue, a[i + 1].doubleValue, a[i + 2].doubleValue, a[i + 3].doubleValue,
+                          a[i + 4].doubleValue, a[i + 5].doubleValue, a[i + 6].doubleValue, a[i + 7].doubleValue)
+            let y = SIMD8(b[i].doubleValue, b[i + 1].doubleValue, b[i + 2].doubleValue, b[i + 3].doubleValue,
+                          b[i + 4].doubleValue, b[i + 5].doubleValue, b[i + 6].doubleValue, b[i + 7].doubleValue)
+            acc += x * y
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n { s += a[i].doubleValue * b[i].doubleValue; i += 1 }
+        return s
+    }
+
     // Reductions in Double with eight independent accumulators: a single running sum is one
     // long chain of dependent additions (4 cycles each); eight chains keep the adders busy.
 

@@ -81,14 +81,15 @@ public enum Conv2D {
         func release() { col?.deallocate(); padded?.deallocate() }
     }
 
-    /// Copies `n` values; for Float without a library call per row (im2col copies rows of 8–32 values).
+    /// Copies `n` values without a library call per row (im2col copies rows of 8–32 values),
+    /// 32 bytes at a time for Float and Double.
     @inline(__always)
     static func copyRow<S: NNScalar>(_ dst: UnsafeMutablePointer<S>, _ src: UnsafePointer<S>, _ n: Int) {
-        guard S.self == Float.self else { dst.update(from: src, count: n); return }
+        guard S.self == Float.self || S.self == Double.self else { dst.update(from: src, count: n); return }
         let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
         typealias V = SIMD8<Float>
         var o = 0
-        let bytes = n * 4
+        let bytes = n * MemoryLayout<S>.stride
         // Four stores per iteration (the loop is not turned back into a memcpy call).
         while o + 128 <= bytes {
             let a = s.loadUnaligned(fromByteOffset: o, as: V.self), b = s.loadUnaligned(fromByteOffset: o + 32, as: V.self)
@@ -106,7 +107,7 @@ public enum Conv2D {
             d.storeBytes(of: s.loadUnaligned(fromByteOffset: o, as: V.self), toByteOffset: o, as: V.self)
             o += 32
         }
-        var i = o / 4
+        var i = o / MemoryLayout<S>.stride
         while i < n { dst[i] = src[i]; i += 1 }
     }
 
@@ -201,6 +202,10 @@ public enum Conv2D {
             depthwiseForward(g, x: x, weight: weight, y: y, accumulate: accumulate)
             return
         }
+        if g.stride == 1 && g.groups == 1 && g.kernel > 1 {
+            shiftedForward(g, x: x, weight: weight, y: y, accumulate: accumulate)
+            return
+        }
         let cost = g.outChannels * g.patchSize * g.outPixels
         Parallel.forChunks(g.batch, costPerItem: cost) { images in
             let scratch = Scratch<S>(g)
@@ -214,6 +219,62 @@ public enum Conv2D {
                            alpha: 1, a: weight + grp * g.outPerGroup * g.patchSize, lda: g.patchSize,
                            b: b, ldb: g.outPixels, beta: accumulate ? 1 : 0,
                            c: y + n * outImage + grp * g.outPerGroup * g.outPixels, ldc: g.outPixels)
+                }
+            }
+        }
+    }
+
+    /// Stride-1 convolution without im2col (y = or += conv(x, w)). On the zero-padded image
+    /// P `[Cin, ph, pw]` (each plane followed by k − 1 zeros), the output computed on the padded
+    /// grid, Y′ `[Cout, oh·pw]`, is a sum over the k² taps of GEMMs that read P shifted in place:
+    ///
+    ///     Y′ += W_tap `[Cout, Cin]` · P[:, ki·pw + kj …]   (row stride = the plane stride)
+    ///
+    /// Columns ox ≥ ow of each Y′ row are junk (they wrap into the next row) and are dropped
+    /// when Y′ is copied out. This saves im2col's copy of k²·Cin·oh·ow values per image.
+    /// - Complexity: O(N · Cout · Cin · k² · oh · pw) multiply-adds.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func shiftedForward<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                            y: UnsafeMutablePointer<S>, accumulate: Bool) {
+        let k = g.kernel, kk = k * k, p = g.padding
+        let (cin, cout, oh, ow) = (g.inChannels, g.outChannels, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * p, pw = g.width + 2 * p
+        let planeStride = ph * pw + k - 1
+        let columns = oh * pw
+        // The taps as matrices: taps[t] `[Cout, Cin]` = w[:, :, ki, kj].
+        let taps = UnsafeMutablePointer<S>.allocate(capacity: kk * cout * cin)
+        defer { taps.deallocate() }
+        for o in 0 ..< cout {
+            for c in 0 ..< cin {
+                let src = weight + (o * cin + c) * kk
+                for t in 0 ..< kk { taps[(t * cout + o) * cin + c] = src[t] }
+            }
+        }
+        let inImage = cin * g.inPixels, outImage = cout * g.outPixels
+        Parallel.forChunks(g.batch, costPerItem: cout * cin * kk * columns) { images in
+            let padded = UnsafeMutablePointer<S>.allocate(capacity: cin * planeStride)
+            padded.initialize(repeating: 0, count: cin * planeStride)
+            let out = UnsafeMutablePointer<S>.allocate(capacity: cout * columns)
+            defer { padded.deallocate(); out.deallocate() }
+            for n in images {
+                let xin = x + n * inImage
+                for c in 0 ..< cin {
+                    for iy in 0 ..< g.height {
+                        copyRow(padded + c * planeStride + (iy + p) * pw + p, xin + (c * g.height + iy) * g.width, g.width)
+                    }
+                }
+                for t in 0 ..< kk {
+                    S.gemm(transposeA: false, transposeB: false, m: cout, n: columns, k: cin, alpha: 1,
+                           a: taps + t * cout * cin, lda: cin, b: padded + (t / k) * pw + t % k, ldb: planeStride,
+                           beta: t == 0 ? 0 : 1, c: out, ldc: columns)
+                }
+                let yout = y + n * outImage
+                for o in 0 ..< cout {
+                    for oy in 0 ..< oh {
+                        let dst = yout + (o * oh + oy) * ow, src = out + o * columns + oy * pw
+                        if accumulate { for ox in 0 ..< ow { dst[ox] += src[ox] } } else { copyRow(dst, src, ow) }
+                    }
                 }
             }
         }
@@ -295,6 +356,10 @@ public enum Conv2D {
             depthwiseBackwardWeight(g, x: x, dy: dy, dw: dw)
             return
         }
+        if g.stride == 1 && g.groups == 1 && g.kernel > 1 {
+            shiftedBackwardWeight(g, x: x, dy: dy, dw: dw)
+            return
+        }
         let weightCount = g.outChannels * g.patchSize
         let chunks = min(Parallel.workers, max(1, g.batch))
         let partial = UnsafeMutablePointer<S>.allocate(capacity: weightCount * chunks)
@@ -324,6 +389,68 @@ public enum Conv2D {
         for c in 0 ..< chunks {
             let acc = partial + c * weightCount
             for i in 0 ..< weightCount { dw[i] += acc[i] }
+        }
+    }
+
+    /// Stride-1 weight gradient without im2col (dw += Σₙ …), the adjoint of `shiftedForward`:
+    /// with dy laid out on the padded grid, dy′ `[Cout, oh·pw]` (junk columns zero), each tap is
+    ///
+    ///     dW_tap `[Cout, Cin]` += dy′ · P[:, ki·pw + kj …]ᵀ
+    ///
+    /// Each worker sums its images into a private `[k², Cout, Cin]` buffer; the partial sums are
+    /// added into dw at the end.
+    /// - Complexity: O(N · Cout · Cin · k² · oh · pw) multiply-adds.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func shiftedBackwardWeight<S: NNScalar>(_ g: ConvGeometry, x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                                   dw: UnsafeMutablePointer<S>) {
+        let k = g.kernel, kk = k * k, p = g.padding
+        let (cin, cout, oh, ow) = (g.inChannels, g.outChannels, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * p, pw = g.width + 2 * p
+        let planeStride = ph * pw + k - 1
+        let columns = oh * pw
+        let weightCount = cout * cin * kk
+        let inImage = cin * g.inPixels, outImage = cout * g.outPixels
+        let chunks = min(Parallel.workers, max(1, g.batch))
+        let partial = UnsafeMutablePointer<S>.allocate(capacity: weightCount * chunks)
+        partial.initialize(repeating: 0, count: weightCount * chunks)
+        defer { partial.deallocate() }
+        let cost = cout * cin * kk * columns
+        // One chunk per worker so chunk c owns partial slice c.
+        Parallel.forChunks(chunks, costPerItem: cost * max(1, g.batch / chunks)) { workerRange in
+            let padded = UnsafeMutablePointer<S>.allocate(capacity: cin * planeStride)
+            padded.initialize(repeating: 0, count: cin * planeStride)
+            let grid = UnsafeMutablePointer<S>.allocate(capacity: cout * columns)
+            grid.initialize(repeating: 0, count: cout * columns)
+            defer { padded.deallocate(); grid.deallocate() }
+            for c in workerRange {
+                let acc = partial + c * weightCount
+                for n in g.batch * c / chunks ..< g.batch * (c + 1) / chunks {
+                    let xin = x + n * inImage, gin = dy + n * outImage
+                    for ch in 0 ..< cin {
+                        for iy in 0 ..< g.height {
+                            copyRow(padded + ch * planeStride + (iy + p) * pw + p, xin + (ch * g.height + iy) * g.width, g.width)
+                        }
+                    }
+                    for o in 0 ..< cout {
+                        for oy in 0 ..< oh { copyRow(grid + o * columns + oy * pw, gin + (o * oh + oy) * ow, ow) }
+                    }
+                    for t in 0 ..< kk {
+                        S.gemm(transposeA: false, transposeB: true, m: cout, n: cin, k: columns, alpha: 1,
+                               a: grid, lda: columns, b: padded + (t / k) * pw + t % k, ldb: planeStride,
+                               beta: 1, c: acc + t * cout * cin, ldc: cin)
+                    }
+                }
+            }
+        }
+        for c in 0 ..< chunks {
+            let acc = partial + c * weightCount
+            for o in 0 ..< cout {
+                for ch in 0 ..< cin {
+                    let d = dw + (o * cin + ch) * kk
+                    for t in 0 ..< kk { d[t] += acc[(t * cout + o) * cin + ch] }
+                }
+            }
         }
     }
 

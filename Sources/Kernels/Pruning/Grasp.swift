@@ -6,7 +6,7 @@
 /// - logits divided by T, cross-entropy, training-mode batch norm;
 /// - g = ∇L(first half) + ∇L(second half) over the conv/linear weights (no graph);
 /// - Hg = Σ over the halves of H·g, the exact Hessian-vector product of that half's loss
-///   (double backward);
+///   (forward-over-reverse on `FirstOrderPass`: the tangent of the gradient along g);
 /// - score = −w ⊙ Hg (the reference ranks it divided by |Σ score| + 1e-10, a positive scale);
 ///   keep every score ≤ the ⌊s·N⌋-th largest.
 struct GraspScoring<Scalar: NNScalar>: ScoreFunction {
@@ -22,40 +22,58 @@ struct GraspScoring<Scalar: NNScalar>: ScoreFunction {
         }
         let halves = [PrunerData.slice(sample, 0 ..< sample.count / 2), PrunerData.slice(sample, sample.count / 2 ..< sample.count)]
 
-        let model = DifferentiableNetwork<Scalar>(network, parametersRequireGrad: false)
-        let specs = network.architecture.prunable
-        var weights: [Variable<Scalar>] = []
-        for spec in specs {
-            guard let current = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: network.architecture.name) }
-            let w = options.reinitialise ? Network.kaimingNormal(shape: spec.shape, seed: seed, name: "grasp.reinit." + spec.name) : current
-            let leaf = Variable<Scalar>(converting: w, requiresGrad: true)
-            model.parameters[spec.name] = leaf
-            model.masks[spec.name] = try GradientScoring.maskConstant(alive[spec.name], shape: spec.shape)
-            weights.append(leaf)
+        // The forward pass runs on w ⊙ m with every other learnable parameter as it is. The
+        // variables are the weights w: ∂L/∂w = m ⊙ ∂L/∂(w⊙m), and for the Hessian in w,
+        // H_w·g = m ⊙ H_(w⊙m)·(m ⊙ g), so the tangent of the effective weights is m ⊙ g.
+        let architecture = network.architecture
+        let specs = architecture.prunable
+        var parameters: [String: [Scalar]] = [:], weights: [[Scalar]] = [], masks: [[Scalar]] = []
+        for spec in architecture.parameters where spec.role != .runningMean && spec.role != .runningVar && !spec.isPrunable {
+            guard let t = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
+            parameters[spec.name] = t.data.map { Scalar(Double($0)) }
         }
-        let inverseTemperature = Scalar(1 / options.temperature)
-        func temperedLoss(_ batch: Batch) throws -> Variable<Scalar> {
-            let logits = try model.forward(Variable(converting: batch.images), train: true)
-            return try Autodiff.crossEntropy(try Autodiff.scale(logits, by: inverseTemperature), labels: batch.labels)
+        for spec in specs {
+            guard let current = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
+            let w = (options.reinitialise ? Network.kaimingNormal(shape: spec.shape, seed: seed, name: "grasp.reinit." + spec.name) : current)
+                .data.map { Scalar(Double($0)) }
+            let m: [Scalar] = alive[spec.name].map { a in a.map { $0 == 0 ? 0 : 1 } } ?? [Scalar](repeating: 1, count: spec.count)
+            guard m.count == w.count else { throw PruneError.badScores(pruner: "grasp", detail: "mask of \(spec.name) has \(m.count) entries") }
+            parameters[spec.name] = zip(w, m).map { $0 * $1 }
+            weights.append(w); masks.append(m)
+        }
+        let names = specs.map(\.name)
+        let temperature = Scalar(options.temperature)
+        /// ∂L/∂w of a half's tempered loss and, given a direction v over the weights, H_w·v.
+        func gradient(_ batch: Batch, direction: [[Scalar]]? = nil) throws -> (gradient: [[Scalar]], hessianVector: [[Scalar]]) {
+            let pass = try FirstOrderPass<Scalar>(architecture, parameters: parameters, runningStatistics: [:], normalisation: .batch)
+            let tangents = direction.map { v in Dictionary(uniqueKeysWithValues: zip(names, zip(v, masks).map { zip($0, $1).map { $0 * $1 } })) }
+            let logits = try pass.forward(batch.images.data.map { Scalar(Double($0)) }, batch: batch.labels.count, parameterTangents: tangents)
+            let (_, seed, seedTangent) = try pass.crossEntropy(logits, labels: batch.labels, temperature: temperature)
+            let (g, hv) = try pass.backward(seed: seed, seedTangent: seedTangent, wanted: Set(names))
+            func masked(_ values: [String: [Scalar]]) -> [[Scalar]] {
+                zip(specs, masks).map { spec, m in values[spec.name].map { zip($0, m).map { $0 * $1 } } ?? [Scalar](repeating: 0, count: spec.count) }
+            }
+            return (masked(g), direction == nil ? [] : masked(hv))
+        }
+        func add(_ a: [[Scalar]], _ b: [[Scalar]]) -> [[Scalar]] {
+            a.isEmpty ? b : zip(a, b).map { zip($0, $1).map { $0 + $1 } }
         }
 
-        var gradient: [Variable<Scalar>] = []
+        var g: [[Scalar]] = []
         for half in halves {
             try Cancellation.check()
-            let g = try Autodiff.grad(of: try temperedLoss(half), wrt: weights)
-            gradient = gradient.isEmpty ? g : try zip(gradient, g).map { try Autodiff.accumulate($0, $1) }
+            g = add(g, try gradient(half).gradient)
         }
-        var hessianGradient: [Variable<Scalar>] = []
+        var hessianGradient: [[Scalar]] = []
         for half in halves {
             try Cancellation.check()
-            let hg = try Autodiff.hessianVectorProduct(of: try temperedLoss(half), wrt: weights, vector: gradient).hessianVector
-            hessianGradient = hessianGradient.isEmpty ? hg : try zip(hessianGradient, hg).map { try Autodiff.accumulate($0, $1) }
+            hessianGradient = add(hessianGradient, try gradient(half, direction: g).hessianVector)
         }
 
         // The reference ranks score / (|Σ score| + 1e-10) but exports the raw −w ⊙ Hg; dividing by
         // a positive constant keeps the order, so the raw scores serve both.
-        return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), zip(weights, hessianGradient).map { w, hg in
-            zip(w.values, hg.values).map { Float((-$0 * $1).doubleValue) }
+        return Dictionary(uniqueKeysWithValues: zip(names, zip(weights, hessianGradient).map { w, hg in
+            zip(w, hg).map { Float((-$0 * $1).doubleValue) }
         }))
     }
 }

@@ -64,18 +64,29 @@ public enum ScoreSelection {
     /// - Complexity: O(n) expected.
     public static func removeSmallest(_ scores: [Float], alive: inout [UInt8], count: Int) {
         guard count > 0 else { return }
-        var aliveScores: [Float] = []
-        aliveScores.reserveCapacity(scores.count)
-        for i in scores.indices where alive[i] != 0 { aliveScores.append(scores[i]) }
+        let n = min(scores.count, alive.count)
+        // The alive scores, gathered in one pass into a buffer that the selection may reorder.
+        var aliveScores = [Float](unsafeUninitializedCapacity: n) { out, filled in
+            var j = 0
+            scores.withUnsafeBufferPointer { s in
+                alive.withUnsafeBufferPointer { a in
+                    for i in 0 ..< n where a[i] != 0 { out[j] = s[i]; j += 1 }
+                }
+            }
+            filled = j
+        }
         if count >= aliveScores.count {
             for i in alive.indices { alive[i] = 0 }
             return
         }
-        guard let threshold = kthSmallest(aliveScores, count) else { return }
+        guard !aliveScores.contains(where: \.isNaN) else { return }
+        let threshold = select(&aliveScores, ascendingIndex: count - 1)
         var removed = 0
-        for i in scores.indices where alive[i] != 0 && scores[i] < threshold { alive[i] = 0; removed += 1 }
-        for i in scores.indices where removed < count && alive[i] != 0 && scores[i] == threshold {
-            alive[i] = 0; removed += 1
+        scores.withUnsafeBufferPointer { s in
+            alive.withUnsafeMutableBufferPointer { a in
+                for i in 0 ..< n where a[i] != 0 && s[i] < threshold { a[i] = 0; removed += 1 }
+                for i in 0 ..< n where removed < count && a[i] != 0 && s[i] == threshold { a[i] = 0; removed += 1 }
+            }
         }
     }
 

@@ -13,32 +13,39 @@ struct SnipScoring<Scalar: NNScalar>: ScoreFunction {
     func scores(network: Network, alive: [String: [UInt8]], data: Dataset?, seed: UInt64) throws -> [String: [Float]] {
         guard let data else { throw PruneError.needsData(pruner: "snip") }
         let batch = try PrunerData.batches(data, size: options.batch, count: 1, seed: seed)[0]
-        let model = DifferentiableNetwork<Scalar>(network, parametersRequireGrad: false)
-        let specs = network.architecture.prunable
-        // Masks are the differentiation variables: ∂L/∂m = g ⊙ w. Weights already pruned are 0
-        // in `network`, so they score 0 whatever their mask.
-        let masks: [Variable<Scalar>] = try specs.map { try GradientScoring.maskLeaf(alive[$0.name], shape: $0.shape) }
-        model.masks = Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), masks))
-        let loss = try model.loss(Variable(converting: batch.images), labels: batch.labels, train: true)
-        let gradients = try Autodiff.grad(of: loss, wrt: masks)
-        return Dictionary(uniqueKeysWithValues: zip(specs.map(\.name), gradients.map { $0.values.map { Float(abs($0).doubleValue) } }))
-    }
-}
-
-/// Small pieces the gradient pruners share.
-enum GradientScoring {
-    /// A mask leaf that requires a gradient: the alive entries as 0/1, or all ones when `alive`
-    /// is nil (a fresh network).
-    static func maskLeaf<S: NNScalar>(_ alive: [UInt8]?, shape: [Int]) throws -> Variable<S> {
-        let count = shape.reduce(1, *)
-        let values: [S] = alive?.map { $0 == 0 ? 0 : 1 } ?? [S](repeating: 1, count: count)
-        return try Variable(shape: shape, values: values, requiresGrad: true)
+        return try Self.saliencies(network: network, alive: alive, batch: batch)
     }
 
-    /// The mask of `name` as a constant (entries of `alive`, or ones).
-    static func maskConstant<S: NNScalar>(_ alive: [UInt8]?, shape: [Int]) throws -> Variable<S> {
-        let count = shape.reduce(1, *)
-        let values: [S] = alive?.map { $0 == 0 ? 0 : 1 } ?? [S](repeating: 1, count: count)
-        return try Variable(shape: shape, values: values)
+    /// |∂L/∂m| = |∂L/∂(w⊙m) ⊙ w| by one forward and backward of the tape-free pass.
+    /// Weights already pruned are 0 in `network`, so they score 0 whatever their mask.
+    /// - Complexity: one training-mode forward and backward at the batch's size.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func saliencies(network: Network, alive: [String: [UInt8]], batch: Batch) throws -> [String: [Float]] {
+        let architecture = network.architecture
+        var parameters: [String: [Scalar]] = [:], weights: [String: [Scalar]] = [:]
+        for spec in architecture.parameters where spec.role != .runningMean && spec.role != .runningVar {
+            guard let t = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
+            var values = t.data.map { Scalar(Double($0)) }
+            if spec.isPrunable {
+                weights[spec.name] = values
+                // The effective weight w ⊙ m at the current masks (m = 1 on a fresh network).
+                if let a = alive[spec.name], a.count == values.count { for i in values.indices where a[i] == 0 { values[i] = 0 } }
+            }
+            parameters[spec.name] = values
+        }
+        let pass = try FirstOrderPass<Scalar>(architecture, parameters: parameters, runningStatistics: [:], normalisation: .batch)
+        let logits = try pass.forward(batch.images.data.map { Scalar(Double($0)) }, batch: batch.labels.count)
+        let seed = try pass.crossEntropy(logits, labels: batch.labels).seed
+        let specs = architecture.prunable
+        let gradients = try pass.backward(seed: seed, wanted: Set(specs.map(\.name))).gradients
+        var result: [String: [Float]] = [:]
+        for spec in specs {
+            guard let g = gradients[spec.name], let w = weights[spec.name], g.count == w.count else {
+                throw PruneError.badScores(pruner: "snip", detail: "no gradient for \(spec.name)")
+            }
+            result[spec.name] = zip(g, w).map { Float(abs($0 * $1).doubleValue) }
+        }
+        return result
     }
 }

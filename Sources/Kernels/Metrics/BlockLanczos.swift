@@ -405,41 +405,45 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
 }
 
 /// C = V[:, 0..<c]ᵀ W (c × w, column-major) for column-major V and W with leading dimension n;
-/// parallel over row blocks, one single-threaded GEMM per block.
+/// one single-threaded GEMM per row block, blocks handed out dynamically (`concurrentChunks`:
+/// the cores are shared, and a static split waits for a preempted thread). One partial
+/// product per block, summed in block order, so the result does not depend on the schedule.
 func blockProject(_ V: UnsafePointer<Double>, _ c: Int, _ W: UnsafePointer<Double>, _ w: Int, _ n: Int) -> [Double] {
-    let threads = Parallel.workers
-    var partial = [Double](repeating: 0, count: threads * c * w)
+    let chunk = 16384
+    let blocks = max(1, (n + chunk - 1) / chunk)
+    var partial = [Double](repeating: 0, count: blocks * c * w)
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
-        parallelChunks(count: n, chunk: 16384, threads: threads) { t, r in
+        concurrentChunks(count: n, chunk: chunk) { r in
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, Int32(c), Int32(w), Int32(r.count), 1,
-                        V + r.lowerBound, Int32(n), W + r.lowerBound, Int32(n), 1, p.base + t * c * w, Int32(c))
+                        V + r.lowerBound, Int32(n), W + r.lowerBound, Int32(n), 0,
+                        p.base + (r.lowerBound / chunk) * c * w, Int32(c))
         }
     }
     var out = [Double](repeating: 0, count: c * w)
-    for t in 0 ..< threads { for i in 0 ..< c * w { out[i] += partial[t * c * w + i] } }
+    for t in 0 ..< blocks { for i in 0 ..< c * w { out[i] += partial[t * c * w + i] } }
     return out
 }
 
-/// W −= V[:, 0..<c] C, parallel over row blocks.
+/// W −= V[:, 0..<c] C, parallel over row blocks (dynamic).
 func blockSubtract(_ V: UnsafePointer<Double>, _ c: Int, _ C: [Double], _ W: UnsafeMutablePointer<Double>, _ w: Int, _ n: Int) {
     let wp = SharedMutablePointer(W)
     C.withUnsafeBufferPointer { cp in
         let cb = cp.baseAddress!
-        parallelChunks(count: n, chunk: 16384) { _, r in
+        concurrentChunks(count: n, chunk: 16384) { r in
             cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(r.count), Int32(w), Int32(c), -1,
                         V + r.lowerBound, Int32(n), cb, Int32(c), 1, wp.base + r.lowerBound, Int32(n))
         }
     }
 }
 
-/// out (n × p) = V[:, 0..<m] Y (m × p), parallel over row blocks.
+/// out (n × p) = V[:, 0..<m] Y (m × p), parallel over row blocks (dynamic).
 func blockCombine(_ V: UnsafePointer<Double>, _ m: Int, _ Y: [Double], _ p: Int, _ out: inout [Double], _ n: Int) {
     out.withUnsafeMutableBufferPointer { op in
         let o = SharedMutablePointer(op.baseAddress!)
         Y.withUnsafeBufferPointer { yp in
             let yb = yp.baseAddress!
-            parallelChunks(count: n, chunk: 16384) { _, r in
+            concurrentChunks(count: n, chunk: 16384) { r in
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(r.count), Int32(p), Int32(m), 1,
                             V + r.lowerBound, Int32(n), yb, Int32(m), 0, o.base + r.lowerBound, Int32(n))
             }
@@ -461,12 +465,12 @@ func choleskyFactor(_ G: [Double], _ w: Int, maxCondition: Double) -> [Double]? 
     return r
 }
 
-/// W ← W R⁻¹ for column-major W (n × w) and upper R (w × w), parallel over row blocks.
+/// W ← W R⁻¹ for column-major W (n × w) and upper R (w × w), parallel over row blocks (dynamic).
 func applyUpperInverse(_ R: [Double], _ w: Int, _ W: UnsafeMutablePointer<Double>, _ n: Int) {
     let wp = SharedMutablePointer(W)
     R.withUnsafeBufferPointer { rp in
         let rb = rp.baseAddress!
-        parallelChunks(count: n, chunk: 16384) { _, r in
+        concurrentChunks(count: n, chunk: 16384) { r in
             cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(r.count), Int32(w), 1,
                         rb, Int32(w), wp.base + r.lowerBound, Int32(n))
         }

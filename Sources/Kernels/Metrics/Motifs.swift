@@ -190,7 +190,8 @@ public func esuRootCounts(_ view: UndirectedView, roots: [Int]) -> [Int] {
     view.offsets.withUnsafeBufferPointer { off in
     view.neighbors.withUnsafeBufferPointer { nb in
         let res = SharedMutablePointer(rp.baseAddress!)
-        parallelChunks(count: roots.count, chunk: 1) { _, range in
+        // Roots are claimed dynamically: their cost varies with their neighbourhood (≈ d³).
+        dynamicChunks(count: roots.count, chunk: 1) { _, range in
             var markV = [UInt32](repeating: UInt32.max, count: n)   // N[v] stamp = root index
             var markW = [UInt32](repeating: UInt32.max, count: n)   // N[w1] stamp = running id
             var stampW: UInt32 = 0

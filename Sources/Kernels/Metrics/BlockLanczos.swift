@@ -105,8 +105,8 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
 /// block Gram–Schmidt passes and a column-wise QR), the projected matrix H = VᵀAV is
 /// diagonalised after every block once the basis holds 40 vectors (the solve stops as soon
 /// as the wanted pairs converge), and on restart the most wanted half of the Ritz vectors
-/// plus the residual block are kept. Rank loss in a new block (an invariant subspace, e.g. a disconnected graph)
-/// continues with fresh random vectors orthogonal to the basis. Polls `Cancellation` once per
+/// plus the residual block are kept. Rank loss in a new block (an invariant subspace, e.g. a
+/// disconnected graph) continues with fresh random vectors orthogonal to the basis. Polls `Cancellation` once per
 /// restart and returns unconverged when it is set (callers check it afterwards).
 /// - Complexity: O((nnz·b + n·m·b)·passes) time with basis size m and block size b;
 ///   O(n·(m + b)) memory.

@@ -156,13 +156,15 @@ do {
             let view = UndirectedView(g)
             let op = SymmetricGraphOperator(view: view)
             let n = g.nodeCount
-            var x = [Double](repeating: 1, count: 4 * n), y = [Double](repeating: 0, count: 4 * n)
-            for i in 0 ..< 4 * n { x[i] = Double(i % 7) }
+            var x = [Double](repeating: 1, count: 8 * n), y = [Double](repeating: 0, count: 8 * n)
+            for i in 0 ..< 8 * n { x[i] = Double(i % 7) }
             let t1 = seconds { for _ in 0 ..< 5 { x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { op.apply(xp.baseAddress!, $0.baseAddress!) } } } } / 5
             line += String(format: " spmv_row_ms=%.1f", t1 * 1000)
-            for b in 1 ... 4 {
+            func cpuSeconds() -> Double { var t = timespec(); clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9 }
+            for b in [1, 4, 8] {
+                let c0 = cpuSeconds()
                 let t = seconds { for _ in 0 ..< 5 { x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { op.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) } } } } / 5
-                line += String(format: " spmm%d_ms=%.1f", b, t * 1000)
+                line += String(format: " spmm%d_ms=%.1f(cpu %.1f)", b, t * 1000, (cpuSeconds() - c0) / 5 * 1000)
             }
             let env = ProcessInfo.processInfo.environment
             let tol = Double(env["MGE_TOL"] ?? "") ?? 1e-9

@@ -68,6 +68,32 @@ final class MetricsSpectralTests: XCTestCase {
         for i in 0 ..< 3 { XCTAssertEqual(top[i], dense[i], accuracy: 1e-8) }
     }
 
+    /// The whole-graph setting (basis 80: convergence tested after every block from 40 vectors
+    /// on, Cholesky-QR block orthonormalisation) and eight-lane products (b = 8, one 64-byte
+    /// lane group) against dense LAPACK, on graphs large enough to restart.
+    func testWholeGraphOptionsAndEightLaneBlocksAgainstDense() {
+        for seed in 11 ... 13 as ClosedRange<UInt64> {
+            let n = 500 + Int(seed) * 23
+            let g = randomGraph(n: n, edgeProbability: 0.01, seed: seed, multi: seed % 2 == 0)
+            let v = UndirectedView(g)
+            for (lap, block) in [(false, 0), (true, 0), (false, 8), (true, 6)] {
+                var o = LanczosOptions.wholeGraph
+                o.denseThreshold = 0
+                o.blockSize = block
+                let op = SymmetricGraphOperator(view: v, laplacian: lap)
+                let dense = denseSymmetricEigenvalues(op.dense(), n: n)!
+                let target: EigenTarget = lap ? .largestAlgebraic : .largestMagnitude
+                let r = graphEigenvalues(op, k: 3, target: target, options: o)
+                XCTAssertTrue(r.converged)
+                let expect = lap ? Array(dense.sorted(by: >).prefix(3)) : Array(dense.sorted { abs($0) > abs($1) }.prefix(3))
+                for i in 0 ..< 3 {
+                    XCTAssertEqual(abs(r.values[i]), abs(expect[i]), accuracy: 1e-8 * abs(expect[0]), "seed \(seed) lap \(lap) b \(block)")
+                }
+                for res in r.residuals { XCTAssertLessThanOrEqual(res, 1e-8 * abs(expect[0])) }
+            }
+        }
+    }
+
     func testRandomAgainstDense() {
         for seed in 1 ... 6 as ClosedRange<UInt64> {
             let n = 120 + Int(seed) * 17

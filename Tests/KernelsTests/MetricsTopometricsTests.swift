@@ -2,6 +2,15 @@ import XCTest
 @testable import Kernels
 
 final class MetricsTopometricsTests: XCTestCase {
+    /// The bit-level Float16 → Float conversion of the metrics equals Swift's for all 2¹⁶ patterns.
+    func testHalfWideningIsExact() {
+        for b in 0 ... UInt16.max {
+            let h = Float16(bitPattern: b)
+            let w = widen(h), f = Float(h)
+            if f.isNaN { XCTAssertTrue(w.isNaN, "\(b)") } else { XCTAssertEqual(w.bitPattern, f.bitPattern, "\(b)") }
+        }
+    }
+
     /// input {0,1,2} → hidden {3,4,5} → output {6,7}:
     /// 0→3, 1→3, 3→6, 4→7 (4 is a source outside the input), 5 is disconnected,
     /// 2 is a disconnected input node, 1→5? no: 1→4? no. Node 3 → also sink? no (3→6).

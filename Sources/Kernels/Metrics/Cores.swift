@@ -57,7 +57,7 @@ public func meanStrength(_ g: Graph) -> Double {
     g.outWeights.withUnsafeBufferPointer { w in
         var partial = 0.0
         for (i, x) in w.enumerated() {
-            partial += Double(x)
+            partial += Double(widen(x))
             if i & 4095 == 4095 { s += partial; partial = 0 }
         }
         s += partial

@@ -24,7 +24,7 @@ public func oneHopSizes(_ g: Graph) -> [Int32] {
 
 /// Per-node size of the closed 2-hop out-neighbourhood (distinct nodes reachable in ≤ 2
 /// out-steps, the node included), as igraph's `neighborhood_size(order=2, mode="out")`.
-/// Parallel over nodes; each thread keeps one stamp array of n UInt32.
+/// Parallel over nodes (chunks claimed dynamically); each thread keeps one stamp array of n UInt32.
 /// - Complexity: O(Σ_v Σ_{u∈N⁺(v)} (1 + outdeg(u))) time, O(T·n) extra memory for T threads.
 public func twoHopSizes(_ g: Graph) -> [Int32] {
     let n = g.nodeCount
@@ -37,7 +37,7 @@ public func twoHopSizes(_ g: Graph) -> [Int32] {
     g.outTargets.withUnsafeBufferPointer { ot in
         let op = SharedMutablePointer(outp.baseAddress!)
         let stp = SharedMutablePointer(sp.baseAddress!)
-        parallelChunks(count: n, chunk: 256, threads: threads) { t, range in
+        dynamicChunks(count: n, chunk: 256, threads: threads) { t, range in
             if Cancellation.isRequested { return }   // partial result; the caller checks
             if stp[t].isEmpty { stp[t] = [UInt32](repeating: UInt32.max, count: n) }
             stp[t].withUnsafeMutableBufferPointer { mark in

@@ -112,7 +112,7 @@ public struct UndirectedView: Sendable {
                             // First edge of the pair in out-CSR order: the lower endpoint's
                             // out-edge if present (u < x: an out-edge of u; u > x: an in-edge).
                             let w: Float16 = u < Int(x) ? (hasOut ? wOut : wIn) : (hasIn ? wIn : wOut)
-                            wp[slot] = Float(w)
+                            wp[slot] = widen(w)
                         }
                         if c > 1 { local.append(slot) }
                         slot += 1

@@ -66,6 +66,43 @@ func parallelChunks(count: Int, chunk: Int = 1024, threads: Int = Parallel.worke
     }
 }
 
+/// Like `parallelChunks`, but the chunks are claimed one at a time by `threads` workers from a
+/// shared counter, for irregular work on shared cores: a static split waits for whichever
+/// worker got the expensive chunks or was preempted. Which worker runs a chunk depends on the
+/// schedule, so `body` may keep per-thread scratch but must not build per-thread results
+/// whose value depends on the split (e.g. floating-point partial sums).
+/// - Complexity: O(count / chunk) lock acquisitions.
+func dynamicChunks(count: Int, chunk: Int = 1024, threads: Int = Parallel.workers,
+                   _ body: (_ thread: Int, _ range: Range<Int>) -> Void) {
+    let size = max(1, chunk)
+    let chunks = (count + size - 1) / size
+    let t = max(1, min(threads, chunks))
+    if t <= 1 {
+        if count > 0 { body(0, 0 ..< count) }
+        return
+    }
+    let counter = ChunkCounter()
+    DispatchQueue.concurrentPerform(iterations: t) { thread in
+        while true {
+            let c = counter.next()
+            if c >= chunks { break }
+            body(thread, c * size ..< min(count, (c + 1) * size))
+        }
+    }
+}
+
+/// The shared chunk index of `dynamicChunks`.
+private final class ChunkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value - 1
+    }
+}
+
 /// A mutable pointer that may be shared across the workers of `parallelChunks` when each
 /// worker writes disjoint slots.
 @usableFromInline

@@ -14,6 +14,9 @@
 import Foundation
 import Kernels
 
+// The same OpenBLAS kernels the mge and mge-script users get (the spectral solver's GEMMs).
+BLASKernels.reexecWithBetterKernelsIfNeeded()
+
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data((message + "\n").utf8))
     exit(2)

@@ -130,7 +130,7 @@ final class MetricsOracleTests: XCTestCase {
             let masks = try OracleTensors(path: oracleRoot() + "/" + c + "/masks.safetensors")
             for enc in [LayerEncoding.rolled, .rolledChannel] {
                 guard let list = bge[enc.rawValue] as? [[String: Any]] else { XCTFail("\(c): no \(enc)"); continue }
-                for (i, rec) in list.enumerated() {
+                for rec in list {
                     let name = rec["layer_name"] as? String ?? ""
                     let kind = rec["kind"] as? String ?? ""
                     guard let vals = w.floats(name + ".weight"), let shape = w.entries[name + ".weight"]?.shape else {

@@ -66,6 +66,9 @@ public struct ParameterSpec: Equatable, Sendable {
     public let node: Int
     /// Conv and linear weights (shortcuts included) are prunable; nothing else is.
     public var isPrunable: Bool { role == .weight }
+    /// Learned by training: everything but the batch-norm running statistics (PyTorch's
+    /// `parameters()` as opposed to its buffers).
+    public var isLearnable: Bool { role != .runningMean && role != .runningVar }
     public var count: Int { shape.reduce(1, *) }
 }
 

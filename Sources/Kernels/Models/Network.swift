@@ -122,11 +122,17 @@ public final class Network: @unchecked Sendable {
         architecture.prunable.compactMap { spec in masks[spec.name].map { (spec.name, SafeTensor(uint8: $0, shape: spec.shape)) } }
     }
 
+    /// The values of the parameter `spec` names, in the arithmetic `S` of a computation.
+    func values<S: NNScalar>(_ spec: ParameterSpec, as _: S.Type = S.self) throws -> [S] {
+        guard let t = parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
+        return t.data.map { S(Double($0)) }
+    }
+
     // MARK: Counts
 
     /// All state-dict entries that are learnable (weights, biases, BN affine), as PyTorch counts them.
     public var parameterCount: Int {
-        architecture.parameters.filter { $0.role != .runningMean && $0.role != .runningVar }.reduce(0) { $0 + $1.count }
+        architecture.parameters.filter(\.isLearnable).reduce(0) { $0 + $1.count }
     }
     public var prunableCount: Int { architecture.prunable.reduce(0) { $0 + $1.count } }
     public var keptCount: Int { masks.values.reduce(0) { $0 + $1.reduce(0) { $0 + Int($1) } } }

@@ -28,14 +28,13 @@ struct GraspScoring<Scalar: NNScalar>: ScoreFunction {
         let architecture = network.architecture
         let specs = architecture.prunable
         var parameters: [String: [Scalar]] = [:], weights: [[Scalar]] = [], masks: [[Scalar]] = []
-        for spec in architecture.parameters where spec.role != .runningMean && spec.role != .runningVar && !spec.isPrunable {
-            guard let t = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
-            parameters[spec.name] = t.data.map { Scalar(Double($0)) }
+        for spec in architecture.parameters where spec.isLearnable && !spec.isPrunable {
+            parameters[spec.name] = try network.values(spec)
         }
         for spec in specs {
-            guard let current = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
-            let w = (options.reinitialise ? Network.kaimingNormal(shape: spec.shape, seed: seed, name: "grasp.reinit." + spec.name) : current)
-                .data.map { Scalar(Double($0)) }
+            let w: [Scalar] = options.reinitialise
+                ? Network.kaimingNormal(shape: spec.shape, seed: seed, name: "grasp.reinit." + spec.name).data.map { Scalar(Double($0)) }
+                : try network.values(spec)
             let m: [Scalar] = alive[spec.name].map { a in a.map { $0 == 0 ? 0 : 1 } } ?? [Scalar](repeating: 1, count: spec.count)
             guard m.count == w.count else { throw PruneError.badScores(pruner: "grasp", detail: "mask of \(spec.name) has \(m.count) entries") }
             parameters[spec.name] = zip(w, m).map { $0 * $1 }
@@ -45,11 +44,9 @@ struct GraspScoring<Scalar: NNScalar>: ScoreFunction {
         let temperature = Scalar(options.temperature)
         /// ∂L/∂w of a half's tempered loss and, given a direction v over the weights, H_w·v.
         func gradient(_ batch: Batch, direction: [[Scalar]]? = nil) throws -> (gradient: [[Scalar]], hessianVector: [[Scalar]]) {
-            let pass = try FirstOrderPass<Scalar>(architecture, parameters: parameters, runningStatistics: [:], normalisation: .batch)
             let tangents = direction.map { v in Dictionary(uniqueKeysWithValues: zip(names, zip(v, masks).map { zip($0, $1).map { $0 * $1 } })) }
-            let logits = try pass.forward(batch.images.data.map { Scalar(Double($0)) }, batch: batch.labels.count, parameterTangents: tangents)
-            let (_, seed, seedTangent) = try pass.crossEntropy(logits, labels: batch.labels, temperature: temperature)
-            let (g, hv) = try pass.backward(seed: seed, seedTangent: seedTangent, wanted: Set(names))
+            let (g, hv) = try FirstOrderPass<Scalar>.crossEntropyGradient(architecture, parameters: parameters, batch: batch, temperature: temperature,
+                                                                          tangents: tangents, wanted: Set(names))
             func masked(_ values: [String: [Scalar]]) -> [[Scalar]] {
                 zip(specs, masks).map { spec, m in values[spec.name].map { zip($0, m).map { $0 * $1 } } ?? [Scalar](repeating: 0, count: spec.count) }
             }

@@ -47,7 +47,7 @@ struct ProsprScoring<Scalar: NNScalar>: ScoreFunction {
         let architecture = network.architecture
         // The learnable parameters (everything but running statistics); the fast parameters
         // already carry w ⊙ m, so the pass multiplies by no mask.
-        let learnable = architecture.parameters.filter { $0.role != .runningMean && $0.role != .runningVar }
+        let learnable = architecture.parameters.filter(\.isLearnable)
         let names = learnable.map(\.name)
         let learningRate = Scalar(options.learningRate), momentum = Scalar(options.momentum)
 
@@ -55,8 +55,7 @@ struct ProsprScoring<Scalar: NNScalar>: ScoreFunction {
         var weightValues: [[Scalar]] = []
         var parameters: [[Scalar]] = []
         for spec in learnable {
-            guard let t = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
-            let values = t.data.map { Scalar(Double($0)) }
+            let values: [Scalar] = try network.values(spec)
             weightValues.append(values)
             if spec.isPrunable, let a = alive[spec.name], a.count == values.count {
                 parameters.append(zip(values, a).map { $1 == 0 ? 0 : $0 })
@@ -67,12 +66,9 @@ struct ProsprScoring<Scalar: NNScalar>: ScoreFunction {
 
         /// ∇L_batch(at), and H(at)·vector when a vector is given (training-mode batch norm).
         func gradient(_ batch: Batch, at: [[Scalar]], vector: [[Scalar]]? = nil) throws -> (gradient: [[Scalar]], hessianVector: [[Scalar]]) {
-            let pass = try FirstOrderPass<Scalar>(architecture, parameters: Dictionary(uniqueKeysWithValues: zip(names, at)),
-                                                  runningStatistics: [:], normalisation: .batch)
-            let logits = try pass.forward(batch.images.data.map { Scalar(Double($0)) }, batch: batch.labels.count,
-                                          parameterTangents: vector.map { Dictionary(uniqueKeysWithValues: zip(names, $0)) })
-            let (_, seed, seedTangent) = try pass.crossEntropy(logits, labels: batch.labels)
-            let (g, hv) = try pass.backward(seed: seed, seedTangent: seedTangent, wanted: Set(names))
+            let (g, hv) = try FirstOrderPass<Scalar>.crossEntropyGradient(
+                architecture, parameters: Dictionary(uniqueKeysWithValues: zip(names, at)), batch: batch,
+                tangents: vector.map { Dictionary(uniqueKeysWithValues: zip(names, $0)) }, wanted: Set(names))
             let zeros = { (spec: ParameterSpec) in [Scalar](repeating: 0, count: spec.count) }
             return (learnable.map { g[$0.name] ?? zeros($0) }, vector == nil ? [] : learnable.map { hv[$0.name] ?? zeros($0) })
         }

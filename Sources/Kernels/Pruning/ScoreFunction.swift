@@ -118,3 +118,23 @@ public enum ScoredPruning {
         return outcome
     }
 }
+
+extension FirstOrderPass {
+    /// What snip, grasp and prospr each need of a batch: the gradient of its training-mode
+    /// cross-entropy (logits divided by `temperature`) at `parameters` for the parameters named
+    /// in `wanted` and, given parameter tangents v, the tangent of that gradient, H·v (empty
+    /// without tangents). Weights are the effective w ⊙ m, as `FirstOrderPass` takes them.
+    /// - Complexity: one forward and one backward at the batch's size (about twice the work and
+    ///   memory with tangents).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func crossEntropyGradient(_ architecture: Architecture, parameters: [String: [S]], batch: Batch, temperature: S = 1,
+                                     tangents: [String: [S]]? = nil, wanted: Set<String>) throws
+        -> (gradients: [String: [S]], hessianVector: [String: [S]]) {
+        let pass = try FirstOrderPass(architecture, parameters: parameters, runningStatistics: [:], normalisation: .batch)
+        let logits = try pass.forward(batch.images.data.map { S(Double($0)) }, batch: batch.labels.count, parameterTangents: tangents)
+        let (_, seed, seedTangent) = try pass.crossEntropy(logits, labels: batch.labels, temperature: temperature)
+        let (gradients, hessianVector) = try pass.backward(seed: seed, seedTangent: seedTangent, wanted: wanted)
+        return (gradients, hessianVector)
+    }
+}

@@ -65,8 +65,8 @@ public enum ScoreSelection {
     public static func removeSmallest(_ scores: [Float], alive: inout [UInt8], count: Int) {
         guard count > 0 else { return }
         let n = min(scores.count, alive.count)
-        // The alive scores, gathered in one pass into a buffer that the selection may reorder.
-        var aliveScores = [Float](unsafeUninitializedCapacity: n) { out, filled in
+        // The alive scores, gathered in one pass.
+        let aliveScores = [Float](unsafeUninitializedCapacity: n) { out, filled in
             var j = 0
             scores.withUnsafeBufferPointer { s in
                 alive.withUnsafeBufferPointer { a in
@@ -79,8 +79,7 @@ public enum ScoreSelection {
             for i in alive.indices { alive[i] = 0 }
             return
         }
-        guard !aliveScores.contains(where: \.isNaN) else { return }
-        let threshold = select(&aliveScores, ascendingIndex: count - 1)
+        guard let threshold = kthSmallest(aliveScores, count) else { return }
         var removed = 0
         scores.withUnsafeBufferPointer { s in
             alive.withUnsafeMutableBufferPointer { a in

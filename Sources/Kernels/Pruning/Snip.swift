@@ -24,9 +24,8 @@ struct SnipScoring<Scalar: NNScalar>: ScoreFunction {
     static func saliencies(network: Network, alive: [String: [UInt8]], batch: Batch) throws -> [String: [Float]] {
         let architecture = network.architecture
         var parameters: [String: [Scalar]] = [:], weights: [String: [Scalar]] = [:]
-        for spec in architecture.parameters where spec.role != .runningMean && spec.role != .runningVar {
-            guard let t = network.parameters[spec.name] else { throw ModelError.missingParameter(spec.name, model: architecture.name) }
-            var values = t.data.map { Scalar(Double($0)) }
+        for spec in architecture.parameters where spec.isLearnable {
+            var values: [Scalar] = try network.values(spec)
             if spec.isPrunable {
                 weights[spec.name] = values
                 // The effective weight w ⊙ m at the current masks (m = 1 on a fresh network).
@@ -34,11 +33,9 @@ struct SnipScoring<Scalar: NNScalar>: ScoreFunction {
             }
             parameters[spec.name] = values
         }
-        let pass = try FirstOrderPass<Scalar>(architecture, parameters: parameters, runningStatistics: [:], normalisation: .batch)
-        let logits = try pass.forward(batch.images.data.map { Scalar(Double($0)) }, batch: batch.labels.count)
-        let seed = try pass.crossEntropy(logits, labels: batch.labels).seed
         let specs = architecture.prunable
-        let gradients = try pass.backward(seed: seed, wanted: Set(specs.map(\.name))).gradients
+        let gradients = try FirstOrderPass<Scalar>.crossEntropyGradient(architecture, parameters: parameters, batch: batch,
+                                                                         wanted: Set(specs.map(\.name))).gradients
         var result: [String: [Float]] = [:]
         for spec in specs {
             guard let g = gradients[spec.name], let w = weights[spec.name], g.count == w.count else {

@@ -80,16 +80,7 @@ final class MetricsSpectralTests: XCTestCase {
                 var o = LanczosOptions.wholeGraph
                 o.denseThreshold = 0
                 o.blockSize = block
-                let op = SymmetricGraphOperator(view: v, laplacian: lap)
-                let dense = denseSymmetricEigenvalues(op.dense(), n: n)!
-                let target: EigenTarget = lap ? .largestAlgebraic : .largestMagnitude
-                let r = graphEigenvalues(op, k: 3, target: target, options: o)
-                XCTAssertTrue(r.converged)
-                let expect = lap ? Array(dense.sorted(by: >).prefix(3)) : Array(dense.sorted { abs($0) > abs($1) }.prefix(3))
-                for i in 0 ..< 3 {
-                    XCTAssertEqual(abs(r.values[i]), abs(expect[i]), accuracy: 1e-8 * abs(expect[0]), "seed \(seed) lap \(lap) b \(block)")
-                }
-                for res in r.residuals { XCTAssertLessThanOrEqual(res, 1e-8 * abs(expect[0])) }
+                assertTopThreeMatchDense(v, laplacian: lap, options: o, accuracy: 1e-8, "seed \(seed) lap \(lap) b \(block)")
             }
         }
     }
@@ -100,18 +91,25 @@ final class MetricsSpectralTests: XCTestCase {
             let g = randomGraph(n: n, edgeProbability: 0.03, seed: seed, multi: seed % 2 == 0)
             let v = UndirectedView(g)
             for lap in [false, true] {
-                let op = SymmetricGraphOperator(view: v, laplacian: lap)
-                let dense = denseSymmetricEigenvalues(op.dense(), n: n)!
-                let target: EigenTarget = lap ? .largestAlgebraic : .largestMagnitude
-                let r = graphEigenvalues(op, k: 3, target: target, options: forceLanczos)
-                XCTAssertTrue(r.converged)
-                let expect = lap ? Array(dense.sorted(by: >).prefix(3)) : Array(dense.sorted { abs($0) > abs($1) }.prefix(3))
-                for i in 0 ..< 3 {
-                    XCTAssertEqual(abs(r.values[i]), abs(expect[i]), accuracy: 1e-9 * abs(expect[0]), "seed \(seed) lap \(lap)")
-                }
-                for res in r.residuals { XCTAssertLessThanOrEqual(res, 1e-8 * abs(expect[0])) }
+                assertTopThreeMatchDense(v, laplacian: lap, options: forceLanczos, accuracy: 1e-9, "seed \(seed) lap \(lap)")
             }
         }
+    }
+
+    /// The three eigenvalues of largest magnitude (adjacency) or largest (Laplacian) of `v`
+    /// against dense LAPACK, to `accuracy`·|λ₁|, and every residual ≤ 1e-8·|λ₁|.
+    func assertTopThreeMatchDense(_ v: UndirectedView, laplacian lap: Bool, options: LanczosOptions, accuracy: Double,
+                                  _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        let op = SymmetricGraphOperator(view: v, laplacian: lap)
+        guard let dense = denseSymmetricEigenvalues(op.dense(), n: v.nodeCount) else { return XCTFail("LAPACK failed", file: file, line: line) }
+        let target: EigenTarget = lap ? .largestAlgebraic : .largestMagnitude
+        let r = graphEigenvalues(op, k: 3, target: target, options: options)
+        XCTAssertTrue(r.converged, label, file: file, line: line)
+        let expect = lap ? Array(dense.sorted(by: >).prefix(3)) : Array(dense.sorted { abs($0) > abs($1) }.prefix(3))
+        for i in 0 ..< 3 {
+            XCTAssertEqual(abs(r.values[i]), abs(expect[i]), accuracy: accuracy * abs(expect[0]), label, file: file, line: line)
+        }
+        for res in r.residuals { XCTAssertLessThanOrEqual(res, 1e-8 * abs(expect[0]), label, file: file, line: line) }
     }
 
     func testDisconnectedAndEmpty() {

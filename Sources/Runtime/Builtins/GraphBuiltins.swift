@@ -27,11 +27,7 @@ let graphBuiltins: [Builtin] = [
     Builtin("save", [Param("x", .native("graph")), Param("path", .string)], returns: "none",
             summary: "Saves a graph as a compressed, checksummed .mgeg file (written atomically); load(path) reads it back.",
             example: "save(g, \"resnet20-erk-0.98.mgeg\")") { args in
-        let object = try args.native("x", as: GraphObject.self)
-        let path = try GraphArguments.path(args, "path", extensions: ["mgeg"], what: "a graph file")
-        try GraphArguments.cancellable { try object.graph.save(to: path) }
-        reportWrite(path, file: path, args)
-        return .none
+        try GraphArguments.writeGraph(args, "x", extensions: ["mgeg"], what: "a graph file") { try $0.save(to: $1) }
     },
     Builtin("load", [Param("path", .string)], returns: "graph",
             summary: "Loads a graph saved by save(g, \"x.mgeg\"); a truncated, altered or foreign file is refused with the reason.",
@@ -48,20 +44,12 @@ let graphBuiltins: [Builtin] = [
     Builtin("export", [Param("g", .native("graph")), Param("path", .string)], returns: "none",
             summary: "Writes the edge list as text: a header `source<TAB>target<TAB>weight`, then one line per edge (node ids as in the graph, weights in half precision).",
             example: "export(g, \"edges.tsv\")") { args in
-        let object = try args.native("g", as: GraphObject.self)
-        let path = try GraphArguments.path(args, "path", extensions: ["tsv", "txt", "csv"], what: "an edge list")
-        try GraphArguments.cancellable { try object.graph.exportEdgeList(to: path) }
-        reportWrite(path, file: path, args)
-        return .none
+        try GraphArguments.writeGraph(args, "g", extensions: ["tsv", "txt", "csv"], what: "an edge list") { try $0.exportEdgeList(to: $1) }
     },
     Builtin("export_degrees", [Param("g", .native("graph")), Param("path", .string)], returns: "none",
             summary: "Writes in_degree, out_degree (per node) and layer_sizes (per partition) to a safetensors file laid out like the oracle's mge.safetensors.",
             example: "export_degrees(g, \"degrees.safetensors\")") { args in
-        let object = try args.native("g", as: GraphObject.self)
-        let path = try GraphArguments.path(args, "path", extensions: ["safetensors"], what: "a safetensors file")
-        try GraphArguments.cancellable { try object.graph.exportDegrees(to: path) }
-        reportWrite(path, file: path, args)
-        return .none
+        try GraphArguments.writeGraph(args, "g", extensions: ["safetensors"], what: "a safetensors file") { try $0.exportDegrees(to: $1) }
     },
     Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .string),
                      Param("encoding", .string, default: .string("unrolled")), Param("title", .optional(.string), default: Value.none)],
@@ -97,6 +85,17 @@ enum GraphArguments {
             throw args.bad(name, "\(Display.quoted(path)) should name \(what) ending in \(list)")
         }
         return path
+    }
+
+    /// Writes the graph of argument `graph` to the checked argument "path" with `write` (Ctrl-C
+    /// abandons it) and reports the file: `wrote g.mgeg (1.3 MB)`.
+    static func writeGraph(_ args: Arguments, _ graph: String, extensions: [String], what: String,
+                           _ write: @escaping (Graph, String) throws -> Void) throws -> Value {
+        let object = try args.native(graph, as: GraphObject.self)
+        let path = try self.path(args, "path", extensions: extensions, what: what)
+        try cancellable { try write(object.graph, path) }
+        reportWrite(path, file: path, args)
+        return .none
     }
 
     /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms: an interrupt

@@ -76,13 +76,7 @@ let networkBuiltins: [Builtin] = zooModels.map(modelBuiltin) + [
     Builtin("load_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
             summary: "Loads a full state dict (PyTorch names) from a safetensors file; every parameter must be there with its shape, else nothing changes. Masked weights stay zero.",
             example: "load_weights(net, \"init.safetensors\")") { args in
-        let net = try args.native("net", as: NetworkObject.self).network
-        let path = try filePath(args, "path")
-        let entries = try readTensors(args, "path", path)
-        do { try net.loadStateDict(entries) } catch let error as ModelError {
-            throw RuntimeError("load_weights: \(path) does not fit \(net.architecture.name): \(error)")
-        }
-        return .none
+        try loadIntoNetwork(args, "load_weights") { try $0.loadStateDict($1) }
     },
     Builtin("save_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
             summary: "Writes the state dict (PyTorch names, F32) to a safetensors file, atomically.",
@@ -94,13 +88,7 @@ let networkBuiltins: [Builtin] = zooModels.map(modelBuiltin) + [
     Builtin("load_masks", [Param("net", .native("network")), Param("path", .string)], returns: "none",
             summary: "Loads one mask per conv/linear weight (nonzero = kept) from a safetensors file and zeroes the removed weights; all or nothing.",
             example: "load_masks(net, \"masks.safetensors\");  density(net)") { args in
-        let net = try args.native("net", as: NetworkObject.self).network
-        let path = try filePath(args, "path")
-        let entries = try readTensors(args, "path", path)
-        do { try net.loadMasks(entries) } catch let error as ModelError {
-            throw RuntimeError("load_masks: \(path) does not fit \(net.architecture.name): \(error)")
-        }
-        return .none
+        try loadIntoNetwork(args, "load_masks") { try $0.loadMasks($1) }
     },
     Builtin("save_masks", [Param("net", .native("network")), Param("path", .string)], returns: "none",
             summary: "Writes the masks (U8, 1 = kept, one per conv/linear weight) to a safetensors file, atomically.",
@@ -236,6 +224,19 @@ func filePath(_ args: Arguments, _ name: String) throws -> String {
 /// Reads a safetensors file, blaming the path argument for unreadable or corrupt files.
 func readTensors(_ args: Arguments, _ name: String, _ path: String) throws -> [(name: String, tensor: SafeTensor)] {
     do { return try SafeTensors.read(path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
+}
+
+/// Reads the safetensors file of argument "path" into argument "net" with `load`; entries that
+/// do not fit the network (missing, unknown, mis-shaped) are refused naming the file and the model.
+func loadIntoNetwork(_ args: Arguments, _ builtin: String,
+                     _ load: (Network, [(name: String, tensor: SafeTensor)]) throws -> Void) throws -> Value {
+    let net = try args.native("net", as: NetworkObject.self).network
+    let path = try filePath(args, "path")
+    let entries = try readTensors(args, "path", path)
+    do { try load(net, entries) } catch let error as ModelError {
+        throw RuntimeError("\(builtin): \(path) does not fit \(net.architecture.name): \(error)")
+    }
+    return .none
 }
 
 /// Writes a safetensors file atomically and reports it on the output: `wrote masks.safetensors (265 kB)`.

@@ -74,14 +74,14 @@ public struct SymmetricGraphOperator: @unchecked Sendable {
 
     /// Y = M X for `w ≤ L.scalarCount` column-major vectors, through an interleaved copy of X.
     ///
-    /// Rows are handed out dynamically (`concurrentChunks`): the cores are shared, and a
+    /// Rows are handed out dynamically (`dynamicChunks`): the cores are shared, and a
     /// static split waits for whichever thread the scheduler preempted.
     @inline(__always)
     private func product<L: GatherLanes>(_: L.Type, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
                                          width w: Int) {
         let n = view.nodeCount
         let xi = workspace.interleaved(L.self, n: n)
-        concurrentChunks(count: n, chunk: 8192) { r in
+        dynamicChunks(count: n, chunk: 8192) { _, r in
             for v in r {
                 var s = L()
                 for c in 0 ..< w { s[c] = x[c * n + v] }
@@ -95,7 +95,7 @@ public struct SymmetricGraphOperator: @unchecked Sendable {
         view.neighbors.withUnsafeBufferPointer { nb in
         view.weights.withUnsafeBufferPointer { wt in
         diagonal.withUnsafeBufferPointer { dg in
-            concurrentChunks(count: n, chunk: 2048) { r in
+            dynamicChunks(count: n, chunk: 2048) { _, r in
                 let xi = xs.base
                 for u in r {
                     var s = L()
@@ -206,23 +206,6 @@ final class BlockWorkspace: @unchecked Sendable {
     }
 
     deinit { raw?.deallocate() }
-}
-
-/// Runs `body(range)` over `0 ..< count` in chunks of `chunk` items handed out dynamically to
-/// the workers (GCD's `concurrentPerform` over the chunks), for loops without per-thread
-/// state: a preempted worker delays the loop by at most one chunk.
-/// - Complexity: O(count / chunk) scheduling overhead.
-@inlinable
-func concurrentChunks(count: Int, chunk: Int, _ body: (_ range: Range<Int>) -> Void) {
-    let size = max(1, chunk)
-    let chunks = (count + size - 1) / size
-    if chunks <= 1 || Parallel.workers == 1 {
-        if count > 0 { body(0 ..< count) }
-        return
-    }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        body(c * size ..< min(count, (c + 1) * size))
-    }
 }
 
 /// Deterministic generator (SplitMix64) for start vectors and sampling.

@@ -57,8 +57,14 @@ public final class GraphObject: NativeValue {
     /// The layer's kind ("conv"/"linear") for per-layer encodings.
     public let layerKind: String
 
-    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "") {
+    /// The compat modes that produced the graph, stage by stage (`prune`, `unroll`); empty
+    /// for a graph whose origin is unknown (loaded from a file).
+    public let modes: [(stage: String, compat: String)]
+
+    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "",
+                modes: [(stage: String, compat: String)] = []) {
         self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind
+        self.modes = modes
     }
 
     public var typeName: String { "graph" }

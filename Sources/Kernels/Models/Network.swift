@@ -14,6 +14,9 @@ public final class Network: @unchecked Sendable {
     /// The prunable weights without their masks: as initialised or loaded, with later updates of
     /// kept entries (`setParameter`). What `prune` scores unless asked to continue from the masks.
     public private(set) var unmasked: [String: Tensor]
+    /// The compat mode the current masks depend on: set by a prune whose masks differ between
+    /// modes (ER), nil when they do not (every other pruner, loaded masks, unpruned).
+    public internal(set) var maskCompat: PruneCompat?
 
     /// A freshly initialised network (SPEC §1): conv/linear weights Kaiming-normal with
     /// std √(2/fan_in), biases 0, BN weight 1 / bias 0, running mean 0 / var 1; all masks 1.
@@ -136,6 +139,7 @@ public final class Network: @unchecked Sendable {
             throw ModelError.missingParameter(missing.name, model: architecture.name)
         }
         masks = incoming
+        maskCompat = nil
         applyMasks()
     }
 

@@ -333,7 +333,9 @@ public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: 
         outcome = try ScoredPruning.masks(start.network, function, name: pruner.name, sparsity: sparsity, seed: seed,
                                           data: data, keepScores: options.keepScores, progress: options.progress, current: start.current)
     }
-    return try commit(outcome, to: network, pruner: pruner.name, sparsity: sparsity, seed: seed)
+    let report = try commit(outcome, to: network, pruner: pruner.name, sparsity: sparsity, seed: seed)
+    if case .er = pruner { network.maskCompat = options.compat } else { network.maskCompat = nil }
+    return report
 }
 
 /// The network a pruner scores and, from the current masks, those masks. A fresh prune scores
@@ -367,7 +369,9 @@ public func prune(_ network: Network, scoring function: any ScoreFunction, name:
     let start = try startingPoint(network, pruner: name, scored: true, sparsity: sparsity, options: options)
     let outcome = try ScoredPruning.masks(start.network, function, name: name, sparsity: sparsity, seed: seed, data: data,
                                           keepScores: options.keepScores, progress: options.progress, current: start.current)
-    return try commit(outcome, to: network, pruner: name, sparsity: sparsity, seed: seed)
+    let report = try commit(outcome, to: network, pruner: name, sparsity: sparsity, seed: seed)
+    network.maskCompat = nil
+    return report
 }
 
 private func checkFits(_ data: Dataset, _ network: Network) throws {

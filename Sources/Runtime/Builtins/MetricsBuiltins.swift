@@ -22,7 +22,7 @@ let metricsBuiltins: [Builtin] = [
         case .native(let g as GraphObject) where !g.layerName.isEmpty:
             result = .list(try MetricsBinding.layerRecords([g], ids: [], args: args))
         case .native(let g as GraphObject):
-            result = .record(try MetricsBinding.graphRecord(g.graph, args: args))
+            result = .record(try MetricsBinding.graphRecord(g, args: args))
         default:
             throw args.bad("x", "graph or layers expected, got \(args["x"].typeName)")
         }
@@ -109,7 +109,8 @@ enum MetricsBinding {
         ["cut_edges", "cut_nodes"], ["motifs"], ["spectral_gap"], ["spectral_radius"],
     ]
 
-    static func graphRecord(_ graph: Graph, args: Arguments) throws -> Record {
+    static func graphRecord(_ graphObject: GraphObject, args: Arguments) throws -> Record {
+        let graph = graphObject.graph
         let compatText = try args.string("compat")
         guard let compat = MetricsCompat(rawValue: compatText) else {
             throw args.bad("compat", "expected \"paper\" or \"reference\", got \(Display.quoted(compatText))")
@@ -129,7 +130,21 @@ enum MetricsBinding {
         for name in Topometrics.fieldNames where name == "nodes" || name == "edges" || wanted?.contains(name) ?? true {
             record[name] = values[name].map(value) ?? Value.none
         }
+        // Known only for a graph unrolled in this session (a loaded graph's origin is not recorded).
+        let stages = MetricsBinding.mode(of: graphObject, metrics: compat)
+        if case .string = stages { record[PaperTable.modeColumn] = stages }
         return record
+    }
+
+    /// The encoding mode of a whole-graph record: "paper" or "reference" when every stage that
+    /// produced it (an ER prune, unroll, topometrics) used that mode, "mixed: …" naming each
+    /// stage otherwise, none when the graph's origin is unknown (loaded from a file).
+    static func mode(of graph: GraphObject, metrics: MetricsCompat) -> Value {
+        guard !graph.modes.isEmpty else { return .none }
+        let stages = graph.modes + [("topometrics", metrics.rawValue)]
+        let distinct = Set(stages.map(\.compat))
+        if distinct.count == 1, let only = distinct.first { return .string(only) }
+        return .string("mixed: " + stages.map { "\($0.stage)=\($0.compat)" }.joined(separator: ", "))
     }
 
     static func layerRecords(_ layers: [GraphObject], ids: [Int], args: Arguments) throws -> [Value] {
@@ -254,6 +269,7 @@ enum MetricsBinding {
         for (column, v) in PaperTable.normalized(numbers) { out[column] = v.isNaN ? Value.none : .float(v) }
         out["nodes"] = .int(Int(n))
         out["edges"] = .int(Int(m))
+        if let mode = r[PaperTable.modeColumn] { out[PaperTable.modeColumn] = mode }
         return out
     }
 

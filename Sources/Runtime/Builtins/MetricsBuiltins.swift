@@ -98,6 +98,14 @@ let metricsBuiltins: [Builtin] = [
         let rows = try ResultsCSV.append(path: path, columns: PaperTable.columns, row: row, countRows: true)
         return .int(rows ?? 0)
     },
+    Builtin("compare_to_paper", [Param("m", .record), Param("pruning", .any), Param("sparsity", .number),
+                                 Param("model", .any), Param("dataset", .any, default: .string("cifar10")),
+                                 Param("seed", .optional(.int), default: Value.none)],
+            returns: "list",
+            summary: "Puts a topometrics record beside the paper's published rows of the same configuration (its unrolled table, shipped as data/paper/unrolled.csv.zst): one row per column with mge's value, the published value of each seed, and whether they match. The published table was computed by the reference implementation, so its mask-only columns are reproduced with compat: \"reference\" on prune, unroll and topometrics (and the same seed); its weighted columns (avg_node_strength, spectral_gap, spectral_radius) come from trained weights and are not comparable with a freshly initialised net.",
+            example: "net = resnet20(); prune(net, erk, 0.9, compat: \"reference\");  m = topometrics(unroll(net, compat: \"reference\"), compat: \"reference\");  compare_to_paper(m, erk, 0.9, net, seed: 0)") { args in
+        try PaperComparison.table(args)
+    },
 ]
 
 enum MetricsBinding {
@@ -266,7 +274,10 @@ enum MetricsBinding {
             throw args.bad(name, "a topometrics record with nodes and edges expected (they normalise the counts)")
         }
         var out = Record()
-        for (column, v) in PaperTable.normalized(numbers) { out[column] = v.isNaN ? Value.none : .float(v) }
+        for (column, v) in PaperTable.normalized(numbers) {
+            let integral = PaperTable.integerColumns.contains(column) && v.rounded() == v && abs(v) < 9e15
+            out[column] = v.isNaN ? Value.none : integral ? .int(Int(v)) : .float(v)
+        }
         out["nodes"] = .int(Int(n))
         out["edges"] = .int(Int(m))
         if let mode = r[PaperTable.modeColumn] { out[PaperTable.modeColumn] = mode }

@@ -127,6 +127,7 @@ enum MetricsBinding {
         let wanted = try onlyFields(args, known: Topometrics.fieldNames)
         let work = groups.map { $0.filter { wanted?.contains($0) ?? true } }.filter { !$0.isEmpty }
         let progress = Progress(label: "topometrics", total: work.count, unit: "steps")
+        progress.showWhileWaiting()  // the first group can take minutes on a dense net
         defer { progress.finish() }
         var values: [String: MetricValue] = ["nodes": .int(graph.nodeCount), "edges": .int(graph.edgeCount)]
         for fields in work {

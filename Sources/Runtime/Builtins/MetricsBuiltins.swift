@@ -12,7 +12,7 @@ let metricsBuiltins: [Builtin] = [
                             Param("sample", .optional(.oneOf([.list, .int])), default: Value.none),
                             Param("only", .optional(.list), default: Value.none)],
             returns: "record",
-            summary: "The topological metrics of an unrolled graph (sinks, sources, removable edges, 1- and 2-hop neighbourhoods, motifs, strength, k-core, cut edges and nodes, components, spectral gap and radius), or one record per layer of a rolled encoding. motifs: \"auto\" (exact when affordable), \"exact\" or \"estimate\" (RAND-ESU on sample: a count or a list of root ids); only: the fields to compute.",
+            summary: "The topological metrics of an unrolled graph (sinks, sources, removable edges, 1- and 2-hop neighbourhoods, motifs, strength, k-core, cut edges and nodes, components, spectral gap and radius), or one record per layer of a rolled encoding. motifs: \"auto\" (exact when affordable), \"exact\" or \"estimate\" (RAND-ESU on sample: a count or a list of root ids); only: the fields to compute. The record's compat field names the mode of every stage that made it. The paper's published table comes from its reference implementation: compat: \"reference\" on prune, unroll and topometrics reproduces its mask-only columns; its weighted columns (strength, spectral gap and radius) most likely come from trained weights and are not comparable with a fresh net (compare_to_paper, docs/results.md).",
             example: "m = topometrics(g);  topometrics(g, only: [\"components\", \"spectral_gap\"]);  topometrics(rolled(net))") { args in
         let start = DispatchTime.now().uptimeNanoseconds
         let result: Value

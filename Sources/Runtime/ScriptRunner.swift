@@ -37,8 +37,15 @@ public enum ScriptRunner {
             return 64
         }
         guard let source = readSource(path) else { return 74 }
+        return runAsScript(source, in: Interpreter(), keepGoing: keepGoing)
+    }
+
+    /// Runs a whole script on a large stack with SIGINT/SIGTERM asking it to stop; returns the
+    /// exit code (128 + the signal when one stopped it). For `mge-script` and `mge file.mge`;
+    /// not for a file run before the prompt (`mge -i`), whose prompt handles Ctrl-C itself.
+    public static func runAsScript(_ source: Source, in interpreter: Interpreter, keepGoing: Bool) -> Int32 {
         installStopHandlers()
-        let code = runOnLargeStack { run(source, in: Interpreter(), keepGoing: keepGoing) }
+        let code = runOnLargeStack { run(source, in: interpreter, keepGoing: keepGoing) }
         let signal = stopSignal.load(ordering: .relaxed)
         return code == exitCode(.interrupted) && signal != 0 ? 128 + signal : code
     }

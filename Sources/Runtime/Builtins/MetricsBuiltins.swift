@@ -83,7 +83,7 @@ let metricsBuiltins: [Builtin] = [
             run.compat = c
         }
         do { run = try PaperTable.validated(run) } catch let invalid as PaperTable.Invalid {
-            throw args.bad(invalid.column, invalid.description.dropFirst(invalid.column.count + 2).description)
+            throw args.bad(invalid.column, invalid.reason)
         }
         let metrics = try MetricsBinding.paperRecord(given, args: args, name: "m")
         var numbers: [(column: String, value: Double)] = []

@@ -269,7 +269,7 @@ final class UnrollTests: XCTestCase {
 
     /// CONV-6 has no stride-2 convs, so the two modes give the same graph.
     func testPaperEqualsReferenceOnConv6() throws {
-        let dir = try XCTUnwrap(Oracle.cases().first { $0.contains("CONV-6") })
+        let dir = try Oracle.directory(of: "CONV-6-CIFAR-10-erk-0.98-s0")
         let (net, _) = try UnrollFixtures.oracleNetwork(dir)
         let paper = try unroll(net), reference = try unroll(net, compat: .reference)
         XCTAssertGreaterThan(paper.edgeCount, 0)

@@ -28,7 +28,7 @@ struct CIFARFormat {
     }
 
     var source: String {
-        "get the binary version (\(archive)) from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into "
+        "run download(\"\(folder)\"), or get the binary version (\(archive)) from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into "
             + "$MGE_DATA/\(folder) or ~/.mge/data/\(folder), or pass the folder that holds the .bin files"
     }
 

@@ -59,7 +59,7 @@ let graphBuiltins: [Builtin] = [
         let path = try GraphArguments.path(args, "path", extensions: ["svg"], what: "an SVG file")
         let title = args.optional("title").map(Display.plain)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, args: args)
-        try GraphDrawing.write(svg, to: path)
+        try GraphArguments.cancellable { try GraphDrawing.write(svg, to: path) }
         reportWrite(path, file: path, args)
         return .none
     },
@@ -75,10 +75,10 @@ enum GraphArguments {
         return compat
     }
 
-    /// A non-empty path whose extension is one of `extensions`.
+    /// A path argument under the one path rule (`filePath`: non-empty, `~` expanded) whose
+    /// extension is one of `extensions`.
     static func path(_ args: Arguments, _ name: String, extensions: [String], what: String) throws -> String {
-        let path = try args.string(name)
-        guard !path.isEmpty else { throw args.bad(name, "empty path") }
+        let path = try filePath(args, name)
         let ext = (path as NSString).pathExtension.lowercased()
         guard extensions.contains(ext) else {
             let list = extensions.map { "." + $0 }.joined(separator: " or ")
@@ -98,9 +98,10 @@ enum GraphArguments {
         return .none
     }
 
-    /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms: an interrupt
-    /// returns at once with `InterruptedError` (the abandoned work finishes in the background
-    /// and its result is dropped). The kernels themselves do not poll the flag.
+    /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms. On an interrupt
+    /// it waits for the worker, which sees the flag at its next write (the file writers poll
+    /// it: `AtomicStreamWriter`, `AtomicFile`) and deletes its temporary, so neither a file nor
+    /// a temporary is left; work that completed before it noticed the flag stands.
     static func cancellable<T>(_ work: @escaping () throws -> T) throws -> T {
         try Cancellation.check()
         let box = ResultBox<T>()
@@ -113,7 +114,7 @@ enum GraphArguments {
         thread.stackSize = 64 << 20
         thread.start()
         while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            if Cancellation.isRequested { throw InterruptedError() }
+            if Cancellation.isRequested { done.wait(); break }
         }
         guard let result = box.get() else { throw RuntimeError("internal error: a worker thread ended without a result") }
         return try result.get()

@@ -1,0 +1,56 @@
+import Foundation
+
+/// Sizes and offsets read from files, in arithmetic that reports overflow instead of wrapping.
+///
+/// Kernels is built with `-Ounchecked` (the numeric loops need it), and there `*`, `+` and
+/// integer conversions do not trap: a header declaring `[2^61]` F64 elements would wrap to a
+/// small byte count and pass a bounds check. Every reader therefore computes sizes through
+/// these functions, which return nil on overflow, and checks allocations with `fitsInMemory`
+/// before making them.
+public enum CheckedSize {
+    /// a · b, or nil when it overflows or either is negative.
+    public static func product(_ a: Int, _ b: Int) -> Int? {
+        guard a >= 0, b >= 0 else { return nil }
+        let (p, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? nil : p
+    }
+
+    /// The product of `dims` (1 for none), or nil when one is negative or it overflows.
+    public static func product(_ dims: [Int]) -> Int? {
+        var total = 1
+        for d in dims {
+            guard let p = product(total, d) else { return nil }
+            total = p
+        }
+        return total
+    }
+
+    /// a + b, or nil when it overflows or either is negative.
+    public static func sum(_ a: Int, _ b: Int) -> Int? {
+        guard a >= 0, b >= 0 else { return nil }
+        let (s, overflow) = a.addingReportingOverflow(b)
+        return overflow ? nil : s
+    }
+
+    /// A non-negative integer from a JSON number (NSNumber): nil for fractions, booleans,
+    /// negatives and values beyond Int (JSONSerialization hands those out as doubles).
+    public static func jsonInt(_ value: Any) -> Int? {
+        guard let n = value as? NSNumber else { return nil }
+        let type = String(cString: n.objCType)
+        if type == "c" || type == "B" { return nil }   // true/false (`is Bool` also holds for 0 and 1)
+        if type == "d" || type == "f" {
+            let d = n.doubleValue
+            guard d.isFinite, d >= 0, d < 9.0e18, d == d.rounded() else { return nil }
+            return Int(d)
+        }
+        if type == "Q" { return n.uint64Value <= UInt64(Int.max) ? Int(n.uint64Value) : nil }
+        let v = n.int64Value
+        return v >= 0 ? Int(v) : nil
+    }
+
+    /// Physical memory of this machine, the ceiling for anything a file asks us to allocate.
+    public static var physicalMemory: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
+
+    /// Whether `bytes` could be allocated at all (less than the machine's physical memory).
+    public static func fitsInMemory(_ bytes: Int) -> Bool { bytes >= 0 && bytes < physicalMemory }
+}

@@ -349,7 +349,7 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try Dataset.tinyImageNet(path: empty)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains(empty + "/wnids.txt") && text.contains(empty + "/tiny-imagenet-200/train"), text)
-            XCTAssertTrue(text.contains("http://cs231n.stanford.edu/tiny-imagenet-200.zip"), text)
+            XCTAssertTrue(text.contains("https://cs231n.stanford.edu/tiny-imagenet-200.zip") && text.contains("download(\"tinyimagenet\")"), text)
         }
     }
 

@@ -61,4 +61,13 @@ final class FileBuiltinTests: XCTestCase {
         XCTAssertTrue(session.err.contains("entry 'x' has shape [2305843009213693952], too large to exist"), session.err)
         XCTAssertEqual(session.output("print(x)"), "1\n")
     }
+
+    /// Devices and folders are refused by name instead of being read forever.
+    func testNonRegularFilesAreRefused() {
+        let session = Session()
+        XCTAssertEqual(session.run("load_tensors(\"/dev/zero\")"), .runtimeError)
+        XCTAssertTrue(session.err.contains("cannot read /dev/zero: not a regular file"), session.err)
+        XCTAssertEqual(session.run("load_weights(toy(), \"\(folder)\")"), .runtimeError)
+        XCTAssertTrue(session.err.contains("not a regular file"), session.err)
+    }
 }

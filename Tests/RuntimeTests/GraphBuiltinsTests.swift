@@ -111,7 +111,16 @@ final class GraphBuiltinsTests: XCTestCase {
         for (row, k) in zip(t, kernel) {
             guard case .record(let rec) = row else { return XCTFail() }
             XCTAssertEqual(rec.names, LayerTopometrics.fieldNames)
-            for (name, v) in k.orderedFields { XCTAssertEqual(rec[name], v.map(MetricsBinding.value) ?? Value.none, "\(k.layerName) \(name)") }
+            for (name, v) in k.orderedFields {
+                let expected = v.map(MetricsBinding.value) ?? Value.none
+                // Spectral values come from an iterative solver whose last bits differ between
+                // two runs (seen at 1e-15 relative on main at 1e99305); everything else is exact.
+                if case .float(let a)? = rec[name], case .float(let b) = expected, a != b {
+                    XCTAssertEqual(a, b, accuracy: 1e-12 * max(abs(b), 1), "\(k.layerName) \(name)")
+                } else {
+                    XCTAssertEqual(rec[name], expected, "\(k.layerName) \(name)")
+                }
+            }
         }
         for (row, k) in zip(r, kernel) {
             guard case .record(let rec) = row else { return XCTFail() }

@@ -252,6 +252,7 @@ enum HTTPTransfer {
             _ = mge_curl_set_pointer(curl, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(buffer.baseAddress!))
             return curl_easy_perform(curl)
         }
+        if code == CURLE_OK, let bar = sink.progress { bar.advance(by: bar.total) }   // the last partial MB
         sink.progress?.finish()
         if let failure = sink.failure { throw failure }
         if Cancellation.isRequested { throw InterruptedError() }
@@ -317,7 +318,7 @@ enum HTTPTransfer {
         guard sink.file != nil, total > 0 else { return }
         let whole = sink.resumeOffset + total, done = sink.resumeOffset + now
         if sink.progress == nil {
-            sink.progress = Progress(label: sink.label, total: max(1, whole / 1_000_000), unit: "MB")
+            sink.progress = Progress(label: sink.label, total: max(1, (whole + 999_999) / 1_000_000), unit: "MB")
             sink.progressDone = sink.resumeOffset / 1_000_000
             sink.progress?.advance(by: sink.progressDone)
         }

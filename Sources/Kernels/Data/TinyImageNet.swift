@@ -132,7 +132,7 @@ extension Dataset {
         }
 
         // Classes.
-        guard let wnidText = try? String(contentsOfFile: root + "/wnids.txt", encoding: .utf8) else {
+        guard let wnidText = try? BoundedFile.text(root + "/wnids.txt") else {
             throw DatasetError.malformed(dataset: display, path: root + "/wnids.txt", problem: "not readable UTF-8 text", source: source)
         }
         let wnids = wnidText.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -164,7 +164,7 @@ extension Dataset {
             }
         case .test:
             let annotations = root + "/val/val_annotations.txt"
-            guard let text = try? String(contentsOfFile: annotations, encoding: .utf8) else {
+            guard let text = try? BoundedFile.text(annotations) else {
                 throw DatasetError.malformed(dataset: display, path: annotations, problem: "not readable UTF-8 text", source: source)
             }
             var entries: [(name: String, label: Int)] = []
@@ -208,8 +208,9 @@ extension Dataset {
                 var i = worker
                 while i < paths.count {
                     defer { i += workers }
-                    guard let data = FileManager.default.contents(atPath: paths[i]) else {
-                        failures[i] = "cannot be read"
+                    // A TinyImageNet JPEG is a few kB; 16 MB bounds what a hostile file can cost.
+                    guard let data = try? BoundedFile.read(paths[i], limit: 16 << 20) else {
+                        failures[i] = "cannot be read (missing, not a regular file, or over 16 MB)"
                         continue
                     }
                     do {

@@ -93,9 +93,9 @@ public enum SafeTensors {
     /// Reads every tensor of the file at `path`, in header order sorted by data offset.
     /// - Complexity: O(file size).
     public static func read(path: String) throws -> [(name: String, tensor: SafeTensor)] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw IOFailure.cannotRead(path: path, reason: exists ? "permission denied or not a file" : "no such file")
+        let data: Data
+        do { data = try BoundedFile.read(path) } catch let failure as BoundedFile.Failure {
+            throw IOFailure.cannotRead(path: path, reason: failure.description)
         }
         return try decode([UInt8](data), path: path)
     }

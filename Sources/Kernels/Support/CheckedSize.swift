@@ -54,3 +54,35 @@ public enum CheckedSize {
     /// Whether `bytes` could be allocated at all (less than the machine's physical memory).
     public static func fitsInMemory(_ bytes: Int) -> Bool { bytes >= 0 && bytes < physicalMemory }
 }
+
+/// Whole-file reads for the readers: only regular files, and only when the file fits in memory
+/// (a FIFO or `/dev/zero` would otherwise be read forever).
+public enum BoundedFile {
+    public enum Failure: Error, CustomStringConvertible {
+        case missing, notRegular, tooLarge(Int), unreadable(String)
+        public var description: String {
+            switch self {
+            case .missing: return "no such file"
+            case .notRegular: return "not a regular file"
+            case let .tooLarge(size): return "\(size) bytes, more than this machine's memory"
+            case let .unreadable(reason): return reason
+            }
+        }
+    }
+
+    /// The bytes of the regular file at `path`, at most `limit` of them.
+    /// - Complexity: O(file size).
+    public static func read(_ path: String, limit: Int = CheckedSize.physicalMemory / 2) throws -> Data {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw errno == ENOENT ? Failure.missing : Failure.unreadable(String(cString: strerror(errno))) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw Failure.notRegular }
+        guard Int(info.st_size) <= limit else { throw Failure.tooLarge(Int(info.st_size)) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure.unreadable("permission denied") }
+        return data
+    }
+
+    /// The file as UTF-8 text, or nil when it is not valid UTF-8.
+    public static func text(_ path: String, limit: Int = 64 << 20) throws -> String? {
+        String(data: try read(path, limit: limit), encoding: .utf8)
+    }
+}

@@ -59,7 +59,7 @@ let graphBuiltins: [Builtin] = [
         let path = try GraphArguments.path(args, "path", extensions: ["svg"], what: "an SVG file")
         let title = args.optional("title").map(Display.plain)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, args: args)
-        try GraphArguments.cancellable { try GraphDrawing.write(svg, to: path) }
+        try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
         reportWrite(path, file: path, args)
         return .none
     },
@@ -93,16 +93,18 @@ enum GraphArguments {
                            _ write: @escaping (Graph, String) throws -> Void) throws -> Value {
         let object = try args.native(graph, as: GraphObject.self)
         let path = try self.path(args, "path", extensions: extensions, what: what)
-        try cancellable { try write(object.graph, path) }
+        try cancellable(isWrite: true) { try write(object.graph, path) }
         reportWrite(path, file: path, args)
         return .none
     }
 
     /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms. On an interrupt
-    /// it waits for the worker, which sees the flag at its next write (the file writers poll
-    /// it: `AtomicStreamWriter`, `AtomicFile`) and deletes its temporary, so neither a file nor
-    /// a temporary is left; work that completed before it noticed the flag stands.
-    static func cancellable<T>(_ work: @escaping () throws -> T) throws -> T {
+    /// a computation is abandoned at once (`InterruptedError`; it finishes in the background
+    /// and its result is dropped: the kernels do not poll the flag). A write (`isWrite`) is
+    /// waited for instead: the file writers poll the flag (`AtomicStreamWriter`, `AtomicFile`)
+    /// and delete their temporary, so after Ctrl-C neither a file nor a temporary appears
+    /// later; a write that completed before it saw the flag stands.
+    static func cancellable<T>(isWrite: Bool = false, _ work: @escaping () throws -> T) throws -> T {
         try Cancellation.check()
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
@@ -114,7 +116,10 @@ enum GraphArguments {
         thread.stackSize = 64 << 20
         thread.start()
         while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            if Cancellation.isRequested { done.wait(); break }
+            guard Cancellation.isRequested else { continue }
+            if !isWrite { throw InterruptedError() }
+            done.wait()
+            break
         }
         guard let result = box.get() else { throw RuntimeError("internal error: a worker thread ended without a result") }
         return try result.get()

@@ -244,7 +244,7 @@ func loadIntoNetwork(_ args: Arguments, _ builtin: String,
 func writeTensors(_ args: Arguments, _ name: String, _ entries: [(name: String, tensor: SafeTensor)]) throws {
     let path = try filePath(args, name)
     // On a worker, so Ctrl-C abandons the write and its temporary (GraphArguments.cancellable).
-    do { try GraphArguments.cancellable { try SafeTensors.write(entries, path: path) } } catch let error as IOFailure {
+    do { try GraphArguments.cancellable(isWrite: true) { try SafeTensors.write(entries, path: path) } } catch let error as IOFailure {
         throw args.bad(name, error.description)
     }
     reportWrite(try args.string(name), file: path, args)

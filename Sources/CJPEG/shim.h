@@ -21,10 +21,13 @@ static void mge_jpeg_error_exit(j_common_ptr cinfo) {
     longjmp(err->escape, 1);
 }
 
-static void mge_jpeg_silence(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+/// Trace messages (level > 0) are dropped; a warning (level -1: corrupt or truncated data, which
+/// libjpeg would otherwise paper over with grey pixels) is treated as an error.
+static void mge_jpeg_silence(j_common_ptr cinfo, int level) {
+    if (level < 0) mge_jpeg_error_exit(cinfo);
+}
 
-/// libjpeg's standard error manager with exits turned into a longjmp to `err->escape` and
-/// warnings silenced. The caller still has to `setjmp(err->escape)` itself: a jump back into a
+/// libjpeg's standard error manager with exits and warnings turned into a longjmp to `err->escape`. The caller still has to `setjmp(err->escape)` itself: a jump back into a
 /// function that has returned is undefined.
 static inline struct jpeg_error_mgr *mge_jpeg_errors(struct mge_jpeg_error *err) {
     struct jpeg_error_mgr *base = jpeg_std_error(&err->base);
@@ -41,8 +44,9 @@ static inline void mge_jpeg_create_compress(j_compress_ptr cinfo) { jpeg_create_
 /// Decodes a JPEG held in memory to interleaved 8-bit RGB (grayscale is expanded to RGB).
 /// On success returns 0, sets *width/*height and a malloc'ed buffer of width*height*3 bytes in
 /// *pixels (the caller frees it). On failure returns -1 and writes a reason into `message`.
+/// An image of more than `max_pixels` pixels is refused before anything is allocated for it.
 static inline int mge_jpeg_decode_rgb(const unsigned char *data, unsigned long size,
-                                      unsigned char **pixels, int *width, int *height,
+                                      unsigned char **pixels, int *width, int *height, unsigned long max_pixels,
                                       char *message, size_t message_capacity) {
     struct jpeg_decompress_struct cinfo;
     struct mge_jpeg_error err;
@@ -58,6 +62,12 @@ static inline int mge_jpeg_decode_rgb(const unsigned char *data, unsigned long s
     mge_jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, size);
     jpeg_read_header(&cinfo, TRUE);
+    if ((unsigned long long)cinfo.image_width * cinfo.image_height > max_pixels) {
+        snprintf(message, message_capacity, "its header declares %ux%u pixels, more than the %lu this reader accepts",
+                 (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, max_pixels);
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
     if (cinfo.output_components != 3) {

@@ -35,6 +35,9 @@ public final class Interpreter {
     }
     /// Called for each syntax or runtime error; renders to `writeError` unless replaced.
     public var report: ((Diagnostic) -> Void)?
+    /// Set by a builtin that failed for want of a dataset `download` can fetch ("cifar10"); the
+    /// REPL offers the download. Front ends clear it before each statement.
+    public var missingDataset: String?
 
     let globals = Scope(parent: nil)
     public private(set) var builtins: [String: Builtin] = [:]

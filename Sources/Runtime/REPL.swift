@@ -117,10 +117,35 @@ public final class REPL {
     private func evaluate(_ program: Program) {
         Cancellation.reset()
         let interpreter = self.interpreter
+        interpreter.missingDataset = nil
         let outcome = runOnLargeStack { interpreter.execute(program) }
         fflush(stdout)
         // The terminal has echoed "^C"; finish that line.
         if outcome == .interrupted { fputs("\ninterrupted\n", stderr) }
+        Cancellation.reset()
+        if outcome == .runtimeError, let name = interpreter.missingDataset, let archive = DatasetArchive.named(name), isatty(0) == 1 {
+            offerDownload(archive)
+        }
+    }
+
+    /// Asks (y/N) whether to download the dataset a statement needed, and does so on "y".
+    private func offerDownload(_ archive: DatasetArchive) {
+        let question = "download \(archive.name) now? \(byteSize(archive.approximateBytes)) into \(DatasetDownload.dataRoot)/\(archive.name) [y/N] "
+        guard let raw = readline(question) else { print(""); return }
+        let answer = String(cString: raw).trimmingCharacters(in: .whitespaces).lowercased()
+        free(raw)
+        guard answer == "y" || answer == "yes" else { return }
+        do {
+            _ = try downloadDataset(archive, interpreter)
+            print("run the statement again to use it")
+        } catch is InterruptedError {
+            fputs("\ninterrupted (download(\"\(archive.name)\") resumes it)\n", stderr)
+        } catch let error as RuntimeError {
+            fputs(error.message + "\n", stderr)
+        } catch {
+            fputs("\(error)\n", stderr)
+        }
+        fflush(stdout)
         Cancellation.reset()
     }
 

@@ -349,7 +349,7 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try Dataset.tinyImageNet(path: empty)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains(empty + "/wnids.txt") && text.contains(empty + "/tiny-imagenet-200/train"), text)
-            XCTAssertTrue(text.contains("http://cs231n.stanford.edu/tiny-imagenet-200.zip"), text)
+            XCTAssertTrue(text.contains("https://cs231n.stanford.edu/tiny-imagenet-200.zip") && text.contains("download(\"tinyimagenet\")"), text)
         }
     }
 
@@ -366,7 +366,7 @@ final class DatasetOracleBatchTests: XCTestCase {
     /// The oracle's `batch.safetensors` (x0, y0, … as the reference's pruners saw them) serves
     /// its batches unchanged and in order.
     func testOracleBatchFilesServeTheirBatchesInOrder() throws {
-        let dir = Oracle.root + "/Resnet-20-CIFAR-10-prospr-0.98-s0"
+        let dir = try Oracle.directory(of: "Resnet-20-CIFAR-10-prospr-0.98-s0")
         let raw = try SafeTensors.readDictionary(path: dir + "/batch.safetensors")
         let data = try Dataset.fromSafeTensors(path: dir + "/batch.safetensors")
         let batches = Array(try data.batches(size: 512, shuffle: true, seed: 1))
@@ -376,7 +376,7 @@ final class DatasetOracleBatchTests: XCTestCase {
             XCTAssertEqual(batch.labels, raw["y\(i)"]?.integers?.map { Int($0) })
         }
         XCTAssertLessThanOrEqual(data.classes, 10)
-        let snip = try Dataset.fromSafeTensors(path: Oracle.root + "/Resnet-20-CIFAR-10-snip-0.98-s0/batch.safetensors")
+        let snip = try Dataset.fromSafeTensors(path: Oracle.directory(of: "Resnet-20-CIFAR-10-snip-0.98-s0") + "/batch.safetensors")
         XCTAssertEqual(snip.count, 128)
         XCTAssertThrowsError(try Dataset.fromSafeTensors(path: dir + "/masks.safetensors")) { XCTAssertTrue("\($0)".contains("no x0/y0")) }
     }

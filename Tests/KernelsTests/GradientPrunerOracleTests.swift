@@ -1,3 +1,4 @@
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -28,6 +29,7 @@ final class GradientPrunerOracleTests: XCTestCase {
             cases.append(Case(dir: dir, label: String(dir.split(separator: "/").last ?? ""), network: net, data: data,
                               sparsity: try XCTUnwrap(Oracle.number(expected["sparsity"])), oracleMasks: masks, oracleScores: scores))
         }
+        if cases.isEmpty { try OracleLocation.requireFull("the subset has no \(pruner) case") }
         XCTAssertFalse(cases.isEmpty, "no oracle case for \(pruner)")
         return cases
     }

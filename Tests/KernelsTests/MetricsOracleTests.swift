@@ -1,3 +1,4 @@
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -40,10 +41,9 @@ struct OracleTensors {
     }
 }
 
-func oracleCases() -> [String] {
-    let root = oracleRoot()
-    let list = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-    return list.filter { FileManager.default.fileExists(atPath: root + "/" + $0 + "/expected.json") }.sorted()
+/// The names of the oracle cases present (OracleLocation.cases, which counts them for the summary).
+func oracleCases(file: StaticString = #filePath, line: UInt = #line) -> [String] {
+    OracleLocation.cases(file: file, line: line).map { ($0 as NSString).lastPathComponent }
 }
 
 func oracleExpected(_ c: String) throws -> [String: Any] {

@@ -1,3 +1,4 @@
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -51,10 +52,5 @@ func relErr(_ a: Double, _ b: Double, scale: Double? = nil) -> Double {
     abs(a - b) / max(scale ?? max(abs(a), abs(b)), 1e-300)
 }
 
-/// Location of the shared oracle: env MGE_ORACLE, else <repo root>/../shared/oracle.
-func oracleRoot(file: String = #filePath) -> String {
-    if let env = ProcessInfo.processInfo.environment["MGE_ORACLE"], !env.isEmpty { return env }
-    var url = URL(fileURLWithPath: file)
-    for _ in 0 ..< 3 { url.deleteLastPathComponent() }   // Tests/KernelsTests/<file> -> repo root
-    return url.deletingLastPathComponent().appendingPathComponent("shared/oracle").path
-}
+/// Where the oracle cases are (OracleLocation: the full oracle, or the compact subset).
+func oracleRoot() -> String { OracleLocation.root }

@@ -1,21 +1,20 @@
 import Foundation
+import OracleSupport
 import XCTest
 @testable import Kernels
 
-/// Finds `../shared/oracle` beside the repository (or `$MGE_ORACLE`).
+/// Reads oracle cases; where they are is OracleLocation's business (the full oracle, or the
+/// compact subset shipped in Tests/Fixtures/oracle).
 enum Oracle {
-    static var root: String {
-        if let env = ProcessInfo.processInfo.environment["MGE_ORACLE"] { return env }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/oracle").path
+    static var root: String { OracleLocation.root }
+
+    /// Every case folder present, sorted; fails the test when there is none.
+    static func cases(file: StaticString = #filePath, line: UInt = #line) -> [String] {
+        OracleLocation.cases(file: file, line: line)
     }
 
-    /// Every case folder, sorted; fails the test when the oracle is absent.
-    static func cases(file: StaticString = #filePath, line: UInt = #line) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        XCTAssertFalse(names.isEmpty, "no oracle cases under \(root)", file: file, line: line)
-        return names.sorted().map { root + "/" + $0 }
-    }
+    /// The named case's folder; skips the test (one line) when only the subset is present and lacks it.
+    static func directory(of name: String) throws -> String { try OracleLocation.directory(of: name) }
 
     static func expected(_ dir: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json"))

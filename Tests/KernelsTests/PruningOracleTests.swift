@@ -1,3 +1,4 @@
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -18,8 +19,8 @@ final class PruningOracleTests: XCTestCase {
         var oracleMasks: [String: [UInt8]]
     }
 
-    private func load(_ name: String) throws -> Case {
-        let dir = Oracle.root + "/" + name
+    private func load(_ dir: String) throws -> Case {
+        let name = (dir as NSString).lastPathComponent
         let expected = try Oracle.expected(dir)
         let model = try XCTUnwrap(Oracle.modelName(expected), name)
         let architecture = try XCTUnwrap(ModelZoo.build(model, classes: Oracle.classes(expected)))
@@ -64,16 +65,17 @@ final class PruningOracleTests: XCTestCase {
         return (zs, variance > 0 ? (kept - mean) / variance.squareRoot() : 0)
     }
 
-    func testOracleCasesArePresent() {
-        for name in Self.cases {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: Oracle.root + "/" + name + "/masks.safetensors"), name)
+    func testOracleCasesArePresent() throws {
+        for dir in try OracleLocation.directories(of: Self.cases) {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/masks.safetensors"), dir)
         }
     }
 
     func testLayerDensitiesWithinFourSigmaOfSpec() throws {
         var summary: [String] = []
-        for name in Self.cases {
-            let c = try load(name)
+        for dir in try OracleLocation.directories(of: Self.cases) {
+            let c = try load(dir)
+            let name = (dir as NSString).lastPathComponent
             let p = try probabilities(c, compat: .reference)
 
             // The oracle's own masks, and its expected.json densities, agree with the spec's probability.
@@ -117,7 +119,7 @@ final class PruningOracleTests: XCTestCase {
 
     /// ER in paper mode: exact ε, our masks within 4σ of its probabilities too.
     func testERPaperModeWithinFourSigma() throws {
-        let c = try load("Resnet-20-CIFAR-10-er-0.95-s0")
+        let c = try load(Oracle.directory(of: "Resnet-20-CIFAR-10-er-0.95-s0"))
         let p = try probabilities(c, compat: .paper)
         let net = Network(architecture: c.architecture, seed: 0)
         let report = try prune(net, .er, sparsity: c.sparsity, seed: 5)

@@ -18,7 +18,7 @@ final class ReferenceCodePrunerTests: XCTestCase {
     }
 
     func oracleCase(_ name: String) throws -> String {
-        try XCTUnwrap(Oracle.cases().first { $0.hasSuffix("/" + name) }, "oracle case \(name) missing")
+        try Oracle.directory(of: name)
     }
 
     /// The published SynFlow code (torch.nn.utils.prune, float32) on the oracle case's `init`

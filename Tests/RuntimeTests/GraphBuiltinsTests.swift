@@ -1,6 +1,7 @@
 import Foundation
 import Kernels
 import Lang
+import OracleSupport
 import XCTest
 @testable import Runtime
 
@@ -47,11 +48,9 @@ final class GraphBuiltinsTests: XCTestCase {
 
     /// Layer names, kinds and ids as the oracle numbers them (pooling modules count on CONV-6).
     func testRolledLayersFollowTheOracleNumbering() throws {
-        let root = TestPaths.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/oracle").path
-        let cases = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        try XCTSkipIf(cases.isEmpty, "no oracle at \(root)")
+        let root = OracleLocation.root
         var checked = Set<String>()
-        for c in cases.sorted() {
+        for c in OracleLocation.cases().map({ ($0 as NSString).lastPathComponent }) {
             guard let data = FileManager.default.contents(atPath: root + "/" + c + "/expected.json") else { continue }
             let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "-Infinity", with: "null")
                 .replacingOccurrences(of: "Infinity", with: "null").replacingOccurrences(of: "NaN", with: "null")
@@ -66,6 +65,7 @@ final class GraphBuiltinsTests: XCTestCase {
             XCTAssertEqual(entries.map(\.name), list.map { $0["layer_name"] as? String ?? "" }, model)
             XCTAssertEqual(entries.map(\.kind), list.map { $0["kind"] as? String ?? "" }, model)
         }
+        if !checked.contains("CONV-6") { try OracleLocation.requireFull("the CONV-6 numbering") }
         XCTAssertTrue(checked.contains("CONV-6"), "the oracle should have a CONV-6 case")
     }
 
@@ -111,7 +111,16 @@ final class GraphBuiltinsTests: XCTestCase {
         for (row, k) in zip(t, kernel) {
             guard case .record(let rec) = row else { return XCTFail() }
             XCTAssertEqual(rec.names, LayerTopometrics.fieldNames)
-            for (name, v) in k.orderedFields { XCTAssertEqual(rec[name], v.map(MetricsBinding.value) ?? Value.none, "\(k.layerName) \(name)") }
+            for (name, v) in k.orderedFields {
+                let expected = v.map(MetricsBinding.value) ?? Value.none
+                // Spectral values come from an iterative solver whose last bits differ between
+                // two runs (seen at 1e-15 relative on main at 1e99305); everything else is exact.
+                if case .float(let a)? = rec[name], case .float(let b) = expected, a != b {
+                    XCTAssertEqual(a, b, accuracy: 1e-12 * max(abs(b), 1), "\(k.layerName) \(name)")
+                } else {
+                    XCTAssertEqual(rec[name], expected, "\(k.layerName) \(name)")
+                }
+            }
         }
         for (row, k) in zip(r, kernel) {
             guard case .record(let rec) = row else { return XCTFail() }

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import OracleSupport
 import XCTest
 @testable import Runtime
 
@@ -7,16 +8,7 @@ import XCTest
 /// `$MGE_ORACLE`), run in-process, and the messages that depend on the environment
 /// (default dataset locations), run as a child process with a controlled environment.
 final class NetworkBuiltinTests: XCTestCase {
-    static var oracleRoot: String {
-        if let env = ProcessInfo.processInfo.environment["MGE_ORACLE"] { return env }
-        return TestPaths.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/oracle").path
-    }
-
-    private func oracleCase(_ name: String) throws -> String {
-        let dir = NetworkBuiltinTests.oracleRoot + "/" + name
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/expected.json"), "oracle case missing: \(dir)")
-        return dir
-    }
+    private func oracleCase(_ name: String) throws -> String { try OracleLocation.directory(of: name) }
 
     /// An integer field of expected.json (which holds NaNs elsewhere, so it is not parsed as JSON).
     private func expectedInt(_ dir: String, _ key: String) throws -> Int {
@@ -61,8 +53,8 @@ final class NetworkBuiltinTests: XCTestCase {
     /// Loading the oracle's pruned weights and masks reproduces its counts, and save → load
     /// round-trips them exactly.
     func testOracleWeightsAndMasksLoadAndRoundTrip() throws {
-        for name in ["Resnet-20-CIFAR-10-erk-0.98-s0", "Resnet-32-CIFAR-100-snip-0.98-s0", "CONV-6-CIFAR-10-erk-0.98-s0"] {
-            let dir = try oracleCase(name)
+        for dir in try OracleLocation.directories(of: ["Resnet-20-CIFAR-10-erk-0.98-s0", "Resnet-32-CIFAR-100-snip-0.98-s0", "CONV-6-CIFAR-10-erk-0.98-s0"]) {
+            let name = (dir as NSString).lastPathComponent
             let kept = try expectedInt(dir, "kept_params")
             let prunable = try expectedInt(dir, "prunable_params")
             let model = name.hasPrefix("Resnet-20") ? "resnet20" : name.hasPrefix("Resnet-32") ? "resnet32" : "conv6"
@@ -121,6 +113,7 @@ final class NetworkBuiltinTests: XCTestCase {
         XCTAssertTrue(err.contains("prune: snip scores weights on training data; no data: was given and cifar10 is not available"), err)
         XCTAssertTrue(err.contains(empty + "/data/cifar10/data_batch_1.bin"), err)
         XCTAssertTrue(err.contains("cs.toronto.edu"), err)
+        XCTAssertTrue(err.contains("download(\"cifar10\") fetches it (170.1 MB) into \(empty)/data/cifar10"), err)
         XCTAssertTrue(err.contains("data: synthetic(classes: 10)"), err)
     }
 

@@ -28,7 +28,7 @@ struct CIFARFormat {
     }
 
     var source: String {
-        "get the binary version (\(archive)) from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into "
+        "run download(\"\(folder)\"), or get the binary version (\(archive)) from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into "
             + "$MGE_DATA/\(folder) or ~/.mge/data/\(folder), or pass the folder that holds the .bin files"
     }
 
@@ -74,8 +74,9 @@ extension Dataset {
         var labels: [Int] = []
         for name in names {
             let file = folder + "/" + name
-            guard let contents = fm.contents(atPath: file) else {
-                throw DatasetError.missing(dataset: display, lookedFor: [file], problem: "\(file) cannot be read", source: format.source)
+            let contents: Data
+            do { contents = try BoundedFile.read(file) } catch {
+                throw DatasetError.missing(dataset: display, lookedFor: [file], problem: "\(file) cannot be read (\(error))", source: format.source)
             }
             let size = contents.count
             guard size > 0, size % format.recordSize == 0 else {

@@ -355,7 +355,7 @@ extension Dataset {
     /// Labels from a tensor of integral values (as read from safetensors), refusing fractions and negatives.
     public static func labels(from tensor: Tensor) throws -> [Int] {
         try tensor.data.enumerated().map { i, v in
-            guard v.isFinite, v >= 0, v == v.rounded() else {
+            guard v.isFinite, v >= 0, v == v.rounded(), v < 1e9 else {
                 throw DatasetError.invalid("labels: entry \(i) is \(v), not a non-negative integer")
             }
             return Int(v)

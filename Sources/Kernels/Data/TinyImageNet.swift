@@ -12,15 +12,18 @@ enum JPEG {
 
     struct Failure: Error { let reason: String }
 
-    /// Decodes a JPEG to RGB (grayscale files are expanded to three equal channels).
+    /// Decodes a JPEG to RGB (grayscale files are expanded to three equal channels). Corrupt or
+    /// truncated data is refused (libjpeg's warnings are errors here), and so is an image of more
+    /// than `maxPixels` pixels, before its buffer is allocated.
     /// - Complexity: O(pixels).
-    static func decode(_ bytes: [UInt8]) throws -> Image {
+    static func decode(_ bytes: [UInt8], maxPixels: Int = 4096 * 4096) throws -> Image {
         guard !bytes.isEmpty else { throw Failure(reason: "the file is empty") }
         var pixels: UnsafeMutablePointer<UInt8>? = nil
         var width: Int32 = 0, height: Int32 = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = bytes.withUnsafeBufferPointer { buffer in
-            mge_jpeg_decode_rgb(buffer.baseAddress, UInt(buffer.count), &pixels, &width, &height, &message, message.count)
+            mge_jpeg_decode_rgb(buffer.baseAddress, UInt(buffer.count), &pixels, &width, &height, UInt(maxPixels),
+                                &message, message.count)
         }
         guard status == 0, let pixels else {
             let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -116,7 +119,7 @@ extension Dataset {
     /// - Complexity: O(images · 64²) once; 3,072 bytes per image kept.
     public static func tinyImageNet(path: String? = nil, split: Split = .train, augment: Bool? = nil) throws -> Dataset {
         let display = "TinyImageNet (\(split == .train ? "train" : "val") split)"
-        let source = "get the official archive from http://cs231n.stanford.edu/tiny-imagenet-200.zip and unzip it into "
+        let source = "run download(\"tinyimagenet\"), or get the official archive from https://cs231n.stanford.edu/tiny-imagenet-200.zip and unzip it into "
             + "$MGE_DATA/tinyimagenet or ~/.mge/data/tinyimagenet, or pass the folder that holds wnids.txt"
         let roots = path.map { [$0] } ?? defaultLocations("tinyimagenet")
         let candidates = roots.flatMap { [$0, $0 + "/tiny-imagenet-200"] }
@@ -129,7 +132,7 @@ extension Dataset {
         }
 
         // Classes.
-        guard let wnidText = try? String(contentsOfFile: root + "/wnids.txt", encoding: .utf8) else {
+        guard let wnidText = try? BoundedFile.text(root + "/wnids.txt") else {
             throw DatasetError.malformed(dataset: display, path: root + "/wnids.txt", problem: "not readable UTF-8 text", source: source)
         }
         let wnids = wnidText.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -161,7 +164,7 @@ extension Dataset {
             }
         case .test:
             let annotations = root + "/val/val_annotations.txt"
-            guard let text = try? String(contentsOfFile: annotations, encoding: .utf8) else {
+            guard let text = try? BoundedFile.text(annotations) else {
                 throw DatasetError.malformed(dataset: display, path: annotations, problem: "not readable UTF-8 text", source: source)
             }
             var entries: [(name: String, label: Int)] = []
@@ -205,8 +208,9 @@ extension Dataset {
                 var i = worker
                 while i < paths.count {
                     defer { i += workers }
-                    guard let data = FileManager.default.contents(atPath: paths[i]) else {
-                        failures[i] = "cannot be read"
+                    // A TinyImageNet JPEG is a few kB; 16 MB bounds what a hostile file can cost.
+                    guard let data = try? BoundedFile.read(paths[i], limit: 16 << 20) else {
+                        failures[i] = "cannot be read (missing, not a regular file, or over 16 MB)"
                         continue
                     }
                     do {

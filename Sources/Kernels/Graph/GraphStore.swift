@@ -44,6 +44,9 @@ public enum GraphFile {
     static let trailerSize = 16
     /// Edges per chunk fed to the compressor (4 MB of targets).
     static let chunkEdges = 1 << 20
+    /// An upper bound on zstd's expansion: its densest block (RLE) turns 4 bytes into 128 KiB,
+    /// so no payload exceeds 32,768 times its compressed size; twice that for safety.
+    static let maximumExpansion = 1 << 16
 }
 
 /// A file written to a temporary name beside its destination and renamed into place on
@@ -69,7 +72,10 @@ final class AtomicStreamWriter {
         file = f
     }
 
+    /// Ctrl-C (the Cancellation flag) abandons the file: the write throws `InterruptedError`
+    /// and `deinit` deletes the temporary.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try Cancellation.check()
         guard let f = file else { throw IOFailure.cannotWrite(path: path, reason: "file already closed") }
         guard bytes.count > 0, let base = bytes.baseAddress else { return }
         guard fwrite(base, 1, bytes.count, f) == bytes.count else {
@@ -91,6 +97,7 @@ final class AtomicStreamWriter {
     }
 
     func commit() throws {
+        try Cancellation.check()
         guard let f = file else { throw IOFailure.cannotWrite(path: path, reason: "file already closed") }
         file = nil
         let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
@@ -287,10 +294,15 @@ extension Graph {
                           ? "truncated: \(fileSize) bytes, the header announces \(GraphFile.headerSize + compressedBytes + GraphFile.trailerSize)"
                           : "\(fileSize - GraphFile.headerSize - compressedBytes - GraphFile.trailerSize) unexpected bytes after the end")
         }
+        // The bounds above keep these sums far from overflow; the payload is checked against
+        // what zstd can possibly expand `compressedBytes` to before anything is allocated.
         let tableBytes = payloadBytes - 4 * n - 6 * m
         guard tableBytes >= 0 else { throw corrupt("payload length \(payloadBytes) too small for \(n) nodes and \(m) edges") }
-        let needed = 16 * n + 12 * m
-        let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        guard payloadBytes / GraphFile.maximumExpansion <= compressedBytes + 1 else {
+            throw corrupt("the header announces \(payloadBytes) payload bytes, more than \(compressedBytes) compressed bytes can hold")
+        }
+        let needed = 16 * n + 12 * m + tableBytes
+        let physical = CheckedSize.physicalMemory
         guard needed < physical else {
             throw IOFailure.cannotRead(path: path, reason: "the graph needs \(needed >> 20) MB, more than this machine's \(physical >> 20) MB")
         }
@@ -329,7 +341,7 @@ extension Graph {
                 guard let d = reader.u64(), d <= UInt64(UInt32.max) else { throw corrupt("partition '\(name)' has a malformed shape") }
                 shape.append(Int(d))
             }
-            guard Int(start) == expectedStart, count <= UInt64(n), shape.reduce(1, *) == Int(count) else {
+            guard start == UInt64(expectedStart), count <= UInt64(n), CheckedSize.product(shape) == Int(count) else {
                 throw corrupt("partition '\(name)' (start \(start), \(count) nodes, shape \(shape)) does not continue the previous one")
             }
             partitions.append(Partition(name: name, start: Int(start), count: Int(count), shape: shape))

@@ -35,7 +35,8 @@ public struct SafeTensor: Sendable {
     public var shape: [Int]
     public var bytes: [UInt8]
 
-    public var count: Int { shape.reduce(1, *) }
+    /// Elements, as the bytes hold them (a reader only builds tensors whose shape matches).
+    public var count: Int { bytes.count / dtype.byteWidth }
 
     public init(dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8]) {
         self.dtype = dtype; self.shape = shape; self.bytes = bytes
@@ -92,9 +93,9 @@ public enum SafeTensors {
     /// Reads every tensor of the file at `path`, in header order sorted by data offset.
     /// - Complexity: O(file size).
     public static func read(path: String) throws -> [(name: String, tensor: SafeTensor)] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw IOFailure.cannotRead(path: path, reason: exists ? "permission denied or not a file" : "no such file")
+        let data: Data
+        do { data = try BoundedFile.read(path) } catch let failure as BoundedFile.Failure {
+            throw IOFailure.cannotRead(path: path, reason: failure.description)
         }
         return try decode([UInt8](data), path: path)
     }
@@ -127,19 +128,21 @@ public enum SafeTensors {
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
                 throw IOFailure.corrupt(path: path, reason: "entry '\(name)' has unsupported dtype \(dtypeName) (supported: F64, F32, F16, I64, I32, U8)")
             }
-            let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
-            let offsets = offsetsAny.compactMap { ($0 as? NSNumber)?.intValue }
-            guard shape.count == shapeAny.count, shape.allSatisfy({ $0 >= 0 }), offsets.count == 2 else {
-                throw IOFailure.corrupt(path: path, reason: "entry '\(name)' has a malformed shape or offsets")
+            // Sizes in overflow-checked arithmetic (CheckedSize): a shape of [2^61] F64 must not
+            // wrap to a small byte count.
+            let shape = shapeAny.compactMap(CheckedSize.jsonInt)
+            let offsets = offsetsAny.compactMap(CheckedSize.jsonInt)
+            guard shape.count == shapeAny.count, offsets.count == 2 else {
+                throw IOFailure.corrupt(path: path, reason: "entry '\(name)' has a malformed shape or offsets (not non-negative integers)")
             }
-            let (count, overflow) = shape.reduce((1, false)) { acc, d in
-                let (p, o) = acc.0.multipliedReportingOverflow(by: d); return (p, acc.1 || o)
+            guard let count = CheckedSize.product(shape), let byteCount = CheckedSize.product(count, dtype.byteWidth) else {
+                throw IOFailure.corrupt(path: path, reason: "entry '\(name)' has shape \(shape), too large to exist")
             }
-            guard !overflow, offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength else {
+            guard offsets[0] <= offsets[1], offsets[1] <= dataLength else {
                 throw IOFailure.corrupt(path: path, reason: "entry '\(name)' points outside the data (offsets \(offsets), data is \(dataLength) bytes)")
             }
-            guard offsets[1] - offsets[0] == count * dtype.byteWidth else {
-                throw IOFailure.corrupt(path: path, reason: "entry '\(name)' holds \(offsets[1] - offsets[0]) bytes, shape \(shape) of \(dtypeName) needs \(count * dtype.byteWidth)")
+            guard offsets[1] - offsets[0] == byteCount else {
+                throw IOFailure.corrupt(path: path, reason: "entry '\(name)' holds \(offsets[1] - offsets[0]) bytes, shape \(shape) of \(dtypeName) needs \(byteCount)")
             }
             let slice = Array(bytes[(dataStart + offsets[0]) ..< (dataStart + offsets[1])])
             entries.append((name, offsets[0], SafeTensor(dtype: dtype, shape: shape, bytes: slice)))
@@ -191,7 +194,10 @@ public enum SafeTensors {
 /// Writes that never leave a half-written file behind.
 public enum AtomicFile {
     /// Writes `bytes` to a temporary file in the destination's folder, then renames it into place.
+    /// Ctrl-C (the Cancellation flag) before the rename deletes the temporary and throws
+    /// `InterruptedError`: nothing is left behind.
     public static func write(_ bytes: [UInt8], to path: String) throws {
+        try Cancellation.check()
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         var isDir: ObjCBool = false
@@ -201,6 +207,10 @@ public enum AtomicFile {
         let temp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         guard FileManager.default.createFile(atPath: temp, contents: Data(bytes)) else {
             throw IOFailure.cannotWrite(path: path, reason: "cannot create a file in \(dir)")
+        }
+        if Cancellation.isRequested {
+            unlink(temp)
+            throw InterruptedError()
         }
         if rename(temp, path) != 0 {
             let reason = String(cString: strerror(errno))

@@ -7,6 +7,19 @@ import Kernels
 private let maxBatchFloats = 64 * 1024 * 1024
 
 let dataBuiltins: [Builtin] = [
+    Builtin("download", [Param("name", .string)], returns: "string",
+            summary: "Fetches a dataset's official archive (\"cifar10\", \"cifar100\" or \"tinyimagenet\") with a progress bar, checks its "
+                + "published checksum and unpacks it into $MGE_DATA/<name> (else ~/.mge/data/<name>); returns that folder. A cut or "
+                + "interrupted download resumes on the next call; a failed one leaves no half dataset. With $MGE_DATA_MIRROR set, the archive "
+                + "comes from $MGE_DATA_MIRROR/<archive name> and is checked against $MGE_DATA_MIRROR/SHA256SUMS.",
+            example: "download(\"cifar10\");  net = resnet20();  prune(net, snip, 0.95)") { args in
+        let name = try args.string("name")
+        guard let archive = DatasetArchive.named(name) else {
+            let known = DatasetArchive.all.map { Display.quoted($0.name) }.joined(separator: ", ")
+            throw args.bad("name", "expected one of \(known), got \(Display.quoted(name))")
+        }
+        return .string(try downloadDataset(archive, args.interpreter))
+    },
     diskDataset("cifar10", display: "CIFAR-10", folder: "the binary version (cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin)") {
         try Dataset.cifar10(path: $0, split: $1, augment: $2)
     },
@@ -141,6 +154,27 @@ private func labels(_ value: Value, _ what: String, _ args: Arguments) throws ->
     default:
         throw args.bad("y", "\(what) is a \(value.typeName); a tensor or list of ints expected")
     }
+}
+
+/// Downloads `archive` (DatasetDownload.fetch), reporting on the interpreter's output; returns the folder.
+func downloadDataset(_ archive: DatasetArchive, _ interpreter: Interpreter) throws -> String {
+    do {
+        switch try DatasetDownload.fetch(archive, say: { interpreter.write($0 + "\n") }) {
+        case .downloaded(let folder):
+            interpreter.write("\(archive.name) is ready in \(folder)\n")
+            return folder
+        case .alreadyPresent(let folder):
+            interpreter.write("\(archive.name) is already in \(folder) (delete that folder to download it again)\n")
+            return folder
+        }
+    } catch let error as DownloadError {
+        throw RuntimeError("download: \(error)")
+    }
+}
+
+/// What `download(name)` would fetch, for messages: "download(\"cifar10\") fetches 170 MB into ~/.mge/data/cifar10".
+func downloadHint(_ archive: DatasetArchive) -> String {
+    "download(\"\(archive.name)\") fetches it (\(byteSize(archive.approximateBytes))) into \(DatasetDownload.dataRoot)/\(archive.name)"
 }
 
 /// Runs a dataset kernel, turning its errors (missing files, malformed data, bad tensors) into runtime errors.

@@ -62,7 +62,7 @@ let graphBuiltins: [Builtin] = [
         let path = try GraphArguments.path(args, "path", extensions: ["svg"], what: "an SVG file")
         let title = args.optional("title").map(Display.plain)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, args: args)
-        try GraphDrawing.write(svg, to: path)
+        try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
         reportWrite(path, file: path, args)
         return .none
     },
@@ -78,10 +78,10 @@ enum GraphArguments {
         return compat
     }
 
-    /// A non-empty path whose extension is one of `extensions`.
+    /// A path argument under the one path rule (`filePath`: non-empty, `~` expanded) whose
+    /// extension is one of `extensions`.
     static func path(_ args: Arguments, _ name: String, extensions: [String], what: String) throws -> String {
-        let path = try args.string(name)
-        guard !path.isEmpty else { throw args.bad(name, "empty path") }
+        let path = try filePath(args, name)
         let ext = (path as NSString).pathExtension.lowercased()
         guard extensions.contains(ext) else {
             let list = extensions.map { "." + $0 }.joined(separator: " or ")
@@ -96,15 +96,18 @@ enum GraphArguments {
                            _ write: @escaping (Graph, String) throws -> Void) throws -> Value {
         let object = try args.native(graph, as: GraphObject.self)
         let path = try self.path(args, "path", extensions: extensions, what: what)
-        try cancellable { try write(object.graph, path) }
+        try cancellable(isWrite: true) { try write(object.graph, path) }
         reportWrite(path, file: path, args)
         return .none
     }
 
-    /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms: an interrupt
-    /// returns at once with `InterruptedError` (the abandoned work finishes in the background
-    /// and its result is dropped). The kernels themselves do not poll the flag.
-    static func cancellable<T>(_ work: @escaping () throws -> T) throws -> T {
+    /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms. On an interrupt
+    /// a computation is abandoned at once (`InterruptedError`; it finishes in the background
+    /// and its result is dropped: the kernels do not poll the flag). A write (`isWrite`) is
+    /// waited for instead: the file writers poll the flag (`AtomicStreamWriter`, `AtomicFile`)
+    /// and delete their temporary, so after Ctrl-C neither a file nor a temporary appears
+    /// later; a write that completed before it saw the flag stands.
+    static func cancellable<T>(isWrite: Bool = false, _ work: @escaping () throws -> T) throws -> T {
         try Cancellation.check()
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
@@ -116,7 +119,10 @@ enum GraphArguments {
         thread.stackSize = 64 << 20
         thread.start()
         while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            if Cancellation.isRequested { throw InterruptedError() }
+            guard Cancellation.isRequested else { continue }
+            if !isWrite { throw InterruptedError() }
+            done.wait()
+            break
         }
         guard let result = box.get() else { throw RuntimeError("internal error: a worker thread ended without a result") }
         return try result.get()

@@ -224,7 +224,8 @@ func rounded4(_ kept: Int, _ total: Int) -> Double {
 
 // MARK: - Shared helpers (also used by the prune and data builtins)
 
-/// A path argument with `~` expanded; empty paths are refused.
+/// The one path rule of every builtin that takes a path: empty paths are refused and a
+/// leading `~` is expanded (GraphArguments.path adds an extension check on top).
 func filePath(_ args: Arguments, _ name: String) throws -> String {
     let path = try args.string(name)
     guard !path.isEmpty else { throw args.bad(name, "empty path") }
@@ -252,7 +253,10 @@ func loadIntoNetwork(_ args: Arguments, _ builtin: String,
 /// Writes a safetensors file atomically and reports it on the output: `wrote masks.safetensors (265 kB)`.
 func writeTensors(_ args: Arguments, _ name: String, _ entries: [(name: String, tensor: SafeTensor)]) throws {
     let path = try filePath(args, name)
-    do { try SafeTensors.write(entries, path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
+    // On a worker, so Ctrl-C abandons the write and its temporary (GraphArguments.cancellable).
+    do { try GraphArguments.cancellable(isWrite: true) { try SafeTensors.write(entries, path: path) } } catch let error as IOFailure {
+        throw args.bad(name, error.description)
+    }
     reportWrite(try args.string(name), file: path, args)
 }
 

@@ -89,7 +89,7 @@ let pruneBuiltins: [Builtin] = [
                     + "has \(net.architecture.classes) outputs; build the model with classes: \(object.dataset.classes)")
             }
         } else if pruner.needsData {
-            data = try defaultTrainingData(for: net, pruner: pruner.name)
+            data = try defaultTrainingData(for: net, pruner: pruner.name, args.interpreter)
         }
 
         let bar = ProgressBar(label: pruner.name)
@@ -148,7 +148,9 @@ private func configuredPruner(_ args: Arguments) throws -> Pruner {
 
 /// The training split of the dataset whose class count matches the network (SPEC §2), or an
 /// error naming the files looked for and suggesting `data: synthetic()`.
-private func defaultTrainingData(for net: Network, pruner: String) throws -> Dataset {
+/// A missing dataset that `download` can fetch is noted on the interpreter (`missingDataset`),
+/// so the REPL can offer the download.
+private func defaultTrainingData(for net: Network, pruner: String, _ interpreter: Interpreter) throws -> Dataset {
     let classes = net.architecture.classes
     let suggestion = "or pass data: synthetic(classes: \(classes)) to score on noise, or data: cifar10(\"path/to/folder\")"
     let loader: () throws -> Dataset
@@ -163,7 +165,12 @@ private func defaultTrainingData(for net: Network, pruner: String) throws -> Dat
     do {
         return try loader()
     } catch let error as DatasetError {
-        throw RuntimeError("prune: \(pruner) scores weights on training data; no data: was given and \(name) is not available: \(error)\n  \(suggestion)")
+        var hint = ""
+        if case .missing = error, let archive = DatasetArchive.named(name) {
+            interpreter.missingDataset = archive.name
+            hint = "\n  " + downloadHint(archive)
+        }
+        throw RuntimeError("prune: \(pruner) scores weights on training data; no data: was given and \(name) is not available: \(error)\(hint)\n  \(suggestion)")
     }
 }
 

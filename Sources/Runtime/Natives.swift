@@ -56,9 +56,12 @@ public final class GraphObject: NativeValue {
     public let layerName: String
     /// The layer's kind ("conv"/"linear") for per-layer encodings.
     public let layerKind: String
+    /// How an unrolled graph was laid out (padding ring, shortcut layers), for drawings; nil
+    /// for per-layer graphs and graphs loaded from files.
+    public let plan: UnrollPlan?
 
-    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "") {
-        self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind
+    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "", plan: UnrollPlan? = nil) {
+        self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind; self.plan = plan
     }
 
     public var typeName: String { "graph" }

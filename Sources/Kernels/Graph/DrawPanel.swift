@@ -19,6 +19,7 @@ struct ColumnLayout {
     var mode: Mode
 
     var nodeLevel: Bool { if case .bins = mode { return false }; return true }
+    var isGrid: Bool { if case .grid = mode { return true }; return false }
     var slotCount: Int { if case .bins(_, _, let n) = mode { return n }; return partition.count }
 
     /// Channel-major grid geometry of a `[C, H, W]` partition (a vector counts as `[n, 1, 1]`).
@@ -291,7 +292,7 @@ struct PanelRenderer {
             case .dots(_, let spacing): size = max(3, min(14, spacing * 0.75))
             case .bins: size = 6
             }
-            NodeStyle.draw(role, colour: c.colour, x: p.x, y: p.y, size: size, square: c.nodeLevel && { if case .grid = c.mode { return true }; return false }(),
+            NodeStyle.draw(role, colour: c.colour, x: p.x, y: p.y, size: size, square: c.isGrid,
                            faded: false, on: &canvas)
             if case .grid = c.mode {
                 canvas.rect(p.x - size / 2, p.y - size / 2, size, size, fill: "none", stroke: "#111111", strokeWidth: 2)
@@ -411,8 +412,10 @@ struct PanelRenderer {
                              colour: "#D62728", width: width, opacity: min(0.9, opacity * 1.5))
                 continue
             }
-            let x1 = a.x + a.halfWidth + 1, x2 = t.x - t.halfWidth - 1
-            let y1 = a.nodeLevel ? p1.y : p1.y, y2 = p2.y
+            // Grid cells are joined centre to centre (the pixel itself is the end point); other
+            // columns from side to side.
+            let x1 = a.isGrid ? p1.x : a.x + a.halfWidth + 1, x2 = t.isGrid ? p2.x : t.x - t.halfWidth - 1
+            let y1 = p1.y, y2 = p2.y
             if isMultipartite && b.target > b.source + 1 {
                 // A shortcut: an arc over the skipped columns, in the shortcut layer's colour,
                 // kept inside the drawing area (a quadratic curve peaks halfway to its control point).

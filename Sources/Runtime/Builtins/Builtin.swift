@@ -115,7 +115,7 @@ public struct Constant {
 /// Every builtin and constant, assembled from per-area arrays. Add an area by appending its array here.
 public enum BuiltinRegistry {
     public static var areas: [[Builtin]] {
-        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, metricsBuiltins]
+        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins]
     }
     public static var constantAreas: [[Constant]] { [pruneConstants] }
 }

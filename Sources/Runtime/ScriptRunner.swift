@@ -1,15 +1,18 @@
 import Foundation
 import Lang
 
-/// `mge-script [--keep-going] file.mge` (or `-` for stdin).
+/// `mge-script [--keep-going] file.mge [arguments...]` (or `-` for stdin); the arguments after
+/// the file reach the script as the list of strings `args`.
 /// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error.
 public enum ScriptRunner {
-    public static let usage = "usage: mge-script [--keep-going] file.mge   (- reads stdin)\n"
+    public static let usage = "usage: mge-script [--keep-going] file.mge [arguments...]   (- reads stdin; the script sees the arguments as `args`)\n"
 
     public static func main(_ arguments: [String]) -> Int32 {
         var keepGoing = false
         var files: [String] = []
+        var scriptArguments: [String] = []
         for arg in arguments {
+            if !files.isEmpty { scriptArguments.append(arg); continue }
             switch arg {
             case "--keep-going", "-k": keepGoing = true
             case "-h", "--help":
@@ -28,7 +31,9 @@ public enum ScriptRunner {
             return 64
         }
         guard let source = readSource(path) else { return 74 }
-        return runOnLargeStack { run(source, in: Interpreter(), keepGoing: keepGoing) }
+        let interpreter = Interpreter()
+        interpreter.define("args", .list(scriptArguments.map(Value.string)))
+        return runOnLargeStack { run(source, in: interpreter, keepGoing: keepGoing) }
     }
 
     /// Reads a file (or stdin for "-"), printing an I/O error when it cannot.

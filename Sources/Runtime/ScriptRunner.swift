@@ -7,6 +7,8 @@ import Lang
 public enum ScriptRunner {
     public static let usage = "usage: mge-script [--keep-going] file.mge [arguments...]   (- reads stdin; the script sees the arguments as `args`)\n"
 
+    static let scriptArgumentsSummary = "The arguments after the script's file name (mge-script file.mge a b gives [\"a\", \"b\"]); [] in the REPL."
+
     public static func main(_ arguments: [String]) -> Int32 {
         var keepGoing = false
         var files: [String] = []
@@ -32,7 +34,7 @@ public enum ScriptRunner {
         }
         guard let source = readSource(path) else { return 74 }
         let interpreter = Interpreter()
-        interpreter.define("args", .list(scriptArguments.map(Value.string)))
+        interpreter.defineConstant(Constant("args", .list(scriptArguments.map(Value.string)), summary: scriptArgumentsSummary))
         return runOnLargeStack { run(source, in: interpreter, keepGoing: keepGoing) }
     }
 

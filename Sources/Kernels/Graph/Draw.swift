@@ -248,13 +248,6 @@ struct DrawingFrame {
     var bottom: Double { y + height }
 }
 
-extension LegendNeeds {
-    /// Everything at once: the legend's largest height, used to reserve room before drawing.
-    static var all: LegendNeeds {
-        LegendNeeds(roles: Set(NodeRole.allCases), perEdgeLines: true, bundles: true, skipArcs: true, loops: true, faded: true,
-                    truncated: (1, 2))
-    }
-}
 
 /// The figure's legend, under the panels: one swatch per layer, then the node styles and edge
 /// encodings that occur, wrapped into lines that fit the width.
@@ -336,7 +329,7 @@ enum NodeStyle {
 
     /// A node of `role` as a square (grid cell) or circle, `size` across.
     static func draw(_ role: NodeRole, colour: String, x: Double, y: Double, size: Double, square: Bool, faded: Bool,
-                     on canvas: inout DrawingCanvas, fillOpacity: Double = 1) {
+                     on canvas: inout DrawingCanvas, fillOpacity: Double = 1, element: ElementRole = .node) {
         let fill: String, stroke: String?, strokeWidth: Double, dashed: Bool
         let ring = max(1.5, min(3, size * 0.16))
         switch role {
@@ -350,14 +343,14 @@ enum NodeStyle {
         let inner = size - (stroke == nil ? 0 : strokeWidth)
         if square {
             canvas.rect(x - inner / 2, y - inner / 2, inner, inner, fill: fill, fillOpacity: opacity, stroke: stroke.map { faded ? "#CCCCCC" : $0 },
-                        strokeWidth: strokeWidth, dashed: dashed)
+                        strokeWidth: strokeWidth, dashed: dashed, role: element)
         } else {
             canvas.circle(x, y, inner / 2, fill: fill, fillOpacity: opacity, stroke: stroke.map { faded ? "#CCCCCC" : $0 },
-                          strokeWidth: strokeWidth, dashed: dashed)
+                          strokeWidth: strokeWidth, dashed: dashed, role: element)
         }
     }
 
     static func drawSwatch(_ role: NodeRole, x: Double, y: Double, size: Double, on canvas: inout DrawingCanvas) {
-        draw(role, colour: "#6A6A6A", x: x, y: y, size: size, square: true, faded: false, on: &canvas)
+        draw(role, colour: "#6A6A6A", x: x, y: y, size: size, square: true, faded: false, on: &canvas, element: .decoration)
     }
 }

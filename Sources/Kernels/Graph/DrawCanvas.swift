@@ -1,5 +1,19 @@
 import Foundation
 
+/// What an SVG element stands for, as its `class`: a node (`n`), a bin of nodes (`b`), an
+/// edge or bundle (`e`), or nothing of the graph (no class). Lets tests and stylesheets tell them apart.
+enum ElementRole {
+    case node, bin, edge, decoration
+    var attribute: String {
+        switch self {
+        case .node: return " class=\"n\""
+        case .bin: return " class=\"b\""
+        case .edge: return " class=\"e\""
+        case .decoration: return ""
+        }
+    }
+}
+
 /// SVG text output for the graph drawings: shapes, text with an estimated width (so labels can
 /// be placed without overlapping), and the document wrapper. Coordinates are SVG user units,
 /// which are pixels when the figure is shown at its own width.
@@ -42,29 +56,30 @@ struct DrawingCanvas {
         return s
     }
 
-    mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, colour: String, width: Double, opacity: Double) {
+    mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, colour: String, width: Double, opacity: Double,
+                       role: ElementRole = .decoration) {
         let n = DrawingCanvas.number
-        body.append("<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\"\(DrawingCanvas.style(stroke: colour, strokeWidth: width, opacity: opacity))/>")
+        body.append("<line\(role.attribute) x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\"\(DrawingCanvas.style(stroke: colour, strokeWidth: width, opacity: opacity))/>")
     }
 
     mutating func curve(_ x1: Double, _ y1: Double, _ cx: Double, _ cy: Double, _ x2: Double, _ y2: Double,
-                        colour: String, width: Double, opacity: Double) {
+                        colour: String, width: Double, opacity: Double, role: ElementRole = .decoration) {
         let n = DrawingCanvas.number
-        body.append("<path d=\"M\(n(x1)) \(n(y1))Q\(n(cx)) \(n(cy)) \(n(x2)) \(n(y2))\" fill=\"none\"\(DrawingCanvas.style(stroke: colour, strokeWidth: width, opacity: opacity))/>")
+        body.append("<path\(role.attribute) d=\"M\(n(x1)) \(n(y1))Q\(n(cx)) \(n(cy)) \(n(x2)) \(n(y2))\" fill=\"none\"\(DrawingCanvas.style(stroke: colour, strokeWidth: width, opacity: opacity))/>")
     }
 
     mutating func circle(_ x: Double, _ y: Double, _ r: Double, fill: String, fillOpacity: Double = 1,
-                         stroke: String? = nil, strokeWidth: Double = 1, dashed: Bool = false) {
+                         stroke: String? = nil, strokeWidth: Double = 1, dashed: Bool = false, role: ElementRole = .decoration) {
         let n = DrawingCanvas.number
         let opacity = fillOpacity < 1 ? " fill-opacity=\"\(String(format: "%.3f", fillOpacity))\"" : ""
-        body.append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(String(format: "%.2f", r))\" fill=\"\(fill)\"\(opacity)\(DrawingCanvas.style(stroke: stroke, strokeWidth: strokeWidth, opacity: 1, dashed: dashed))/>")
+        body.append("<circle\(role.attribute) cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(String(format: "%.2f", r))\" fill=\"\(fill)\"\(opacity)\(DrawingCanvas.style(stroke: stroke, strokeWidth: strokeWidth, opacity: 1, dashed: dashed))/>")
     }
 
     mutating func rect(_ x: Double, _ y: Double, _ w: Double, _ h: Double, fill: String, fillOpacity: Double = 1,
-                       stroke: String? = nil, strokeWidth: Double = 1, dashed: Bool = false) {
+                       stroke: String? = nil, strokeWidth: Double = 1, dashed: Bool = false, role: ElementRole = .decoration) {
         let n = DrawingCanvas.number
         let opacity = fillOpacity < 1 ? " fill-opacity=\"\(String(format: "%.3f", fillOpacity))\"" : ""
-        body.append("<rect x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(String(format: "%.2f", w))\" height=\"\(String(format: "%.2f", h))\" fill=\"\(fill)\"\(opacity)\(DrawingCanvas.style(stroke: stroke, strokeWidth: strokeWidth, opacity: 1, dashed: dashed))/>")
+        body.append("<rect\(role.attribute) x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(String(format: "%.2f", w))\" height=\"\(String(format: "%.2f", h))\" fill=\"\(fill)\"\(opacity)\(DrawingCanvas.style(stroke: stroke, strokeWidth: strokeWidth, opacity: 1, dashed: dashed))/>")
     }
 
     mutating func text(_ x: Double, _ y: Double, _ s: String, size: Double, anchor: String = "middle", weight: String = "400",

@@ -276,7 +276,7 @@ struct PanelRenderer {
                     let p = c.position(ofSlot: b)
                     let h = max(1, spacing * 0.8)
                     canvas.rect(p.x - 5, p.y - h / 2, 10, h, fill: c.colour, fillOpacity: fading && !marked[b] ? 0.2 : 0.9,
-                                stroke: marked[b] ? "#111111" : nil, strokeWidth: 1.5)
+                                stroke: marked[b] ? "#111111" : nil, strokeWidth: 1.5, role: .bin)
                 }
                 needs.roles.insert(.normal)
             }
@@ -409,7 +409,7 @@ struct PanelRenderer {
                 needs.loops = true
                 let bulge = step * 0.3 + 0.3 * abs(p2.y - p1.y)
                 canvas.curve(p1.x + a.halfWidth, p1.y, a.x + a.halfWidth + bulge, (p1.y + p2.y) / 2, p1.x + a.halfWidth, p2.y,
-                             colour: "#D62728", width: width, opacity: min(0.9, opacity * 1.5))
+                             colour: "#D62728", width: width, opacity: min(0.9, opacity * 1.5), role: .edge)
                 continue
             }
             // Grid cells are joined centre to centre (the pixel itself is the end point); other
@@ -425,9 +425,9 @@ struct PanelRenderer {
                 }
                 let lift = 0.15 * (x2 - x1)
                 let cy = max(min(y1, y2) - lift, 2 * areaTop - (y1 + y2) / 2)
-                canvas.curve(x1, y1, (x1 + x2) / 2, cy, x2, y2, colour: colour, width: width, opacity: opacity)
+                canvas.curve(x1, y1, (x1 + x2) / 2, cy, x2, y2, colour: colour, width: width, opacity: opacity, role: .edge)
             } else {
-                canvas.line(x1, y1, x2, y2, colour: colour, width: width, opacity: opacity)
+                canvas.line(x1, y1, x2, y2, colour: colour, width: width, opacity: opacity, role: .edge)
             }
         }
     }

@@ -44,14 +44,15 @@ extension ModelZoo {
         guard case let .conv(channels, _, _, _, _, _, _, _)? = modules.first else {
             throw SequentialError("give input: [C, H, W] (it can only be inferred when the first module is a conv)")
         }
-        var firstError: SequentialError?
+        var lastError: SequentialError?
         for side in 1 ... 256 {
             do { return try buildSequential(modules, input: [channels, side, side], name: name) } catch let e as SequentialError {
-                if firstError == nil { firstError = e }
+                lastError = e
             }
         }
+        // At the largest size every kernel fits: what is left is a structural mistake.
         throw SequentialError("no square input up to 256×256 fits these modules; give input: [C, H, W]"
-                              + (firstError.map { " (with 1×1: \($0.description))" } ?? ""))
+                              + (lastError.map { " (at 256×256: \($0.description))" } ?? ""))
     }
 
     static func buildSequential(_ modules: [SequentialModule], input: [Int], name: String) throws -> Architecture {

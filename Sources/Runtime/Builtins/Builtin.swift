@@ -117,7 +117,9 @@ public enum BuiltinRegistry {
     public static var areas: [[Builtin]] {
         [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins]
     }
-    public static var constantAreas: [[Constant]] { [pruneConstants] }
+    public static var constantAreas: [[Constant]] {
+        [pruneConstants, [Constant("args", .list([]), summary: ScriptRunner.scriptArgumentsSummary)]]
+    }
 }
 
 /// The checked arguments of one builtin call, one per parameter (variadic ones as a list).

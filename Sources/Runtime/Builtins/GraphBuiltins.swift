@@ -211,7 +211,7 @@ enum GraphDrawings {
         func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
             guard let v = args.optional(name)?.asDouble else { return nil }
             guard range.contains(v) else {
-                throw args.bad(name, "expected \(Display.float(range.lowerBound)) to \(Display.float(range.upperBound)) px, got \(Display.float(v))")
+                throw args.bad(name, "expected \(Int(range.lowerBound)) to \(Int(range.upperBound)) px, got \(Display.inline(args[name]))")
             }
             return v
         }

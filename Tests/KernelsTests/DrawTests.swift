@@ -15,7 +15,7 @@ private final class SVGDocument: NSObject, XMLParserDelegate {
 
     func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
         counts[name, default: 0] += 1
-        if let c = attributes["class"] { classes[c, default: 0] += 1 }
+        for c in (attributes["class"] ?? "").split(separator: " ") { classes[String(c), default: 0] += 1 }
         if name == "svg" { width = Double(attributes["width"] ?? "") ?? 0; height = Double(attributes["height"] ?? "") ?? 0 }
         if name == "text" {
             inText = true
@@ -73,7 +73,7 @@ final class DrawTests: XCTestCase {
             sum + (g.outOffsets[u] ..< g.outOffsets[u + 1]).filter { g.partitionIndex(of: Int(g.outTargets[$0])) > g.partitionIndex(of: u) + 1 }.count
         }
         XCTAssertGreaterThan(shortcutEdges, 0)
-        XCTAssertEqual(doc.counts["path", default: 0], shortcutEdges, "shortcuts are arcs")
+        XCTAssertEqual(doc.classes["s", default: 0], shortcutEdges, "shortcuts are arcs")
         for p in g.partitions { XCTAssertTrue(doc.strings.contains(p.name), p.name) }
         XCTAssertTrue(doc.strings.contains("block.shortcut.0"), "the legend names the shortcut layer")
         XCTAssertTrue(doc.strings.contains("padding (zero ring)"))
@@ -91,7 +91,9 @@ final class DrawTests: XCTestCase {
         XCTAssertEqual(Set(colours.order.map(colours.colour)).count, colours.order.count, "one colour per layer")
         let svg = GraphDrawing.svg(panels: [.unrolled(g, plan: try UnrollPlan(net.architecture), title: "t")])
         let shortcut = colours.colour("block.shortcut.0")
-        XCTAssertTrue(svg.contains("<path class=\"e\"") && svg.range(of: "stroke=\"\(shortcut)\"") != nil)
+        let arcs = svg.split(separator: "\n").filter { $0.hasPrefix("<path class=\"e s\"") }
+        XCTAssertFalse(arcs.isEmpty)
+        XCTAssertTrue(arcs.allSatisfy { $0.contains("stroke=\"\(shortcut)\"") }, "arcs in the shortcut layer's colour")
         var many = LayerColours()
         for i in 0 ..< 22 { many.add("l\(i)") }
         XCTAssertEqual(Set(many.order.map(many.colour)).count, 22)

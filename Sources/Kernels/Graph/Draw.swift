@@ -87,11 +87,12 @@ public struct PartitionPair: Hashable, Sendable {
     public init(source: Int, target: Int) { self.source = source; self.target = target }
 }
 
-/// One colour per layer, the same in every panel of a figure: a qualitative palette for up to
-/// ten layers, then hues spread by the golden angle at two lightnesses. The input is grey.
+/// One colour per layer, the same in every panel of a figure: a qualitative palette (without
+/// the red and green that mark sinks and sources) for up to nine layers, then hues spread by the
+/// golden angle at two lightnesses. The input is grey.
 struct LayerColours {
     static let inputColour = "#7F7F7F"
-    static let palette = ["#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#17BECF", "#393B79"]
+    static let palette = ["#1F77B4", "#FF7F0E", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#17BECF", "#393B79", "#5254A3"]
     private(set) var order: [String] = []
     private var index: [String: Int] = [:]
 

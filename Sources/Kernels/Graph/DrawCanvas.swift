@@ -1,14 +1,15 @@
 import Foundation
 
 /// What an SVG element stands for, as its `class`: a node (`n`), a bin of nodes (`b`), an
-/// edge or bundle (`e`), or nothing of the graph (no class). Lets tests and stylesheets tell them apart.
+/// edge or bundle (`e`; `e s` for a shortcut's arc), or nothing of the graph (no class). Lets tests and stylesheets tell them apart.
 enum ElementRole {
-    case node, bin, edge, decoration
+    case node, bin, edge, shortcutEdge, decoration
     var attribute: String {
         switch self {
         case .node: return " class=\"n\""
         case .bin: return " class=\"b\""
         case .edge: return " class=\"e\""
+        case .shortcutEdge: return " class=\"e s\""
         case .decoration: return ""
         }
     }

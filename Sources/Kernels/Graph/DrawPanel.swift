@@ -20,6 +20,7 @@ struct ColumnLayout {
 
     var nodeLevel: Bool { if case .bins = mode { return false }; return true }
     var isGrid: Bool { if case .grid = mode { return true }; return false }
+    var cellSize: Double { if case .grid(let s, _) = mode { return s }; return 0 }
     var slotCount: Int { if case .bins(_, _, let n) = mode { return n }; return partition.count }
 
     /// Channel-major grid geometry of a `[C, H, W]` partition (a vector counts as `[n, 1, 1]`).
@@ -294,10 +295,11 @@ struct PanelRenderer {
             }
             NodeStyle.draw(role, colour: c.colour, x: p.x, y: p.y, size: size, square: c.isGrid,
                            faded: false, on: &canvas)
+            // The outline goes around the node, so a source's or sink's ring stays visible.
             if case .grid = c.mode {
-                canvas.rect(p.x - size / 2, p.y - size / 2, size, size, fill: "none", stroke: "#111111", strokeWidth: 2)
+                canvas.rect(p.x - size / 2 - 2, p.y - size / 2 - 2, size + 4, size + 4, fill: "none", stroke: "#111111", strokeWidth: 2)
             } else {
-                canvas.circle(p.x, p.y, size / 2 + 1, fill: "none", stroke: "#111111", strokeWidth: 2)
+                canvas.circle(p.x, p.y, size / 2 + 2.5, fill: "none", stroke: "#111111", strokeWidth: 2)
             }
         }
     }
@@ -425,7 +427,14 @@ struct PanelRenderer {
                 }
                 let lift = 0.15 * (x2 - x1)
                 let cy = max(min(y1, y2) - lift, 2 * areaTop - (y1 + y2) / 2)
-                canvas.curve(x1, y1, (x1 + x2) / 2, cy, x2, y2, colour: colour, width: width, opacity: opacity, role: .edge)
+                canvas.curve(x1, y1, (x1 + x2) / 2, cy, x2, y2, colour: colour, width: width, opacity: opacity, role: .shortcutEdge)
+            } else if a.isGrid && t.isGrid && b.source != b.target {
+                // Between pixel grids, edges leaving one row from different columns would lie on
+                // one straight line: each bows by its source column, so every edge stays visible.
+                let g = a.grid
+                let column = Double(b.sourceSlot % g.w)
+                let bow = g.w > 1 ? (column / Double(g.w - 1) - 0.5) * Double(min(g.h, 4)) * a.cellSize * 0.6 : 0
+                canvas.curve(x1, y1, (x1 + x2) / 2, (y1 + y2) / 2 + bow, x2, y2, colour: colour, width: width, opacity: opacity, role: .edge)
             } else {
                 canvas.line(x1, y1, x2, y2, colour: colour, width: width, opacity: opacity, role: .edge)
             }

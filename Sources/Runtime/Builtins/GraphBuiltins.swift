@@ -239,7 +239,8 @@ enum GraphDrawings {
 
     static func svg(_ x: Value, encoding: String, title: String?, options: DrawingOptions, args: Arguments) throws -> String {
         if args.optional("highlight") != nil, !(x.typeName == "graph") {
-            throw args.bad("highlight", "highlight: applies to a graph (g = unroll(net)), not to a \(x.typeName)")
+            let what = x.typeName == "layers" ? "layer list (pick one layer: ls[0])" : x.typeName
+            throw args.bad("highlight", "highlight: applies to a graph (g = unroll(net)), not to a \(what)")
         }
         switch x {
         case .native(let g as GraphObject):

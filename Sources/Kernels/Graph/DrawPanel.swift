@@ -63,6 +63,46 @@ struct ColumnLayout {
     }
 }
 
+/// Edge counts and weight sums per (source slot, target slot) of one pair of columns: dense
+/// arrays while the pair has at most 4M slot pairs (bins), a dictionary beyond (large node-level
+/// columns, whose edges are few next to their slot pairs).
+struct SlotPairTable {
+    static let denseLimit = 1 << 22
+    private var counts: [Int32] = [], sums: [Float] = [], marks: [Bool] = []
+    private var sparse: [Int: (count: Int, sum: Float, highlighted: Bool)]?
+
+    init(slots: Int) {
+        if slots <= SlotPairTable.denseLimit {
+            counts = [Int32](repeating: 0, count: slots); sums = [Float](repeating: 0, count: slots)
+        } else {
+            sparse = [:]
+        }
+    }
+
+    mutating func add(_ slot: Int, weight: Float, highlighted: Bool) {
+        if sparse != nil {
+            let old = sparse![slot] ?? (0, 0, false)
+            sparse![slot] = (old.count + 1, old.sum + weight, old.highlighted || highlighted)
+            return
+        }
+        counts[slot] += 1
+        sums[slot] += weight
+        if highlighted {
+            if marks.isEmpty { marks = [Bool](repeating: false, count: counts.count) }
+            marks[slot] = true
+        }
+    }
+
+    /// Calls `body(slot, count, Σ|w|, highlighted)` for every slot pair with an edge.
+    func forEach(_ body: (Int, Int, Float, Bool) -> Void) {
+        if let sparse {
+            for (slot, v) in sparse.sorted(by: { $0.key < $1.key }) { body(slot, v.count, v.sum, v.highlighted) }
+            return
+        }
+        for (i, n) in counts.enumerated() where n > 0 { body(i, Int(n), sums[i], !marks.isEmpty && marks[i]) }
+    }
+}
+
 /// Draws one panel: header, columns, edges (per edge or bundled), labels that never overlap.
 struct PanelRenderer {
     let panel: DrawingPanel
@@ -326,15 +366,15 @@ struct PanelRenderer {
         var bundles: [Bundle] = []
         let highlight = panel.highlight
         for (gi, g) in gs.enumerated() {
-            // key: column pair → dense table of (count, Σ|w|) per slot pair.
-            var tables: [Int: (counts: [Int32], sums: [Float])] = [:]
-            var marked: [Int: [Bool]] = [:]
+            // key: column pair → (count, Σ|w|, highlighted) per slot pair.
+            var tables: [Int: SlotPairTable] = [:]
             for (pi, p) in g.partitions.enumerated() {
                 let ci = columnOf[gi][pi]
                 guard ci >= 0 else { continue }
                 let a = columns[ci]
                 for u in p.range {
                     let su = a.slot(ofLocal: u - p.start)
+                    let uMarked = !highlight.isEmpty && highlight.contains(u)
                     var e = g.outOffsets[u]
                     let end = g.outOffsets[u + 1]
                     while e < end {
@@ -345,28 +385,22 @@ struct PanelRenderer {
                         let limit = b.partition.start + b.partition.count
                         let key = ci << 32 | cj
                         let width = b.slotCount
-                        var table = tables.removeValue(forKey: key)
-                            ?? ([Int32](repeating: 0, count: a.slotCount * width), [Float](repeating: 0, count: a.slotCount * width))
-                        var marks = highlight.isEmpty ? nil : (marked.removeValue(forKey: key) ?? [Bool](repeating: false, count: a.slotCount * width))
+                        var table = tables.removeValue(forKey: key) ?? SlotPairTable(slots: a.slotCount * width)
                         while e < end && Int(g.outTargets[e]) < limit {
                             let v = Int(g.outTargets[e])
-                            let slot = su * width + b.slot(ofLocal: v - b.partition.start)
-                            table.counts[slot] += 1
-                            table.sums[slot] += Float(g.outWeights[e])
-                            if marks != nil, highlight.contains(u), highlight.contains(v) { marks![slot] = true }
+                            table.add(su * width + b.slot(ofLocal: v - b.partition.start), weight: Float(g.outWeights[e]),
+                                      highlighted: uMarked && highlight.contains(v))
                             e += 1
                         }
                         tables[key] = table
-                        if let marks { marked[key] = marks }
                     }
                 }
             }
             for (key, table) in tables {
                 let ci = key >> 32, cj = key & 0xFFFF_FFFF, width = columns[cj].slotCount
-                let marks = marked[key]
-                for (i, n) in table.counts.enumerated() where n > 0 {
-                    bundles.append(Bundle(source: ci, target: cj, sourceSlot: i / width, targetSlot: i % width, count: Int(n),
-                                          weight: Double(table.sums[i]), highlighted: marks?[i] ?? false))
+                table.forEach { i, n, sum, highlighted in
+                    bundles.append(Bundle(source: ci, target: cj, sourceSlot: i / width, targetSlot: i % width, count: n,
+                                          weight: Double(sum), highlighted: highlighted))
                 }
             }
         }

@@ -1,15 +1,18 @@
 import Foundation
 
 /// What an SVG element stands for, as its `class`: a node (`n`), a bin of nodes (`b`), an
-/// edge or bundle (`e`; `e s` for a shortcut's arc), or nothing of the graph (no class). Lets tests and stylesheets tell them apart.
+/// edge or bundle (`e`, plus `s` for a shortcut's arc and `h` when highlighted), or nothing of
+/// the graph (no class). Lets tests and stylesheets tell them apart.
 enum ElementRole {
-    case node, bin, edge, shortcutEdge, decoration
+    case node, bin, decoration
+    case edge(shortcut: Bool, highlighted: Bool)
+    static let edge = ElementRole.edge(shortcut: false, highlighted: false)
+
     var attribute: String {
         switch self {
         case .node: return " class=\"n\""
         case .bin: return " class=\"b\""
-        case .edge: return " class=\"e\""
-        case .shortcutEdge: return " class=\"e s\""
+        case .edge(let shortcut, let highlighted): return " class=\"e\(shortcut ? " s" : "")\(highlighted ? " h" : "")\""
         case .decoration: return ""
         }
     }

@@ -439,13 +439,14 @@ struct PanelRenderer {
                 opacity = 0.03 + 0.72 * strength.squareRoot()
             }
             if fading && !b.highlighted { opacity *= 0.3; colour = "#B0B0B0" }
-            if b.highlighted { width = max(width, 1.6) + 0.8; opacity = 0.95 }
+            if b.highlighted { width += 0.4; opacity = min(0.9, max(0.5, opacity * 2)) }
+            let role = ElementRole.edge(shortcut: false, highlighted: b.highlighted)
             if b.target == b.source {
                 // Edges inside one partition (only the reference's stride-2 layout makes them).
                 needs.loops = true
                 let bulge = step * 0.3 + 0.3 * abs(p2.y - p1.y)
                 canvas.curve(p1.x + a.halfWidth, p1.y, a.x + a.halfWidth + bulge, (p1.y + p2.y) / 2, p1.x + a.halfWidth, p2.y,
-                             colour: "#D62728", width: width, opacity: min(0.9, opacity * 1.5), role: .edge)
+                             colour: "#D62728", width: width, opacity: min(0.9, opacity * 1.5), role: role)
                 continue
             }
             // Grid cells are joined centre to centre (the pixel itself is the end point); other
@@ -461,16 +462,17 @@ struct PanelRenderer {
                 }
                 let lift = 0.15 * (x2 - x1)
                 let cy = max(min(y1, y2) - lift, 2 * areaTop - (y1 + y2) / 2)
-                canvas.curve(x1, y1, (x1 + x2) / 2, cy, x2, y2, colour: colour, width: width, opacity: opacity, role: .shortcutEdge)
+                canvas.curve(x1, y1, (x1 + x2) / 2, cy, x2, y2, colour: colour, width: width, opacity: opacity,
+                             role: .edge(shortcut: true, highlighted: b.highlighted))
             } else if a.isGrid && t.isGrid && b.source != b.target {
                 // Between pixel grids, edges leaving one row from different columns would lie on
                 // one straight line: each bows by its source column, so every edge stays visible.
                 let g = a.grid
                 let column = Double(b.sourceSlot % g.w)
                 let bow = g.w > 1 ? (column / Double(g.w - 1) - 0.5) * Double(min(g.h, 4)) * a.cellSize * 0.6 : 0
-                canvas.curve(x1, y1, (x1 + x2) / 2, (y1 + y2) / 2 + bow, x2, y2, colour: colour, width: width, opacity: opacity, role: .edge)
+                canvas.curve(x1, y1, (x1 + x2) / 2, (y1 + y2) / 2 + bow, x2, y2, colour: colour, width: width, opacity: opacity, role: role)
             } else {
-                canvas.line(x1, y1, x2, y2, colour: colour, width: width, opacity: opacity, role: .edge)
+                canvas.line(x1, y1, x2, y2, colour: colour, width: width, opacity: opacity, role: role)
             }
         }
     }

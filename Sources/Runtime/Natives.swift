@@ -66,9 +66,14 @@ public final class GraphObject: NativeValue {
     /// How an unrolled graph was laid out (padding ring, shortcut layers), for drawings; nil
     /// for per-layer graphs and graphs loaded from files.
     public let plan: UnrollPlan?
+    /// For a per-layer graph: every layer of its network in order (drawings colour it as in
+    /// the network's other figures); empty when unknown.
+    public let networkLayers: [String]
 
-    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "", plan: UnrollPlan? = nil) {
+    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "", plan: UnrollPlan? = nil,
+                networkLayers: [String] = []) {
         self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind; self.plan = plan
+        self.networkLayers = networkLayers
     }
 
     public var typeName: String { "graph" }

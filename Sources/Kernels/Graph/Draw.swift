@@ -38,7 +38,8 @@ public struct DrawingPanel {
     public var skipLayers: [PartitionPair: String] = [:]
     /// Nodes drawn on top of a faded graph, with the edges among them.
     public var highlight: Set<Int> = []
-    /// The network's layer order (colours follow it), when known.
+    /// The network's layers in order, when known: colours follow it, so a layer has the same
+    /// colour in every figure of its network (drawn alone or with the others).
     public var layerOrder: [String] = []
 
     public init(_ content: Content, title: String, subtitle: String = "") {
@@ -68,10 +69,9 @@ public struct DrawingPanel {
         return panel
     }
 
-    /// Layer names in drawing order: a multipartite graph's partitions after the input (and its
-    /// skip layers), or each bipartite graph's right partition (its layer).
+    /// The layers drawn: a multipartite graph's partitions after the input (and its skip
+    /// layers), or each bipartite graph's right partition (its layer).
     var layerNames: [String] {
-        if !layerOrder.isEmpty { return layerOrder }
         switch content {
         case .multipartite(let g):
             return g.partitions.dropFirst().map(\.name) + skipLayers.sorted { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) }.map(\.value)
@@ -95,6 +95,9 @@ struct LayerColours {
     static let palette = ["#1F77B4", "#FF7F0E", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#17BECF", "#393B79", "#5254A3"]
     private(set) var order: [String] = []
     private var index: [String: Int] = [:]
+    /// The layers a figure draws (the legend lists these, in `order`).
+    var drawn = Set<String>()
+    var legendOrder: [String] { order.filter(drawn.contains) }
 
     mutating func add(_ name: String) {
         guard index[name] == nil, name != "input" else { return }
@@ -164,7 +167,10 @@ public enum GraphDrawing {
         let fs = max(options.fontSize, DrawingOptions.minimumFontSize)
         let width = options.width
         var colours = LayerColours()
-        for panel in rows.joined() { for name in panel.layerNames { colours.add(name) } }
+        for panel in rows.joined() {
+            for name in panel.layerOrder { colours.add(name) }
+            for name in panel.layerNames { colours.add(name); colours.drawn.insert(name) }
+        }
         let hasInput = rows.joined().contains { if case .multipartite = $0.content { return true }; return false }
         let rowCount = max(1, rows.count)
         let titleHeight = title == nil ? 0.0 : fs * 2.4
@@ -259,7 +265,7 @@ enum Legend {
     static func items(colours: LayerColours, hasInput: Bool, needs: LegendNeeds) -> [[Item]] {
         var layers: [Item] = [Item(swatch: .none, text: "Layers:")]
         if hasInput { layers.append(Item(swatch: .layer(LayerColours.inputColour), text: "input")) }
-        for name in colours.order { layers.append(Item(swatch: .layer(colours.colour(name)), text: name)) }
+        for name in colours.legendOrder { layers.append(Item(swatch: .layer(colours.colour(name)), text: name)) }
         var keys: [Item] = []
         let roleText: [NodeRole: String] = [.normal: "node", .source: "source (no in-edges)", .sink: "sink (no out-edges)",
                                             .isolated: "isolated (no edges)", .padding: "padding (zero ring)"]

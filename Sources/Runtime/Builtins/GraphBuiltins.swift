@@ -192,8 +192,9 @@ enum NetworkLayers {
         let graphs = try GraphArguments.cancellable {
             try layers.map { l in try channel ? rolledChannelGraph(l.weight) : rolledGraph(l.weight) }
         }
+        let names = layers.map(\.entry.name)
         let objects = zip(layers, graphs).map { l, g in
-            GraphObject(g, encoding: encoding, layerName: l.entry.name, layerKind: l.entry.kind)
+            GraphObject(g, encoding: encoding, layerName: l.entry.name, layerKind: l.entry.kind, networkLayers: names)
         }
         return LayersObject(objects, encoding: encoding, layerIds: layers.map(\.entry.id))
     }
@@ -252,6 +253,7 @@ enum GraphDrawings {
             if !g.layerName.isEmpty {
                 let subtitle = g.encoding == "rolled-channel" ? channelSubtitle : rolledSubtitle
                 panel = .layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName) (\(counts))", subtitle: subtitle)
+                panel.layerOrder = g.networkLayers
             } else {
                 panel = .unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
             }

@@ -140,7 +140,7 @@ final class DrawTests: XCTestCase {
             let rows: [[DrawingPanel]] = net === toy
                 ? [[.layers(layers.rolled, title: "rolled"), .layers(layers.channel, title: "rolled-channel")], [mge]]
                 : [[.layers(layers.rolled, title: "rolled")], [.layers(layers.channel, title: "rolled-channel")], [mge]]
-            for width in [1600.0, 1000.0] {
+            for width in [1600.0, 1000.0, 400.0] {
                 var options = DrawingOptions()
                 options.width = width
                 let doc = try SVGDocument.parse(GraphDrawing.svg(rows: rows, title: "\(net.architecture.name): three encodings", options: options))

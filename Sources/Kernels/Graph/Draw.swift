@@ -212,7 +212,7 @@ public enum GraphDrawing {
         let legendHeight = Legend.height(colours: colours, hasInput: hasInput, needs: firstNeeds, width: width, fontSize: fs)
         let height = options.height ?? (titleHeight + legendHeight + Double(rowCount) * rowHeight)
         var canvas = DrawingCanvas(width: width, height: height)
-        if let title { canvas.text(width / 2, fs * 1.7, title, size: fs * 1.4, weight: "600") }
+        if let title { canvas.text(width / 2, fs * 1.7, PanelRenderer.fit(title, width: width - 2 * fs, size: fs * 1.4), size: fs * 1.4, weight: "600") }
         let needs = drawPanels(height: height, legendHeight: legendHeight, on: &canvas)
         Legend.draw(colours: colours, hasInput: hasInput, needs: needs, top: height - legendHeight, width: width, fontSize: fs, on: &canvas)
         return canvas.document()
@@ -290,7 +290,10 @@ enum Legend {
         var out: [[Item]] = []
         for group in groups {
             var line: [Item] = [], used = 0.0
-            for item in group {
+            for var item in group {
+                // An item wider than a whole line is cut to fit it.
+                let room = width - 2 * fs - (itemWidth(Item(swatch: item.swatch, text: ""), fontSize: fs))
+                item.text = PanelRenderer.fit(item.text, width: room, size: fs)
                 let w = itemWidth(item, fontSize: fs)
                 if !line.isEmpty && used + w > width - 2 * fs { out.append(line); line = []; used = 0 }
                 line.append(item); used += w

@@ -157,7 +157,8 @@ struct PanelRenderer {
 
     mutating func draw(on canvas: inout DrawingCanvas) -> LegendNeeds {
         // Header: title and what a node and an edge are.
-        canvas.text(frame.x + frame.width / 2, frame.y + fs * 1.5, panel.title, size: fs * 1.15, weight: "600")
+        canvas.text(frame.x + frame.width / 2, frame.y + fs * 1.5, PanelRenderer.fit(panel.title, width: frame.width, size: fs * 1.15),
+                    size: fs * 1.15, weight: "600")
         var headerBottom = frame.y + fs * 2.1
         if !panel.subtitle.isEmpty {
             let fitted = PanelRenderer.fit(panel.subtitle, width: frame.width, size: fs)
@@ -203,11 +204,12 @@ struct PanelRenderer {
         return needs
     }
 
-    /// Cuts `text` to `width` with an ellipsis.
+    /// Cuts `text` with an ellipsis so that it fits `width` at `size` (by the layout's width estimate).
     static func fit(_ text: String, width: Double, size: Double) -> String {
-        let room = Int(width / (size * 0.62))
-        guard text.count > room, room > 1 else { return text }
-        return String(text.prefix(room - 1)) + "…"
+        guard DrawingCanvas.textWidth(text, size: size) > width else { return text }
+        var cut = String(text.dropLast())
+        while !cut.isEmpty && DrawingCanvas.textWidth(cut + "…", size: size) > width { cut.removeLast() }
+        return cut + "…"
     }
 
     // MARK: Layout

@@ -31,6 +31,8 @@ public indirect enum Expr: Sendable {
     case logical(LogicalOp, Expr, Expr, at: Int)
     case call(Expr, [Argument], at: Int)
     case index(Expr, Expr, at: Int)
+    /// `xs[a:b]`, `xs[:b]`, `xs[a:]`: the items from a up to (not including) b.
+    case slice(Expr, Expr?, Expr?, at: Int)
     case field(Expr, String, at: Int)
     /// An anonymous `fn (a) { … }`.
     case function(FunctionDecl)
@@ -40,7 +42,7 @@ public indirect enum Expr: Sendable {
         case .int(_, let at), .float(_, let at), .string(_, let at), .bool(_, let at), .none(let at),
              .variable(_, let at), .list(_, let at), .record(_, let at), .unary(_, _, let at),
              .binary(_, _, _, let at), .logical(_, _, _, let at), .call(_, _, let at),
-             .index(_, _, let at), .field(_, _, let at):
+             .index(_, _, let at), .slice(_, _, _, let at), .field(_, _, let at):
             return at
         case .function(let decl):
             return decl.at
@@ -51,7 +53,7 @@ public indirect enum Expr: Sendable {
     public var start: Int {
         switch self {
         case .binary(_, let left, _, _), .logical(_, let left, _, _), .call(let left, _, _),
-             .index(let left, _, _), .field(let left, _, _):
+             .index(let left, _, _), .slice(let left, _, _, _), .field(let left, _, _):
             return left.start
         default:
             return at

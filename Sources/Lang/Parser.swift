@@ -455,10 +455,18 @@ public struct Parser {
                 try enter(t); levels += 1
                 current += 1
                 newlineInsensitive.append(true)
-                let index = try expression()
-                try consume(.rightBracket, "']' after the index")
-                newlineInsensitive.removeLast()
-                expr = .index(expr, index, at: t.start)
+                // `xs[i]`, or a slice `xs[a:b]` with either bound optional.
+                let lower = tokens[current].kind == .colon ? nil : try expression()
+                if match(.colon) {
+                    let upper = tokens[current].kind == .rightBracket ? nil : try expression()
+                    try consume(.rightBracket, "']' after the slice")
+                    newlineInsensitive.removeLast()
+                    expr = .slice(expr, lower, upper, at: t.start)
+                } else if let index = lower {
+                    try consume(.rightBracket, "']' after the index")
+                    newlineInsensitive.removeLast()
+                    expr = .index(expr, index, at: t.start)
+                }
             case .dot:
                 try enter(t); levels += 1
                 current += 1

@@ -11,6 +11,19 @@ public enum Display {
     /// Shortest text that reads back as the same Double: `0.1`, `3.0`, `1e-07`, `1e+16`, `inf`, `nan`.
     public static func float(_ d: Double) -> String { d.description }
 
+    /// A float in a table cell: 6 significant digits (`0.999999999` → `1.0`, `0.0543218` →
+    /// `0.0543218`, `1234567.0` → `1.23457e+06`); `print`, CSV and records keep full precision.
+    public static func tableFloat(_ d: Double) -> String {
+        guard d.isFinite else { return d.description }
+        var text = String(format: "%.6g", d)
+        if !text.contains(".") && !text.contains("e") { text += ".0" }
+        return text
+    }
+
+    /// Tables wider than this many characters are wrapped into blocks of columns, each
+    /// repeating the first (key) column. The REPL sets it from the terminal's width.
+    nonisolated(unsafe) public static var tableWidth = 120
+
     /// `print` and `str` form: strings raw, everything else inline.
     public static func plain(_ value: Value) -> String {
         if case .string(let s) = value { return s }
@@ -79,6 +92,12 @@ public enum Display {
         }
     }
 
+    /// The table of `summary(x)` under a native object's line, for its long form ("" when it has none).
+    static func longSummary(_ object: Summarizable) -> String {
+        guard let summary = try? object.summary(), let table = cell(summary, long: true) else { return "" }
+        return "\n" + table
+    }
+
     static func recordTable(_ items: [Value], long: Bool) -> String {
         var columns: [String] = []
         var seen = Set<String>()
@@ -108,17 +127,37 @@ public enum Display {
         switch value {
         case .string(let s): text = s.replacingNewlines()
         case .native(let object): text = object.display(long: false).replacingNewlines()
+        case .float(let d): text = tableFloat(d)
         default: text = inline(value)
         }
         if !long, text.count > maxCellWidth { text = String(text.prefix(maxCellWidth - 1)) + "…" }
         return text
     }
 
-    /// Columns separated by two spaces; no trailing spaces.
+    /// Columns separated by two spaces; no trailing spaces. A table wider than `tableWidth` is
+    /// printed as blocks of columns (each repeating the first column), separated by a blank line.
     static func table(header: [String], rows: [[String]], rightAligned: [Bool]) -> String {
         let all = [header] + rows
         var widths = [Int](repeating: 0, count: header.count)
         for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        var blocks: [[Int]] = [[]]
+        var used = 0
+        for i in widths.indices {
+            let w = widths[i] + (i > 0 ? 2 : 0)
+            if i > 1, used + w > tableWidth, blocks[blocks.count - 1].count > 1 {
+                blocks.append([0])
+                used = widths[0]
+            }
+            blocks[blocks.count - 1].append(i)
+            used += w
+        }
+        return blocks.map { columns in
+            tableBlock(all.map { row in columns.map { $0 < row.count ? row[$0] : "" } },
+                       widths: columns.map { widths[$0] }, rightAligned: columns.map { rightAligned[$0] })
+        }.joined(separator: "\n\n")
+    }
+
+    private static func tableBlock(_ all: [[String]], widths: [Int], rightAligned: [Bool]) -> String {
         var lines: [String] = []
         for row in all {
             var line = ""

@@ -429,6 +429,9 @@ public final class Interpreter {
             return try callValue(callee, args, at: calleeExpr.start)
         case .index(let baseExpr, let keyExpr, let at):
             return try index(try evaluate(baseExpr, in: scope), try evaluate(keyExpr, in: scope), at: at)
+        case .slice(let baseExpr, let lowerExpr, let upperExpr, let at):
+            let base = try evaluate(baseExpr, in: scope)
+            return try slice(base, try lowerExpr.map { try evaluate($0, in: scope) }, try upperExpr.map { try evaluate($0, in: scope) }, at: at)
         case .field(let baseExpr, let name, let at):
             return try field(try evaluate(baseExpr, in: scope), name, at: at)
         case .function(let decl):
@@ -466,6 +469,31 @@ public final class Interpreter {
             return try field(base, name, at: at)
         default:
             throw fail("cannot index a \(base.typeName) value", at: at)
+        }
+    }
+
+    /// `xs[a:b]` as in Python: negative bounds count from the end, bounds past either end are
+    /// clamped, `a >= b` gives an empty result. Lists, strings and layer lists.
+    private func slice(_ base: Value, _ lower: Value?, _ upper: Value?, at: Int) throws -> Value {
+        func bound(_ v: Value?, _ count: Int, default d: Int) throws -> Int {
+            guard let v, v != .none else { return d }
+            guard case .int(let i) = v else { throw fail("slice bounds must be ints, got \(v.typeName)", at: at) }
+            return min(max(i < 0 ? i + count : i, 0), count)
+        }
+        func range(_ count: Int) throws -> Range<Int> {
+            let a = try bound(lower, count, default: 0), b = try bound(upper, count, default: count)
+            return a < b ? a ..< b : a ..< a
+        }
+        switch base {
+        case .list(let items): return .list(Array(items[try range(items.count)]))
+        case .string(let s):
+            let chars = Array(s)
+            return .string(String(chars[try range(chars.count)]))
+        case .native(let object) where object.elements != nil:
+            let items = object.elements ?? []
+            return .list(Array(items[try range(items.count)]))
+        default:
+            throw fail("cannot slice a \(base.typeName) value (lists, strings and layer lists can be sliced)", at: at)
         }
     }
 

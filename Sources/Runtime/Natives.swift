@@ -15,6 +15,11 @@ func grouped(_ n: Int) -> String {
     return n < 0 ? "-" + out : out
 }
 
+/// `1 input channel`, `16 input channels`.
+func counted(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
+    "\(grouped(n)) \(n == 1 ? singular : plural ?? singular + "s")"
+}
+
 /// A network: architecture, weights and masks. Shared by reference, like a PyTorch module.
 public final class NetworkObject: NativeValue {
     public let network: Network
@@ -25,10 +30,12 @@ public final class NetworkObject: NativeValue {
 
     public var typeName: String { "network" }
 
+    /// One line; the long form (`show(net)`) adds the per-layer table of `summary(net)`.
     public func display(long: Bool) -> String {
         let density = Double(network.keptCount) / Double(max(network.prunableCount, 1))
-        return "\(network.architecture.name)  \(network.architecture.classes) classes  \(grouped(network.parameterCount)) params  "
+        let line = "\(network.architecture.name)  \(network.architecture.classes) classes  \(grouped(network.parameterCount)) params  "
             + "density \(Display.float((density * 10000).rounded() / 10000))"
+        return long ? line + Display.longSummary(self) : line
     }
 
     public var fieldNames: [String] { ["model", "name", "classes", "params", "prunable", "kept", "density"] }
@@ -56,27 +63,45 @@ public final class GraphObject: NativeValue {
     public let layerName: String
     /// The layer's kind ("conv"/"linear") for per-layer encodings.
     public let layerKind: String
+    /// How an unrolled graph was laid out (padding ring, shortcut layers), for drawings; nil
+    /// for per-layer graphs and graphs loaded from files.
+    public let plan: UnrollPlan?
+    /// For a per-layer graph: every layer of its network in order (drawings colour it as in
+    /// the network's other figures); empty when unknown.
+    public let networkLayers: [String]
 
     /// The compat modes that produced the graph, stage by stage (`prune`, `unroll`); empty
     /// for a graph whose origin is unknown (loaded from a file).
     public let modes: [(stage: String, compat: String)]
 
     public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "",
-                modes: [(stage: String, compat: String)] = []) {
+                modes: [(stage: String, compat: String)] = [], plan: UnrollPlan? = nil, networkLayers: [String] = []) {
         self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind
-        self.modes = modes
+        self.modes = modes; self.plan = plan; self.networkLayers = networkLayers
     }
 
     public var typeName: String { "graph" }
 
+    /// One line naming what the nodes are; the long form (`show(g)`) adds the partition table.
     public func display(long: Bool) -> String {
         let parts = graph.partitions
-        var text = "\(encoding)\(layerName.isEmpty ? "" : " " + layerName)  \(grouped(graph.nodeCount)) nodes  "
-            + "\(grouped(graph.edgeCount)) edges  \(parts.count) partitions"
-        if let first = parts.first, let last = parts.last {
-            text += " (\(first.name) \(Tensor.describe(first.shape)) … \(last.name) \(Tensor.describe(last.shape)))"
+        var text: String
+        if !layerName.isEmpty, parts.count == 2 {
+            // A rolled layer: its two sides by name.
+            let left = parts[0], right = parts[1]
+            let leftSide = encoding == "rolled-channel" || left.shape.count != 3
+                ? counted(left.count, layerKind == "linear" ? "input feature" : "input channel")
+                : counted(left.count, "kernel entry", "kernel entries") + " (\(Tensor.describe(left.shape)))"
+            let rightSide = counted(right.count, layerKind == "linear" ? "output feature" : "output channel")
+            text = "\(encoding) \(layerName)  \(leftSide) → \(rightSide)  \(grouped(graph.edgeCount)) edges"
+        } else {
+            text = "\(encoding)\(layerName.isEmpty ? "" : " " + layerName)  \(grouped(graph.nodeCount)) nodes  "
+                + "\(grouped(graph.edgeCount)) edges  \(parts.count) partitions"
+            if let first = parts.first, let last = parts.last {
+                text += " (\(first.name) \(Tensor.describe(first.shape)) … \(last.name) \(Tensor.describe(last.shape)))"
+            }
         }
-        return text
+        return long ? text + Display.longSummary(self) : text
     }
 
     public var fieldNames: [String] { ["nodes", "edges", "partitions", "encoding", "layer"] }

@@ -70,6 +70,9 @@ public final class REPL {
 
     /// Reads cells until Ctrl-D. Returns the process exit code.
     public func loop() -> Int32 {
+        // Wide tables wrap at the terminal's width.
+        var size = winsize()
+        if isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 40 { Display.tableWidth = Int(size.ws_col) }
         print(REPL.banner)
         fflush(stdout)
         setUpLineEditing()

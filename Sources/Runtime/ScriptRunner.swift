@@ -3,7 +3,8 @@ import Kernels
 import Lang
 import Synchronization
 
-/// `mge-script [--keep-going] file.mge` (or `-` for stdin).
+/// `mge-script [--keep-going] file.mge [arguments...]` (or `-` for stdin); the arguments after
+/// the file reach the script as the list of strings `args`.
 /// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error;
 /// stopped by SIGINT or SIGTERM: 128 + the signal (130, 143), as a shell reports a signal death.
 ///
@@ -13,12 +14,16 @@ import Synchronization
 /// printed (stdout to a file is block-buffered, and a signal death would drop the buffer).
 /// A second signal of either kind ends the process at once.
 public enum ScriptRunner {
-    public static let usage = "usage: mge-script [--keep-going] file.mge   (- reads stdin)\n"
+    public static let usage = "usage: mge-script [--keep-going] file.mge [arguments...]   (- reads stdin; the script sees the arguments as `args`)\n"
+
+    static let scriptArgumentsSummary = "The arguments after the script's file name (mge-script file.mge a b gives [\"a\", \"b\"]); [] in the REPL."
 
     public static func main(_ arguments: [String]) -> Int32 {
         var keepGoing = false
         var files: [String] = []
+        var scriptArguments: [String] = []
         for arg in arguments {
+            if !files.isEmpty { scriptArguments.append(arg); continue }
             switch arg {
             case "--keep-going", "-k": keepGoing = true
             case "-h", "--help":
@@ -37,7 +42,9 @@ public enum ScriptRunner {
             return 64
         }
         guard let source = readSource(path) else { return 74 }
-        return runAsScript(source, in: Interpreter(), keepGoing: keepGoing)
+        let interpreter = Interpreter()
+        interpreter.defineConstant(Constant("args", .list(scriptArguments.map(Value.string)), summary: scriptArgumentsSummary))
+        return runAsScript(source, in: interpreter, keepGoing: keepGoing)
     }
 
     /// Runs a whole script on a large stack with SIGINT/SIGTERM asking it to stop; returns the

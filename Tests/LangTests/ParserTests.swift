@@ -31,6 +31,7 @@ final class ParserTests: XCTestCase {
         case .logical(let op, let l, let r, _): return "(\(op == .and ? "and" : "or") \(tree(l)) \(tree(r)))"
         case .call(let f, let args, _): return "(call \(tree(f))" + args.map { " " + ($0.label.map { "\($0):" } ?? "") + tree($0.value) }.joined() + ")"
         case .index(let b, let i, _): return "(index \(tree(b)) \(tree(i)))"
+        case .slice(let b, let lo, let hi, _): return "(slice \(tree(b)) \(lo.map(tree) ?? "_") \(hi.map(tree) ?? "_"))"
         case .field(let b, let n, _): return "(. \(tree(b)) \(n))"
         case .function(let d): return "(fn \(d.params.map(\.name).joined(separator: " ")))"
         }
@@ -58,6 +59,10 @@ final class ParserTests: XCTestCase {
         assertTree("f(a)(b).c[0]", "(index (. (call (call f a) b) c) 0)")
         assertTree("prune(net, snip, 0.95, seed: 1)", "(call prune net snip 0.95 seed:1)")
         assertTree("m[\"gap\"]", "(index m \"gap\")")
+        assertTree("xs[0:5]", "(slice xs 0 5)")
+        assertTree("xs[:-1]", "(slice xs _ (- 1))")
+        assertTree("xs[a + 1:]", "(slice xs (+ a 1) _)")
+        assertTree("xs[:]", "(slice xs _ _)")
     }
 
     func testLiterals() {

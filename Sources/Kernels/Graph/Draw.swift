@@ -1,73 +1,226 @@
 import Foundation
 
-/// Settings of a graph drawing. Sizes are SVG user units (pixels at 100%).
+/// Settings of a graph drawing. Sizes are SVG user units (pixels when shown at the figure's width).
 public struct DrawingOptions: Sendable {
-    public var width: Double = 1400
-    public var height: Double = 760
-    /// A column with more nodes than this is drawn as `bins` stacked bins instead of nodes.
-    public var maxNodesPerColumn = 160
-    public var bins = 40
-    /// At most this many lines; beyond it, the lightest slot pairs are left out (and the
-    /// caption says so), which keeps an SVG of any graph to a few MB.
+    public var width: Double = 1600
+    /// nil: chosen from the width and the number of panel rows (about 16:9 for one row).
+    public var height: Double? = nil
+    /// Size of the smallest text (labels, legend); titles are a little larger.
+    public var fontSize: Double = 14
+    /// At most this many lines per figure; beyond it, the lightest bundles are left out (and
+    /// the legend says so), which keeps an SVG of any graph to a few MB.
     public var maxLines = 24_000
     public init() {}
+
+    /// No text of a figure is smaller than this at the figure's own width (it must read on a slide).
+    public static let minimumFontSize = 12.0
+    public static let widthRange = 400.0 ... 8000.0
+    public static let heightRange = 300.0 ... 8000.0
+    public static let fontSizeRange = minimumFontSize ... 48.0
 }
 
-/// One panel of a side-by-side figure.
-public enum DrawingPanel {
-    /// A multipartite graph, partitions as columns (the unrolled encoding).
-    case multipartite(Graph, title: String)
-    /// Per-layer bipartite graphs (rolled encodings), each a pair of columns, side by side.
-    case layers([Graph], title: String)
+/// One panel of a figure: an unrolled (multipartite) graph, or per-layer bipartite graphs side by side.
+public struct DrawingPanel {
+    public enum Content {
+        /// A multipartite graph, partitions as columns left to right (the unrolled encoding).
+        case multipartite(Graph)
+        /// Per-layer bipartite graphs (rolled encodings): each a pair of columns, side by side.
+        case layers([Graph])
+    }
+    public var content: Content
+    public var title: String
+    /// One line under the title saying what a node and an edge are.
+    public var subtitle: String
+    /// Width of the zero-padding ring of the input partition (its ring nodes are drawn as padding).
+    public var inputPadding = 0
+    /// For edges between non-adjacent partitions of a multipartite graph: the layer that makes
+    /// them (a shortcut conv), by `PartitionPair`, so they take that layer's colour.
+    public var skipLayers: [PartitionPair: String] = [:]
+    /// Nodes drawn on top of a faded graph, with the edges among them.
+    public var highlight: Set<Int> = []
+    /// The network's layers in order, when known: colours follow it, so a layer has the same
+    /// colour in every figure of its network (drawn alone or with the others).
+    public var layerOrder: [String] = []
+
+    public init(_ content: Content, title: String, subtitle: String = "") {
+        self.content = content; self.title = title; self.subtitle = subtitle
+    }
+
+    public static func multipartite(_ graph: Graph, title: String, subtitle: String = "") -> DrawingPanel {
+        DrawingPanel(.multipartite(graph), title: title, subtitle: subtitle)
+    }
+
+    public static func layers(_ graphs: [Graph], title: String, subtitle: String = "") -> DrawingPanel {
+        DrawingPanel(.layers(graphs), title: title, subtitle: subtitle)
+    }
+
+    /// An unrolled graph with its layout: the padding ring of its input and the shortcut layers
+    /// whose edges skip partitions (from `plan`, when known).
+    public static func unrolled(_ graph: Graph, plan: UnrollPlan?, title: String,
+                                subtitle: String = "one node per pixel (c, y, x) of each feature map; an edge per kernel tap of a kept weight") -> DrawingPanel {
+        var panel = DrawingPanel(.multipartite(graph), title: title, subtitle: subtitle)
+        if let plan, plan.partitions.count == graph.partitions.count {
+            panel.inputPadding = plan.inputPadding
+            panel.layerOrder = plan.layers.map(\.name)
+            for layer in plan.layers where layer.isShortcut {
+                panel.skipLayers[PartitionPair(source: layer.sourcePartition, target: layer.targetPartition)] = layer.name
+            }
+        }
+        return panel
+    }
+
+    /// The layers drawn: a multipartite graph's partitions after the input (and its skip
+    /// layers), or each bipartite graph's right partition (its layer).
+    var layerNames: [String] {
+        switch content {
+        case .multipartite(let g):
+            return g.partitions.dropFirst().map(\.name) + skipLayers.sorted { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) }.map(\.value)
+        case .layers(let gs):
+            return gs.map { $0.partitions.last?.name ?? "" }
+        }
+    }
 }
 
-/// SVG drawings of encodings in the style of the paper's figures: partitions as columns of
-/// nodes left to right, edges as thin translucent lines, shortcut edges (skipping a column)
-/// as orange arcs. Large partitions are binned and edges aggregated per pair of bins
-/// (line weight ∝ log of the number of edges), so any graph gives a file of a few MB.
+/// A pair of partition indices (source, target) of a multipartite graph.
+public struct PartitionPair: Hashable, Sendable {
+    public let source: Int, target: Int
+    public init(source: Int, target: Int) { self.source = source; self.target = target }
+}
+
+/// One colour per layer, the same in every panel of a figure: a qualitative palette (without
+/// the red and green that mark sinks and sources) for up to nine layers, then hues spread by the
+/// golden angle at two lightnesses. The input is grey.
+struct LayerColours {
+    static let inputColour = "#7F7F7F"
+    static let palette = ["#1F77B4", "#FF7F0E", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#17BECF", "#393B79", "#5254A3"]
+    private(set) var order: [String] = []
+    private var index: [String: Int] = [:]
+    /// The layers a figure draws (the legend lists these, in `order`).
+    var drawn = Set<String>()
+    var legendOrder: [String] { order.filter(drawn.contains) }
+
+    mutating func add(_ name: String) {
+        guard index[name] == nil, name != "input" else { return }
+        index[name] = order.count
+        order.append(name)
+    }
+
+    func colour(_ name: String) -> String {
+        guard let i = index[name] else { return LayerColours.inputColour }
+        if order.count <= LayerColours.palette.count { return LayerColours.palette[i] }
+        let hue = (Double(i) * 137.508).truncatingRemainder(dividingBy: 360)
+        return LayerColours.hsl(hue, 0.62, i % 2 == 0 ? 0.42 : 0.56)
+    }
+
+    static func hsl(_ h: Double, _ s: Double, _ l: Double) -> String {
+        let c = (1 - abs(2 * l - 1)) * s
+        let x = c * (1 - abs((h / 60).truncatingRemainder(dividingBy: 2) - 1))
+        let m = l - c / 2
+        let (r, g, b): (Double, Double, Double)
+        switch h {
+        case ..<60: (r, g, b) = (c, x, 0)
+        case ..<120: (r, g, b) = (x, c, 0)
+        case ..<180: (r, g, b) = (0, c, x)
+        case ..<240: (r, g, b) = (0, x, c)
+        case ..<300: (r, g, b) = (x, 0, c)
+        default: (r, g, b) = (c, 0, x)
+        }
+        return String(format: "#%02X%02X%02X", Int(((r + m) * 255).rounded()), Int(((g + m) * 255).rounded()), Int(((b + m) * 255).rounded()))
+    }
+}
+
+/// What a figure's legend must explain, collected while the panels are drawn.
+struct LegendNeeds {
+    var roles = Set<NodeRole>()
+    var perEdgeLines = false
+    var bundles = false
+    var skipArcs = false
+    var loops = false
+    var faded = false
+    /// Lines left out to stay within `maxLines`: (shown, total).
+    var truncated: (shown: Int, total: Int)?
+
+    mutating func merge(_ o: LegendNeeds) {
+        roles.formUnion(o.roles)
+        perEdgeLines = perEdgeLines || o.perEdgeLines
+        bundles = bundles || o.bundles
+        skipArcs = skipArcs || o.skipArcs
+        loops = loops || o.loops
+        faded = faded || o.faded
+        if let t = o.truncated { truncated = ((truncated?.shown ?? 0) + t.shown, (truncated?.total ?? 0) + t.total) }
+    }
+}
+
+/// How a node is drawn: the roles the topometrics count (SPEC §4) get their own style.
+enum NodeRole: Int, CaseIterable, Hashable {
+    case normal, source, sink, isolated, padding
+}
+
+/// Figures of graph encodings for slides, in the style of the paper's figures: partitions as
+/// columns left to right whose heights follow their sizes (the network's funnel), small
+/// `C×H×W` partitions as C little pixel grids, big ones as one bin per channel (group); one
+/// colour per layer in every panel, a legend, and no text smaller than 12 px at the figure's width.
 public enum GraphDrawing {
-    static let palette = ["#4C72B0", "#55A868", "#8172B2", "#C44E52", "#64B5CD", "#8C8C8C", "#937860", "#DA8BC3", "#CCB974", "#2F4B7C"]
-    static let shortcutColour = "#E8871E"
+    /// A figure of panel rows (each row's panels side by side), a title and a legend.
+    /// - Complexity: O(n + m) to aggregate edges, output O(nodes drawn + `maxLines`).
+    public static func svg(rows: [[DrawingPanel]], title: String? = nil, options: DrawingOptions = DrawingOptions()) -> String {
+        let fs = max(options.fontSize, DrawingOptions.minimumFontSize)
+        let width = options.width
+        var colours = LayerColours()
+        for panel in rows.joined() {
+            for name in panel.layerOrder { colours.add(name) }
+            for name in panel.layerNames { colours.add(name); colours.drawn.insert(name) }
+        }
+        let hasInput = rows.joined().contains { if case .multipartite = $0.content { return true }; return false }
+        let rowCount = max(1, rows.count)
+        let titleHeight = title == nil ? 0.0 : fs * 2.4
+        let lineBudget = options.maxLines / max(1, rows.joined().count)
 
-    /// A figure of several panels side by side (e.g. the unrolled, rolled and rolled-channel
-    /// encodings of one network).
-    /// - Complexity: O(n + m) to aggregate, output O(nodes drawn + `maxLines`).
-    public static func svg(panels: [DrawingPanel], title: String? = nil, options: DrawingOptions = DrawingOptions()) -> String {
-        var canvas = Canvas(width: options.width, height: options.height)
-        let titleHeight = title == nil ? 0.0 : 34.0
-        if let title { canvas.text(options.width / 2, 24, title, size: 19, anchor: "middle", weight: "600") }
-        // Panels get widths in proportion to their column count, so columns are evenly spaced.
-        let columnCounts = panels.map { panel -> Double in
-            switch panel {
-            // An unrolled graph needs room for its edges: twice the width per column.
-            case .multipartite(let g, _): return 2.2 * Double(max(3, g.partitions.count))
-            case .layers(let gs, _): return 1.5 * Double(max(1, gs.count))
-            }
-        }
-        let total = columnCounts.reduce(0, +)
-        var x = 0.0
-        let lineBudget = options.maxLines / max(1, panels.count)
-        for (panel, share) in zip(panels, columnCounts) {
-            let w = options.width * share / total
-            let frame = Frame(x: x + 12, y: titleHeight, width: w - 24, height: options.height - titleHeight)
-            switch panel {
-            case .multipartite(let g, let title):
-                canvas.text(frame.x + frame.width / 2, frame.y + 20, title, size: 15, anchor: "middle", weight: "600")
-                drawMultipartite(g, in: frame.inset(top: 30), colourOffset: 0, lineBudget: lineBudget, options: options, canvas: &canvas)
-            case .layers(let graphs, let title):
-                canvas.text(frame.x + frame.width / 2, frame.y + 20, title, size: 15, anchor: "middle", weight: "600")
-                let inner = frame.inset(top: 30)
-                let each = inner.width / Double(max(1, graphs.count))
-                for (i, g) in graphs.enumerated() {
-                    let sub = Frame(x: inner.x + Double(i) * each, y: inner.y, width: each, height: inner.height)
-                    drawMultipartite(g, in: sub, colourOffset: i, lineBudget: lineBudget / max(1, graphs.count),
-                                     options: options, canvas: &canvas, compactLabels: true)
+        /// Draws the panels between the title and a legend of `legendHeight`; returns what the legend must explain.
+        func drawPanels(height: Double, legendHeight: Double, on canvas: inout DrawingCanvas) -> LegendNeeds {
+            var needs = LegendNeeds()
+            let rowsHeight = max(fs * 12, height - titleHeight - legendHeight)
+            for (r, row) in rows.enumerated() {
+                let y = titleHeight + rowsHeight * Double(r) / Double(rowCount)
+                let h = rowsHeight / Double(rowCount)
+                let shares = row.map(\.widthShare)
+                let total = shares.reduce(0, +)
+                var x = 0.0
+                for (panel, share) in zip(row, shares) {
+                    let w = width * share / max(total, 1e-9)
+                    let frame = DrawingFrame(x: x + fs * 0.8, y: y, width: w - fs * 1.6, height: h)
+                    var renderer = PanelRenderer(panel: panel, frame: frame, fontSize: fs, colours: colours, lineBudget: lineBudget)
+                    needs.merge(renderer.draw(on: &canvas))
+                    if x > 0 { canvas.line(x, y + fs * 0.5, x, y + h - fs * 0.5, colour: "#DDDDDD", width: 1, opacity: 1) }
+                    x += w
                 }
+                if r > 0 { canvas.line(fs, y, width - fs, y, colour: "#DDDDDD", width: 1, opacity: 1) }
             }
-            if x > 0 { canvas.line(x, frame.y + 6, x, options.height - 6, colour: "#DDDDDD", width: 1, opacity: 1) }
-            x += w
+            return needs
         }
+
+        // What the legend lists depends on what gets drawn: a first pass on a scratch canvas
+        // finds out, so the legend gets exactly the room it needs (drawing twice is cheap next
+        // to a figure's use).
+        let rowHeight = max(300, width * (rowCount == 1 ? 0.48 : rowCount == 2 ? 0.3 : 0.24))
+        var scratch = DrawingCanvas(width: width, height: 0)
+        let guessLegend = Legend.height(colours: colours, hasInput: hasInput, needs: LegendNeeds(), width: width, fontSize: fs)
+        var firstNeeds = drawPanels(height: options.height ?? (titleHeight + guessLegend + Double(rowCount) * rowHeight),
+                                    legendHeight: guessLegend, on: &scratch)
+        // A slightly different height may switch a column between dots and bins: room for both keys.
+        firstNeeds.perEdgeLines = true; firstNeeds.bundles = true
+        let legendHeight = Legend.height(colours: colours, hasInput: hasInput, needs: firstNeeds, width: width, fontSize: fs)
+        let height = options.height ?? (titleHeight + legendHeight + Double(rowCount) * rowHeight)
+        var canvas = DrawingCanvas(width: width, height: height)
+        if let title { canvas.text(width / 2, fs * 1.7, PanelRenderer.fit(title, width: width - 2 * fs, size: fs * 1.4), size: fs * 1.4, weight: "600") }
+        let needs = drawPanels(height: height, legendHeight: legendHeight, on: &canvas)
+        Legend.draw(colours: colours, hasInput: hasInput, needs: needs, top: height - legendHeight, width: width, fontSize: fs, on: &canvas)
         return canvas.document()
+    }
+
+    /// Panels side by side in one row.
+    public static func svg(panels: [DrawingPanel], title: String? = nil, options: DrawingOptions = DrawingOptions()) -> String {
+        svg(rows: [panels], title: title, options: options)
     }
 
     /// The unrolled (multipartite) encoding alone.
@@ -84,216 +237,130 @@ public enum GraphDrawing {
     public static func write(_ svg: String, to path: String) throws {
         try AtomicFile.write(Array(svg.utf8), to: path)
     }
+}
 
-    // MARK: Layout
-
-    struct Frame {
-        var x, y, width, height: Double
-        func inset(top: Double) -> Frame { Frame(x: x, y: y + top, width: width, height: height - top) }
-    }
-
-    /// Where a partition's nodes go: either one slot per node, or `bins` slots.
-    struct Column {
-        var x: Double
-        var slots: Int
-        var binned: Bool
-        var partition: Partition
-        /// Vertical centre of each slot.
-        var centres: [Double]
-        var slotSize: Double
-
-        func slot(of node: Int) -> Int {
-            let local = node - partition.start
-            return binned ? min(slots - 1, local * slots / max(1, partition.count)) : local
+extension DrawingPanel {
+    /// Share of its row's width: proportional to the columns it shows, so columns are evenly spaced.
+    var widthShare: Double {
+        switch content {
+        case .multipartite(let g): return 2.2 * Double(max(3, g.partitions.count))
+        case .layers(let gs): return 2.0 * Double(max(2, gs.count))
         }
     }
+}
 
-    /// Lays out columns; channel groups of a `[C, H, W]` partition get small gaps between them.
-    static func column(_ p: Partition, x: Double, top: Double, height: Double, options: DrawingOptions) -> Column {
-        let binned = p.count > options.maxNodesPerColumn
-        let slots = binned ? options.bins : max(1, p.count)
-        let groups = (!binned && p.shape.count == 3 && p.shape[0] > 1) ? p.shape[0] : 1
-        let perGroup = max(1, slots / groups)
-        let gap = groups > 1 ? max(1.0, Double(perGroup) * 0.35) : 0
-        let units = Double(slots) + Double(groups - 1) * gap
-        // Few nodes are not stretched over the whole height: they stay centred and close.
-        let unit = min(height / max(units, 1), 26)
-        let used = unit * units
-        let start = top + (height - used) / 2
-        let centres = (0 ..< slots).map { i -> Double in
-            let group = min(groups - 1, i / perGroup)
-            return start + (Double(i) + Double(group) * gap + 0.5) * unit
-        }
-        return Column(x: x, slots: slots, binned: binned, partition: p, centres: centres, slotSize: unit)
+struct DrawingFrame {
+    var x, y, width, height: Double
+    var right: Double { x + width }
+    var bottom: Double { y + height }
+}
+
+
+/// The figure's legend, under the panels: one swatch per layer, then the node styles and edge
+/// encodings that occur, wrapped into lines that fit the width.
+enum Legend {
+    struct Item { var swatch: Swatch; var text: String }
+    enum Swatch { case layer(String), role(NodeRole), line(String), none }
+
+    static func items(colours: LayerColours, hasInput: Bool, needs: LegendNeeds) -> [[Item]] {
+        var layers: [Item] = [Item(swatch: .none, text: "Layers:")]
+        if hasInput { layers.append(Item(swatch: .layer(LayerColours.inputColour), text: "input")) }
+        for name in colours.legendOrder { layers.append(Item(swatch: .layer(colours.colour(name)), text: name)) }
+        var keys: [Item] = []
+        let roleText: [NodeRole: String] = [.normal: "node", .source: "source (no in-edges)", .sink: "sink (no out-edges)",
+                                            .isolated: "isolated (no edges)", .padding: "padding (zero ring)"]
+        for role in NodeRole.allCases where needs.roles.contains(role) { keys.append(Item(swatch: .role(role), text: roleText[role] ?? "")) }
+        if needs.perEdgeLines { keys.append(Item(swatch: .line("#555555"), text: "edge, width ∝ |w|")) }
+        if needs.bundles { keys.append(Item(swatch: .line("#555555"), text: "bundle between channel groups, opacity ∝ Σ|w|")) }
+        if needs.skipArcs { keys.append(Item(swatch: .none, text: "arcs: shortcut edges skipping layers")) }
+        if needs.loops { keys.append(Item(swatch: .line("#D62728"), text: "loops: edges inside a partition")) }
+        if needs.faded { keys.append(Item(swatch: .none, text: "faded: outside the highlighted set")) }
+        if let t = needs.truncated { keys.append(Item(swatch: .none, text: "\(t.shown) of \(t.total) heaviest lines shown")) }
+        return keys.isEmpty ? [layers] : [layers, keys]
     }
 
-    static func drawMultipartite(_ g: Graph, in frame: Frame, colourOffset: Int, lineBudget: Int, options: DrawingOptions,
-                                 canvas: inout Canvas, compactLabels: Bool = false) {
-        let parts = g.partitions
-        guard !parts.isEmpty else { return }
-        let labelSpace = compactLabels ? 44.0 : 58.0
-        let top = frame.y + labelSpace, bottom = frame.y + frame.height - 40
-        let step = frame.width / Double(parts.count)
-        let columns = parts.enumerated().map { i, p in
-            column(p, x: frame.x + step * (Double(i) + 0.5), top: top, height: bottom - top, options: options)
+    static func itemWidth(_ item: Item, fontSize fs: Double) -> Double {
+        let swatch: Double
+        if case .none = item.swatch { swatch = 0 } else { swatch = fs * 1.6 }
+        return swatch + DrawingCanvas.textWidth(item.text, size: fs) + fs * 1.2
+    }
+
+    /// Lines of items, each line at most `width - 2·margin` wide.
+    static func lines(_ groups: [[Item]], width: Double, fontSize fs: Double) -> [[Item]] {
+        var out: [[Item]] = []
+        for group in groups {
+            var line: [Item] = [], used = 0.0
+            for var item in group {
+                // An item wider than a whole line is cut to fit it.
+                let room = width - 2 * fs - (itemWidth(Item(swatch: item.swatch, text: ""), fontSize: fs))
+                item.text = PanelRenderer.fit(item.text, width: room, size: fs)
+                let w = itemWidth(item, fontSize: fs)
+                if !line.isEmpty && used + w > width - 2 * fs { out.append(line); line = []; used = 0 }
+                line.append(item); used += w
+            }
+            if !line.isEmpty { out.append(line) }
         }
-        // Count edges per (source slot, target slot), one dense table per pair of partitions.
-        var tables: [Int: [Int]] = [:]  // key: source partition << 32 | target partition
-        for (pi, p) in parts.enumerated() {
-            for u in p.range {
-                let su = columns[pi].slot(of: u)
-                var e = g.outOffsets[u]
-                let end = g.outOffsets[u + 1]
-                while e < end {
-                    // Targets are sorted: handle a run within one target partition at once.
-                    let tp = g.partitionIndex(of: Int(g.outTargets[e]))
-                    let limit = columns[tp].partition.start + columns[tp].partition.count
-                    let key = pi << 32 | tp
-                    let width = columns[tp].slots
-                    var table = tables.removeValue(forKey: key) ?? [Int](repeating: 0, count: columns[pi].slots * width)
-                    while e < end && Int(g.outTargets[e]) < limit {
-                        table[su * width + columns[tp].slot(of: Int(g.outTargets[e]))] += 1
-                        e += 1
-                    }
-                    tables[key] = table
+        return out
+    }
+
+    static func height(colours: LayerColours, hasInput: Bool, needs: LegendNeeds, width: Double, fontSize fs: Double) -> Double {
+        Double(lines(items(colours: colours, hasInput: hasInput, needs: needs), width: width, fontSize: fs).count) * fs * 1.6 + fs * 0.8
+    }
+
+    static func draw(colours: LayerColours, hasInput: Bool, needs: LegendNeeds, top: Double, width: Double, fontSize fs: Double,
+                     on canvas: inout DrawingCanvas) {
+        canvas.line(fs, top + fs * 0.2, width - fs, top + fs * 0.2, colour: "#DDDDDD", width: 1, opacity: 1)
+        var y = top + fs * 1.5
+        for line in lines(items(colours: colours, hasInput: hasInput, needs: needs), width: width, fontSize: fs) {
+            let total = line.reduce(0) { $0 + itemWidth($1, fontSize: fs) }
+            var x = max(fs, (width - total) / 2)
+            for item in line {
+                let mid = y - fs * 0.35
+                switch item.swatch {
+                case .none: break
+                case .layer(let colour): canvas.rect(x, mid - fs * 0.45, fs * 1.1, fs * 0.9, fill: colour)
+                case .line(let colour): canvas.line(x, mid, x + fs * 1.1, mid, colour: colour, width: 2, opacity: 0.8)
+                case .role(let role): NodeStyle.drawSwatch(role, x: x + fs * 0.55, y: mid, size: fs * 0.9, on: &canvas)
                 }
+                if case .none = item.swatch {} else { x += fs * 1.6 }
+                let bold = item.text == "Layers:"
+                canvas.text(x, y, item.text, size: fs, anchor: "start", weight: bold ? "600" : "400", colour: "#333333")
+                x += DrawingCanvas.textWidth(item.text, size: fs) + fs * 1.2
             }
+            y += fs * 1.6
         }
-        var lines: [(source: Int, target: Int, sourceSlot: Int, targetSlot: Int, count: Int)] = []
-        for (key, table) in tables {
-            let sp = key >> 32, tp = key & 0xFFFF_FFFF, width = columns[tp].slots
-            for (i, count) in table.enumerated() where count > 0 {
-                lines.append((sp, tp, i / width, i % width, count))
-            }
+    }
+}
+
+/// Node styles: layer colour filled; sources ringed green, sinks ringed red, isolated hollow,
+/// padding dashed grey.
+enum NodeStyle {
+    static let sourceColour = "#2CA02C", sinkColour = "#D62728", paddingColour = "#9A9A9A"
+
+    /// A node of `role` as a square (grid cell) or circle, `size` across.
+    static func draw(_ role: NodeRole, colour: String, x: Double, y: Double, size: Double, square: Bool, faded: Bool,
+                     on canvas: inout DrawingCanvas, fillOpacity: Double = 1, element: ElementRole = .node) {
+        let fill: String, stroke: String?, strokeWidth: Double, dashed: Bool
+        let ring = max(1.5, min(3, size * 0.16))
+        switch role {
+        case .normal: fill = colour; stroke = nil; strokeWidth = 0; dashed = false
+        case .source: fill = colour; stroke = sourceColour; strokeWidth = ring; dashed = false
+        case .sink: fill = colour; stroke = sinkColour; strokeWidth = ring; dashed = false
+        case .isolated: fill = "white"; stroke = colour; strokeWidth = 1.2; dashed = false
+        case .padding: fill = "white"; stroke = paddingColour; strokeWidth = 1; dashed = true
         }
-        let totalPairs = lines.count
-        if lines.count > lineBudget {
-            lines.sort { $0.count > $1.count }
-            lines.removeLast(lines.count - lineBudget)
+        let opacity = faded ? 0.25 : fillOpacity
+        let inner = size - (stroke == nil ? 0 : strokeWidth)
+        if square {
+            canvas.rect(x - inner / 2, y - inner / 2, inner, inner, fill: fill, fillOpacity: opacity, stroke: stroke.map { faded ? "#CCCCCC" : $0 },
+                        strokeWidth: strokeWidth, dashed: dashed, role: element)
+        } else {
+            canvas.circle(x, y, inner / 2, fill: fill, fillOpacity: opacity, stroke: stroke.map { faded ? "#CCCCCC" : $0 },
+                          strokeWidth: strokeWidth, dashed: dashed, role: element)
         }
-        let maxCount = Double(lines.map(\.count).max() ?? 1)
-        let aggregated = maxCount > 1
-        // Thin, translucent lines; denser graphs get fainter ones so structure shows through.
-        let baseOpacity = min(0.55, max(0.06, 18.0 / Double(max(1, lines.count)).squareRoot()))
-        // Shortcuts first, underneath the layer-to-layer edges.
-        lines.sort { ($0.target - $0.source == 1 ? 1 : 0, $0.source, $0.target) < ($1.target - $1.source == 1 ? 1 : 0, $1.source, $1.target) }
-        for l in lines {
-            let a = columns[l.source], b = columns[l.target]
-            let x1 = a.x + 3, y1 = a.centres[l.sourceSlot], x2 = b.x - 3, y2 = b.centres[l.targetSlot]
-            let strength = aggregated ? log(1 + Double(l.count)) / log(1 + maxCount) : 1
-            let width = aggregated ? 0.3 + 1.7 * strength : 0.7
-            let opacity = aggregated ? min(0.8, baseOpacity * (0.3 + 1.4 * strength)) : baseOpacity
-            if l.target == l.source {
-                // Edges inside one partition (only the reference's quirk makes them): loops
-                // to the right of the column, in red so the anomaly stands out.
-                let bulge = step * (0.18 + 0.5 * abs(y2 - y1) / max(1, bottom - top))
-                canvas.curve(a.x + 3, y1, a.x + bulge, (y1 + y2) / 2, a.x + 3, y2, colour: "#D62728", width: width, opacity: min(0.9, opacity * 1.8))
-            } else if l.target > l.source + 1 {
-                // Shortcut: an arc bowing upwards over the skipped columns.
-                let lift = 0.12 * (x2 - x1)
-                canvas.curve(x1, y1, (x1 + x2) / 2, min(y1, y2) - lift, x2, y2, colour: shortcutColour, width: width,
-                             opacity: aggregated ? opacity * 0.6 : min(0.9, opacity * 1.4))
-            } else {
-                canvas.line(x1, y1, x2, y2, colour: palette[(l.target - 1 + colourOffset + palette.count) % palette.count], width: width, opacity: opacity)
-            }
-        }
-        // Labels are all rotated as soon as one would not fit its column.
-        let rotateLabels = parts.contains { Double($0.name.count) * 7 > step }
-        for (i, c) in columns.enumerated() {
-            // A layer panel shows both its columns in the layer's colour.
-            let colour = compactLabels ? palette[colourOffset % palette.count] : palette[(i - 1 + colourOffset + palette.count) % palette.count]
-            let fill = i == 0 && !compactLabels ? "#555555" : colour
-            if c.binned {
-                let h = max(1.0, c.slotSize * 0.8)
-                for y in c.centres { canvas.rect(c.x - 4, y - h / 2, 8, h, fill: fill, opacity: 0.85) }
-            } else {
-                // Nodes without any edge (pruned away) are drawn hollow.
-                let r = max(0.8, min(5, c.slotSize * 0.36))
-                for (k, y) in c.centres.enumerated() {
-                    let v = c.partition.start + k
-                    if g.outDegree(v) == 0 && g.inDegree(v) == 0 {
-                        canvas.circle(c.x, y, r, fill: "white", stroke: fill)
-                    } else {
-                        canvas.circle(c.x, y, r, fill: fill)
-                    }
-                }
-            }
-            let name = c.partition.name
-            if compactLabels {
-                // One label per layer panel, over its pair of columns.
-                if i == parts.count - 1 {
-                    let crowded = Double(name.count) * 6 > frame.width
-                    canvas.text(frame.x + frame.width / 2, frame.y + 14 + (crowded ? Double(colourOffset % 2) * 13 : 0), name,
-                                size: 10, anchor: "middle")
-                }
-            } else if rotateLabels {
-                canvas.text(c.x, frame.y + labelSpace - 8, name, size: 10, anchor: "start", rotate: -35)
-            } else {
-                canvas.text(c.x, frame.y + labelSpace - 14, name, size: 12, anchor: "middle")
-            }
-            let shape = c.partition.shape.map(String.init).joined(separator: "×")
-            // Staggered in two rows when neighbouring labels would touch.
-            let stagger = Double(shape.count) * 5.6 > step ? Double(i % 2) * 11 : 0
-            canvas.text(c.x, bottom + 14 + stagger, shape, size: 9, anchor: "middle", colour: "#666666")
-        }
-        var caption = "\(g.nodeCount) nodes, \(g.edgeCount) edges"
-        if lines.contains(where: { $0.target > $0.source + 1 }) { caption += "; orange arcs: shortcut edges" }
-        if lines.contains(where: { $0.target == $0.source }) { caption += "; red loops: edges inside a partition" }
-        if columns.contains(where: { !$0.binned }) && (0 ..< g.nodeCount).contains(where: { g.outDegree($0) == 0 && g.inDegree($0) == 0 }) {
-            caption += "; hollow: nodes without edges"
-        }
-        if aggregated { caption += "; columns in \(options.bins) bins, line weight ~ log(edges between bins)" }
-        if totalPairs > lines.count { caption += "; \(lines.count) of \(totalPairs) heaviest shown" }
-        if !compactLabels { canvas.text(frame.x + frame.width / 2, frame.y + frame.height - 2, caption, size: 10, anchor: "middle", colour: "#666666") }
     }
 
-    // MARK: SVG text
-
-    struct Canvas {
-        let width: Double, height: Double
-        var body: [String] = []
-
-        static func number(_ v: Double) -> String {
-            let r = (v * 10).rounded() / 10
-            return r == r.rounded() ? String(Int(r)) : String(r)
-        }
-
-        static func escape(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
-
-        mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, colour: String, width: Double, opacity: Double) {
-            let n = Canvas.number
-            body.append("<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(colour)\" stroke-width=\"\(String(format: "%.2f", width))\" stroke-opacity=\"\(String(format: "%.3f", opacity))\"/>")
-        }
-
-        mutating func curve(_ x1: Double, _ y1: Double, _ cx: Double, _ cy: Double, _ x2: Double, _ y2: Double, colour: String, width: Double, opacity: Double) {
-            let n = Canvas.number
-            body.append("<path d=\"M\(n(x1)) \(n(y1))Q\(n(cx)) \(n(cy)) \(n(x2)) \(n(y2))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"\(String(format: "%.2f", width))\" stroke-opacity=\"\(String(format: "%.3f", opacity))\"/>")
-        }
-
-        mutating func circle(_ x: Double, _ y: Double, _ r: Double, fill: String, stroke: String? = nil) {
-            let n = Canvas.number
-            let outline = stroke.map { " stroke=\"\($0)\" stroke-width=\"1\"" } ?? ""
-            body.append("<circle cx=\"\(n(x))\" cy=\"\(n(y))\" r=\"\(String(format: "%.2f", r))\" fill=\"\(fill)\"\(outline)/>")
-        }
-
-        mutating func rect(_ x: Double, _ y: Double, _ w: Double, _ h: Double, fill: String, opacity: Double) {
-            let n = Canvas.number
-            body.append("<rect x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(w))\" height=\"\(String(format: "%.2f", h))\" fill=\"\(fill)\" fill-opacity=\"\(opacity)\"/>")
-        }
-
-        mutating func text(_ x: Double, _ y: Double, _ s: String, size: Double, anchor: String, weight: String = "400",
-                           colour: String = "#222222", rotate: Double? = nil) {
-            let n = Canvas.number
-            let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
-            body.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" fill=\"\(colour)\"\(transform)>\(Canvas.escape(s))</text>")
-        }
-
-        func document() -> String {
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Canvas.number(width))\" height=\"\(Canvas.number(height))\" viewBox=\"0 0 \(Canvas.number(width)) \(Canvas.number(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
-                + "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n" + body.joined(separator: "\n") + "\n</svg>\n"
-        }
+    static func drawSwatch(_ role: NodeRole, x: Double, y: Double, size: Double, on canvas: inout DrawingCanvas) {
+        draw(role, colour: "#6A6A6A", x: x, y: y, size: size, square: true, faded: false, on: &canvas, element: .decoration)
     }
 }

@@ -115,9 +115,11 @@ public struct Constant {
 /// Every builtin and constant, assembled from per-area arrays. Add an area by appending its array here.
 public enum BuiltinRegistry {
     public static var areas: [[Builtin]] {
-        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, metricsBuiltins]
+        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins]
     }
-    public static var constantAreas: [[Constant]] { [pruneConstants] }
+    public static var constantAreas: [[Constant]] {
+        [pruneConstants, [Constant("args", .list([]), summary: ScriptRunner.scriptArgumentsSummary)]]
+    }
 }
 
 /// The checked arguments of one builtin call, one per parameter (variadic ones as a list).

@@ -15,7 +15,7 @@ let graphBuiltins: [Builtin] = [
         var modes: [(stage: String, compat: String)] = []
         if let masks = net.network.maskCompat { modes.append(("prune", masks.rawValue)) }
         modes.append(("unroll", compat.rawValue))
-        return .native(GraphObject(graph, encoding: "MGE", modes: modes))
+        return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat)))
     },
     Builtin("rolled", [Param("net", .native("network"))], returns: "layers",
             summary: "The rolled encoding: one bipartite graph per conv, shortcut and linear layer (left = flattened kernel entries, right = output channels), in network order.",
@@ -55,14 +55,23 @@ let graphBuiltins: [Builtin] = [
         try GraphArguments.writeGraph(args, "g", extensions: ["safetensors"], what: "a safetensors file") { try $0.exportDegrees(to: $1) }
     },
     Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .string),
-                     Param("encoding", .string, default: .string("unrolled")), Param("title", .optional(.string), default: Value.none)],
+                     Param("encoding", .string, default: .string("unrolled")), Param("title", .optional(.string), default: Value.none),
+                     Param("width", .optional(.number), default: Value.none), Param("height", .optional(.number), default: Value.none),
+                     Param("font_size", .optional(.number), default: Value.none),
+                     Param("highlight", .optional(.oneOf([.native("nodes"), .list])), default: Value.none)],
             returns: "none",
-            summary: "Draws a graph, a layer list or a network's encoding as SVG in the paper's style (partitions as columns; big partitions binned). For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\" (the three side by side).",
-            example: "draw(toy(), \"toy.svg\", encoding: \"all\");  draw(g, \"mge.svg\")") { args in
-        let path = try GraphArguments.path(args, "path", extensions: ["svg"], what: "an SVG file")
+            summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; highlight: a node set (or a list of them) drawn over a faded graph.",
+            example: "draw(toy(), \"toy.png\", encoding: \"all\");  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
+        let path = try GraphArguments.path(args, "path", extensions: ["svg", "png"], what: "a figure")
         let title = args.optional("title").map(Display.plain)
-        let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, args: args)
-        try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
+        let options = try GraphDrawings.options(args)
+        let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
+        if (path as NSString).pathExtension.lowercased() == "png" {
+            let size = GraphDrawing.size(of: svg) ?? (options.width, options.height ?? options.width * 0.6)
+            try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.writePNG(svg, width: Int(size.width.rounded()), height: Int(size.height.rounded()), to: path) }
+        } else {
+            try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
+        }
         reportWrite(path, file: path, args)
         return .none
     },
@@ -192,32 +201,80 @@ enum NetworkLayers {
         let graphs = try GraphArguments.cancellable {
             try layers.map { l in try channel ? rolledChannelGraph(l.weight) : rolledGraph(l.weight) }
         }
+        let names = layers.map(\.entry.name)
         let objects = zip(layers, graphs).map { l, g in
-            GraphObject(g, encoding: encoding, layerName: l.entry.name, layerKind: l.entry.kind)
+            GraphObject(g, encoding: encoding, layerName: l.entry.name, layerKind: l.entry.kind, networkLayers: names)
         }
         return LayersObject(objects, encoding: encoding, layerIds: layers.map(\.entry.id))
     }
 }
 
-/// SVG figures of graphs, layer lists and networks.
+/// Figures of graphs, layer lists and networks.
 enum GraphDrawings {
     static let encodings = ["unrolled", "rolled", "rolled_channel", "all"]
+    static let rolledSubtitle = "kernel entries (c, kh, kw) → output channels; an edge per kept weight"
+    static let channelSubtitle = "input channels → output channels; an edge where a kernel keeps a weight"
 
-    static func svg(_ x: Value, encoding: String, title: String?, args: Arguments) throws -> String {
+    /// width:, height:, font_size: checked against `DrawingOptions`' ranges.
+    static func options(_ args: Arguments) throws -> DrawingOptions {
+        var options = DrawingOptions()
+        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
+            guard let v = args.optional(name)?.asDouble else { return nil }
+            guard range.contains(v) else {
+                throw args.bad(name, "expected \(Int(range.lowerBound)) to \(Int(range.upperBound)) px, got \(Display.inline(args[name]))")
+            }
+            return v
+        }
+        if let w = try number("width", DrawingOptions.widthRange) { options.width = w }
+        options.height = try number("height", DrawingOptions.heightRange)
+        if let f = try number("font_size", DrawingOptions.fontSizeRange) { options.fontSize = f }
+        return options
+    }
+
+    /// The highlight: argument as node ids of `graph`.
+    static func highlight(_ args: Arguments, graph: GraphObject) throws -> Set<Int> {
+        guard let value = args.optional("highlight") else { return [] }
+        let sets: [Value]
+        if case .list(let items) = value { sets = items } else { sets = [value] }
+        var ids = Set<Int>()
+        for item in sets {
+            guard case .native(let s as NodeSetObject) = item else {
+                throw args.bad("highlight", "node sets expected, got a list holding \(item.typeName)")
+            }
+            guard s.graph === graph.graph else { throw args.bad("highlight", "the node set belongs to another graph") }
+            ids.formUnion(s.nodes)
+        }
+        return ids
+    }
+
+    static func svg(_ x: Value, encoding: String, title: String?, options: DrawingOptions, args: Arguments) throws -> String {
+        if args.optional("highlight") != nil, !(x.typeName == "graph") {
+            let what = x.typeName == "layers" ? "layer list (pick one layer: ls[0])" : x.typeName
+            throw args.bad("highlight", "highlight: applies to a graph (g = unroll(net)), not to a \(what)")
+        }
         switch x {
         case .native(let g as GraphObject):
             guard encoding == "unrolled" else {
                 throw args.bad("encoding", "a graph is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
+            let counts = "\(grouped(g.graph.nodeCount)) nodes, \(grouped(g.graph.edgeCount)) edges"
+            var panel: DrawingPanel
             if !g.layerName.isEmpty {
-                return GraphDrawing.svg(panels: [.layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName)")])
+                let subtitle = g.encoding == "rolled-channel" ? channelSubtitle : rolledSubtitle
+                panel = .layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName) (\(counts))", subtitle: subtitle)
+                panel.layerOrder = g.networkLayers
+            } else {
+                panel = .unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
             }
-            return GraphDrawing.svg(panels: [.multipartite(g.graph, title: title ?? "\(g.encoding)  \(grouped(g.graph.nodeCount)) nodes  \(grouped(g.graph.edgeCount)) edges")])
+            panel.highlight = try highlight(args, graph: g)
+            return GraphDrawing.svg(panels: [panel], options: options)
         case .native(let ls as LayersObject):
             guard encoding == "unrolled" else {
                 throw args.bad("encoding", "a layer list is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
-            return GraphDrawing.svg(panels: [.layers(ls.layers.map(\.graph), title: title ?? "\(ls.encoding) (\(ls.layers.count) layers)")])
+            let subtitle = ls.encoding == "rolled-channel" ? channelSubtitle : rolledSubtitle
+            return GraphDrawing.svg(panels: [.layers(ls.layers.map(\.graph), title: title ?? "\(ls.encoding) (\(ls.layers.count) layers)", subtitle: subtitle)],
+                                    options: options)
         case .native(let net as NetworkObject):
             guard encodings.contains(encoding) else {
                 let hint = closestName(to: encoding, among: encodings).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
@@ -226,22 +283,22 @@ enum GraphDrawings {
             let name = net.network.architecture.name
             func unrolled(_ panelTitle: String) throws -> DrawingPanel {
                 let g = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: .paper) }
-                return .multipartite(g, title: panelTitle)
+                return .unrolled(g, plan: try UnrollPlan(net.network.architecture), title: panelTitle)
             }
             func rolled(_ channel: Bool, _ panelTitle: String) throws -> DrawingPanel {
                 let ls = try NetworkLayers.encode(net.network, channel: channel)
-                return .layers(ls.layers.map(\.graph), title: panelTitle)
+                return .layers(ls.layers.map(\.graph), title: panelTitle, subtitle: channel ? channelSubtitle : rolledSubtitle)
             }
             switch encoding {
-            case "unrolled": return GraphDrawing.svg(panels: [try unrolled(title ?? "\(name): unrolled (MGE)")])
-            case "rolled": return GraphDrawing.svg(panels: [try rolled(false, title ?? "\(name): rolled")])
-            case "rolled_channel": return GraphDrawing.svg(panels: [try rolled(true, title ?? "\(name): rolled-channel")])
+            case "unrolled": return GraphDrawing.svg(panels: [try unrolled(title ?? "\(name): unrolled (MGE)")], options: options)
+            case "rolled": return GraphDrawing.svg(panels: [try rolled(false, title ?? "\(name): rolled")], options: options)
+            case "rolled_channel": return GraphDrawing.svg(panels: [try rolled(true, title ?? "\(name): rolled-channel")], options: options)
             default:
-                var options = DrawingOptions()
-                options.width = 2000
-                return GraphDrawing.svg(panels: [try rolled(false, "rolled"), try rolled(true, "rolled-channel"),
-                                                 try unrolled("unrolled (MGE)")],
-                                        title: title ?? "\(name): three encodings", options: options)
+                let r = try rolled(false, "rolled"), rc = try rolled(true, "rolled-channel"), u = try unrolled("unrolled (MGE)")
+                // Few layers: the two rolled encodings share a row above the MGE; many: one row each.
+                let layerCount = NetworkLayers.entries(net.network.architecture).count
+                let rows = layerCount <= 8 ? [[r, rc], [u]] : [[r], [rc], [u]]
+                return GraphDrawing.svg(rows: rows, title: title ?? "\(name): three encodings", options: options)
             }
         default:
             throw args.bad("x", "graph, layers or network expected, got \(x.typeName)")

@@ -310,7 +310,7 @@ private func checkInput(_ x: Tensor, of net: NetworkObject, _ args: Arguments) t
 }
 
 /// Flattens nested lists of numbers into `flat`, returning their shape; ragged lists are refused.
-private func nestedList(_ value: Value, into flat: inout [Float], _ args: Arguments, depth: Int = 0) throws -> [Int] {
+func nestedList(_ value: Value, into flat: inout [Float], _ args: Arguments, depth: Int = 0) throws -> [Int] {
     switch value {
     case .list(let items):
         guard depth < 32 else { throw args.bad("values", "lists nested too deeply") }

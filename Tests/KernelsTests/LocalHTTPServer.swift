@@ -44,12 +44,14 @@ final class LocalHTTPServer: @unchecked Sendable {
     func fail(_ path: String, status: Int) { lock.lock(); failures[path] = status; lock.unlock() }
     var requests: [Request] { lock.lock(); defer { lock.unlock() }; return log }
 
-    func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+    /// Wakes the accept loop, which then closes the listener itself: closing it here could hand
+    /// its descriptor number to the next test's server while this loop still accepts on it.
+    func stop() { shutdown(listener, Int32(SHUT_RDWR)) }
 
     private func acceptLoop() {
         while true {
             let connection = accept(listener, nil, nil)
-            if connection < 0 { if errno == EINTR { continue }; return }
+            if connection < 0 { if errno == EINTR { continue }; close(listener); return }
             handle(connection)
             close(connection)
         }

@@ -36,6 +36,11 @@ public final class Interpreter {
     /// Called for each syntax or runtime error; renders to `writeError` unless replaced.
     public var report: ((Diagnostic) -> Void)?
 
+    /// How `sweep` runs (set by mge-script's --jobs/--shard/--merge/--plan), and how many
+    /// sweep calls have started (a `--jobs` worker serves the one with its ordinal).
+    public var sweepSettings = SweepSettings()
+    var sweepsStarted = 0
+
     let globals = Scope(parent: nil)
     public private(set) var builtins: [String: Builtin] = [:]
     public private(set) var constants: [String: Constant] = [:]

@@ -1,34 +1,98 @@
 import Foundation
 import Lang
 
-/// `mge-script [--keep-going] file.mge` (or `-` for stdin).
+/// `mge-script [options] file.mge` (or `-` for stdin).
 /// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error.
 public enum ScriptRunner {
-    public static let usage = "usage: mge-script [--keep-going] file.mge   (- reads stdin)\n"
+    public static let usage = """
+        usage: mge-script [options] file.mge   (- reads stdin)
+          -k, --keep-going     run the next top-level statement after a runtime error
+          --jobs N             run sweep points in N worker processes
+          --shard i/n          run the i-th of n slices of each sweep into <results>.shard-i-of-n.csv
+          --merge              join the shard files into the results file (runs no point)
+          --plan               print each sweep point's estimated time and memory, run nothing
+          --shards n           with --plan: also show the totals for n shards
+          --retry-failed       run again the points recorded in <results>.errors.csv
+
+        """
+
+    /// The command line: every option is parsed here.
+    struct Options {
+        var keepGoing = false
+        var sweep = SweepSettings()
+        var files: [String] = []
+    }
+
+    /// Parses the arguments, or returns the message for a usage error.
+    static func parse(_ arguments: [String]) -> Result<Options, UsageError> {
+        var o = Options()
+        var modes: [String] = []
+        var i = 0
+        func value(_ flag: String) throws(UsageError) -> String {
+            i += 1
+            guard i < arguments.count else { throw UsageError(message: "\(flag) needs a value") }
+            return arguments[i]
+        }
+        do throws(UsageError) {
+            while i < arguments.count {
+                let arg = arguments[i]
+                switch arg {
+                case "--keep-going", "-k": o.keepGoing = true
+                case "--jobs", "-j":
+                    let text = try value(arg)
+                    guard let n = Int(text), n >= 1, n <= 256 else { throw UsageError(message: "--jobs expects a number of processes from 1 to 256, got '\(text)'") }
+                    o.sweep.jobs = n
+                case "--shard":
+                    let text = try value(arg)
+                    let parts = text.split(separator: "/")
+                    guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, k >= 1, k <= n else {
+                        throw UsageError(message: "--shard expects i/n with 1 <= i <= n (e.g. --shard 2/10), got '\(text)'")
+                    }
+                    o.sweep.shard = (k, n)
+                    modes.append("--shard")
+                case "--shards":
+                    let text = try value(arg)
+                    guard let n = Int(text), n >= 1 else { throw UsageError(message: "--shards expects a number of shards, got '\(text)'") }
+                    o.sweep.planShards = n
+                case "--merge": o.sweep.mode = .merge; modes.append(arg)
+                case "--plan": o.sweep.mode = .plan
+                case "--retry-failed": o.sweep.retryFailed = true
+                case "--sweep-worker": // internal: a --jobs worker process
+                    guard let n = Int(try value(arg)) else { throw UsageError(message: "--sweep-worker expects a sweep number") }
+                    o.sweep.mode = .worker(ordinal: n)
+                default:
+                    if arg.hasPrefix("-"), arg != "-" { throw UsageError(message: "unknown option '\(arg)'") }
+                    o.files.append(arg)
+                }
+                i += 1
+            }
+            if modes.count > 1 { throw UsageError(message: "--shard and --merge do not go together (merge after every shard has run)") }
+            guard o.files.count == 1 else { throw UsageError(message: o.files.isEmpty ? "no script given" : "one script at a time") }
+        } catch {
+            return .failure(error)
+        }
+        o.sweep.scriptPath = o.files[0]
+        return .success(o)
+    }
+
+    struct UsageError: Error { let message: String }
 
     public static func main(_ arguments: [String]) -> Int32 {
-        var keepGoing = false
-        var files: [String] = []
-        for arg in arguments {
-            switch arg {
-            case "--keep-going", "-k": keepGoing = true
-            case "-h", "--help":
-                print(usage, terminator: "")
-                return 0
-            default:
-                if arg.hasPrefix("-"), arg != "-" {
-                    fputs("mge-script: unknown option '\(arg)'\n" + usage, stderr)
-                    return 64
-                }
-                files.append(arg)
-            }
+        if arguments.contains("-h") || arguments.contains("--help") {
+            print(usage, terminator: "")
+            return 0
         }
-        guard files.count == 1, let path = files.first else {
-            fputs(usage, stderr)
+        let options: Options
+        switch parse(arguments) {
+        case .success(let o): options = o
+        case .failure(let e):
+            fputs("mge-script: \(e.message)\n" + usage, stderr)
             return 64
         }
-        guard let source = readSource(path) else { return 74 }
-        return runOnLargeStack { run(source, in: Interpreter(), keepGoing: keepGoing) }
+        guard let source = readSource(options.files[0]) else { return 74 }
+        let interpreter = Interpreter()
+        interpreter.sweepSettings = options.sweep
+        return runOnLargeStack { run(source, in: interpreter, keepGoing: options.keepGoing) }
     }
 
     /// Reads a file (or stdin for "-"), printing an I/O error when it cannot.

@@ -5,8 +5,12 @@ import Foundation
 /// (`DispatchQueue.concurrentPerform`), so each GEMM they issue is small and runs on one
 /// OpenBLAS thread; letting OpenBLAS spawn its own threads inside would oversubscribe the cores.
 public enum Parallel {
-    /// Cores the kernels spread work over.
-    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Cores the kernels spread work over: all of them, or `MGE_THREADS` when set (sweep workers
+    /// get cores / jobs each, so `--jobs N` does not oversubscribe the machine).
+    public static let workers: Int = {
+        if let text = ProcessInfo.processInfo.environment["MGE_THREADS"], let n = Int(text), n >= 1 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     private static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
 

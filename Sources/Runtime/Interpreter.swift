@@ -274,7 +274,8 @@ public final class Interpreter {
         let args = try argExprs.map { CallArgument(label: $0.label, value: try evaluate($0.value, in: scope)) }
         do {
             let values = try range.check(args)
-            return try CoreBuiltins.rangeBounds(Arguments(builtin: range, values: values, interpreter: self))
+            return try CoreBuiltins.rangeBounds(Arguments(builtin: range, values: values, interpreter: self,
+                                                              keywords: Set(args.compactMap(\.label))))
         } catch let error as RuntimeError {
             throw fail(error.message, at: nameAt)
         }
@@ -494,7 +495,8 @@ public final class Interpreter {
             defer { builtinCallSite = savedSite }
             do {
                 let values = try builtin.check(args)
-                return try builtin.body(Arguments(builtin: builtin, values: values, interpreter: self))
+                return try builtin.body(Arguments(builtin: builtin, values: values, interpreter: self,
+                                                  keywords: Set(args.compactMap(\.label))))
             } catch let error as RuntimeError {
                 throw fail(error.message, at: at)
             } catch is InterruptedError {

@@ -42,7 +42,7 @@ final class GraphBuiltinsTests: XCTestCase {
         XCTAssertEqual(g.encoding, "MGE")
         XCTAssertEqual(s.output("print(g.nodes, len(g.partitions), g.partitions[0].name)"), "233366 10 input\n")
         XCTAssertEqual(s.run("unroll(c6, compat: \"papr\")"), .runtimeError)
-        XCTAssertTrue(s.err.contains("bad argument #2 to 'unroll' (expected \"paper\" or \"reference\", got \"papr\")"), s.err)
+        XCTAssertTrue(s.err.contains("bad argument 'compat' to 'unroll' (expected \"paper\" or \"reference\", got \"papr\")"), s.err)
     }
 
     /// Layer names, kinds and ids as the oracle numbers them (pooling modules count on CONV-6).
@@ -181,20 +181,24 @@ final class GraphBuiltinsTests: XCTestCase {
         s.interpreter.define("path", .string(path))
         let out = s.output("""
         m = topometrics(unroll(toy), only: ["sink_nodes", "components", "two_hop"])
-        print(append_csv(path, m, pruning: "erk", sparsity: 0.5, model: toy, dataset: "cifar10", seed: 3))
-        print(append_csv(path, normalized(m), pruning: "er", sparsity: 0.9, seed: 1, accuracy: 0.5))
+        print(append_csv(path, m, pruning: "erk", sparsity: 0.5, model: toy, dataset: cifar10, seed: 3))
+        print(append_csv(path, normalized(m), pruning: "er", sparsity: 0.9, seed: 1, accuracy: 0.5, model: "resnet20", compat: "reference"))
+        print(append_csv(path, m, pruning: "a \\"quoted\\", multi\\nline name", sparsity: 0))
         """)
-        XCTAssertEqual(out, "1\n2\n", s.err)
+        XCTAssertEqual(out, "1\n2\n3\n", s.err)
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
         XCTAssertEqual(lines[0], Substring(PaperTable.columns.joined(separator: ",")))
-        let header = PaperTable.columns
-        let row = lines[1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        XCTAssertEqual(row.count, header.count)
-        func cell(_ c: String) -> String { row[header.firstIndex(of: c) ?? 0] }
-        XCTAssertEqual(cell("model"), "toy"); XCTAssertEqual(cell("pruning"), "erk"); XCTAssertEqual(cell("seed"), "3")
-        XCTAssertEqual(cell("nodes"), "193"); XCTAssertEqual(cell("no_connected_components"), "1.0")
-        XCTAssertEqual(cell("cut-edges"), "", "fields not computed stay empty")
-        XCTAssertEqual(lines[2].split(separator: ",", omittingEmptySubsequences: false).count, header.count)
+        XCTAssertTrue(lines[0].hasPrefix("accuracy,pruning,sparsity,model,dataset,seed,nodes,edges,sink_nodes"))
+        let table = try ResultsCSV.read(path: path)
+        XCTAssertEqual(table.header, PaperTable.columns)
+        XCTAssertEqual(table.rows.count, 3)
+        let rows = table.records
+        XCTAssertEqual(rows[0]["model"], "toy"); XCTAssertEqual(rows[0]["pruning"], "erk"); XCTAssertEqual(rows[0]["seed"], "3")
+        XCTAssertEqual(rows[0]["dataset"], "CIFAR-10")
+        XCTAssertEqual(rows[0]["nodes"], "193"); XCTAssertEqual(rows[0]["no_connected_components"], "1")
+        XCTAssertEqual(rows[0]["cut-edges"], "", "fields not computed stay empty")
+        XCTAssertEqual(rows[1]["model"], "Resnet-20"); XCTAssertEqual(rows[1]["compat"], "reference"); XCTAssertEqual(rows[1]["accuracy"], "0.5")
+        XCTAssertEqual(rows[2]["pruning"], "a \"quoted\", multi\nline name")
     }
 
     func testCtrlCInterruptsAMetric() throws {

@@ -134,14 +134,22 @@ public struct Arguments {
     public let values: [Value]
     /// The interpreter running the call: its output, and `call` for user callbacks.
     public let interpreter: Interpreter
+    /// Parameters the caller named (`rounds: 3`): messages name them rather than number them.
+    public let keywords: Set<String>
+
+    public init(builtin: Builtin, values: [Value], interpreter: Interpreter, keywords: Set<String> = []) {
+        self.builtin = builtin; self.values = values; self.interpreter = interpreter; self.keywords = keywords
+    }
 
     public subscript(name: String) -> Value {
         guard let i = builtin.params.firstIndex(where: { $0.name == name }) else { return .none }
         return values[i]
     }
 
-    /// An error blamed on one argument: "bad argument #2 to 'round' (digits must be >= 0)".
+    /// An error blamed on one argument: "bad argument #2 to 'round' (digits must be >= 0)",
+    /// or "bad argument 'rounds' to 'prune' (…)" when the caller named it.
     public func bad(_ name: String, _ message: String) -> RuntimeError {
+        if keywords.contains(name) { return RuntimeError("bad argument '\(name)' to '\(builtin.name)' (\(message))") }
         let position = (builtin.params.firstIndex(where: { $0.name == name }) ?? 0) + 1
         return RuntimeError("bad argument #\(position) to '\(builtin.name)' (\(message))")
     }

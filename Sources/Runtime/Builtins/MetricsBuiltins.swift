@@ -63,23 +63,40 @@ let metricsBuiltins: [Builtin] = [
     Builtin("append_csv", [Param("path", .string), Param("m", .record),
                            Param("pruning", .any, default: Value.none), Param("sparsity", .optional(.number), default: Value.none),
                            Param("model", .any, default: Value.none), Param("dataset", .any, default: Value.none),
-                           Param("seed", .optional(.int), default: Value.none), Param("accuracy", .optional(.number), default: Value.none)],
+                           Param("seed", .optional(.int), default: Value.none), Param("accuracy", .optional(.number), default: Value.none),
+                           Param("compat", .optional(.string), default: Value.none)],
             returns: "int",
-            summary: "Appends one row to a CSV in the paper's dataset layout (normalised metrics, then accuracy, pruning, sparsity, model, dataset, seed, nodes, edges); the header is written with the first row and every write is atomic. Returns the number of rows.",
-            example: "append_csv(\"sweep.csv\", topometrics(g), pruning: erk, sparsity: 0.98, model: \"resnet20\", dataset: \"cifar10\", seed: 0)") { args in
+            summary: "Appends one row to a CSV in the paper's dataset layout (accuracy, pruning, sparsity, model, dataset, seed, nodes, edges, the normalised metrics, then compat: the encoding mode of the row). Model and dataset are spelled as the paper does (a network or \"resnet20\" → Resnet-20, cifar10 → CIFAR-10); sparsity must be in [0, 1), accuracy in [0, 1], seed an int ≥ 0. compat defaults to the mode recorded in m by topometrics. Safe with several processes appending to one file (whole rows under a lock). Returns the number of rows in the file.",
+            example: "append_csv(\"sweep.csv\", topometrics(g), pruning: erk, sparsity: 0.98, model: net, dataset: cifar10, seed: 0)") { args in
         let path = try GraphArguments.path(args, "path", extensions: ["csv"], what: "a CSV file")
-        let metrics = try MetricsBinding.paperRecord(try args.record("m"), args: args, name: "m")
-        var row: [String: String] = [:]
-        for (name, value) in metrics.fields { row[name] = MetricsBinding.cell(value) }
-        for name in ["pruning", "model", "dataset"] {
-            guard let v = args.optional(name) else { continue }
-            row[name] = try MetricsBinding.label(v, name, args)
+        let given = try args.record("m")
+        var run = PaperTable.Run()
+        run.pruning = try args.optional("pruning").map { try MetricsBinding.label($0, "pruning", args) }
+        run.model = try args.optional("model").map { try MetricsBinding.label($0, "model", args) }
+        run.dataset = try args.optional("dataset").map { try MetricsBinding.label($0, "dataset", args) }
+        run.sparsity = args.optional("sparsity")?.asDouble
+        run.accuracy = args.optional("accuracy")?.asDouble
+        if case .int(let seed)? = args.optional("seed") { run.seed = seed }
+        if case .string(let c)? = args.optional("compat") {
+            run.compat = c
+        } else if case .string(let c)? = given["compat"] {
+            run.compat = c
         }
-        for name in ["sparsity", "seed", "accuracy"] {
-            if let v = args.optional(name) { row[name] = MetricsBinding.cell(v) }
+        do { run = try PaperTable.validated(run) } catch let invalid as PaperTable.Invalid {
+            throw args.bad(invalid.column, invalid.description.dropFirst(invalid.column.count + 2).description)
         }
-        let rows = try CSVTable.append(path: path, columns: PaperTable.columns, row: row)
-        return .int(rows)
+        let metrics = try MetricsBinding.paperRecord(given, args: args, name: "m")
+        var numbers: [(column: String, value: Double)] = []
+        for (name, value) in metrics.fields {
+            switch value {
+            case .int(let i): numbers.append((name, Double(i)))
+            case .float(let d): numbers.append((name, d))
+            default: continue
+            }
+        }
+        let row = try PaperTable.row(run, metrics: numbers)
+        let rows = try ResultsCSV.append(path: path, columns: PaperTable.columns, row: row, countRows: true)
+        return .int(rows ?? 0)
     },
 ]
 
@@ -217,11 +234,13 @@ enum MetricsBinding {
     /// `paperRecord` with errors made by `blame` (a sweep has no argument to blame).
     static func paperRecord(_ r: Record, blame: (String) -> RuntimeError) throws -> Record {
         let raw = Set(Topometrics.fieldNames), paper = Set(PaperTable.columns)
-        if r.names.allSatisfy({ paper.contains($0) }), r.names.contains(where: { !raw.contains($0) }) {
-            return r
+        if r.names.allSatisfy({ paper.contains($0) }), r.names.contains(where: { !raw.contains($0) && $0 != PaperTable.modeColumn }) {
+            var kept = Record()
+            for (field, v) in r.fields where !PaperTable.runColumns.contains(field) && field != PaperTable.modeColumn { kept[field] = v }
+            return kept
         }
         var numbers: [String: Double] = [:]
-        for (field, v) in r.fields {
+        for (field, v) in r.fields where field != PaperTable.modeColumn {
             guard raw.contains(field) else {
                 let hint = closestName(to: field, among: Topometrics.fieldNames + PaperTable.columns).map { " (did you mean '\($0)'?)" } ?? ""
                 throw blame("'\(field)' is not a topometric nor a column of the paper's table\(hint)")
@@ -252,14 +271,18 @@ enum MetricsBinding {
         }
     }
 
-    /// pruning/model/dataset: a string, or the object it names.
+    /// pruning/model/dataset: a string, or the object it names (a pruner, a network, a
+    /// dataset, or a dataset function such as `cifar10`).
     static func label(_ v: Value, _ name: String, _ args: Arguments) throws -> String {
         switch v {
         case .string(let s): return s
         case .native(let p as PrunerObject): return p.pruner.name
         case .native(let n as NetworkObject): return n.modelName
-        case .native(let d as DatasetObject): return d.dataset.name
-        default: throw args.bad(name, "string, pruner, network or dataset expected, got \(v.typeName)")
+        case .native(let d as DatasetObject):
+            // "CIFAR-10 train" names the split too; the table wants the dataset.
+            return PaperTable.datasetLabel(String(d.dataset.name.split(separator: " ").first ?? "")) ?? d.dataset.name
+        case .builtin(let b) where PaperTable.datasetLabel(b.name) != nil: return b.name
+        default: throw args.bad(name, "string, pruner, network, dataset or dataset function expected, got \(v.typeName)")
         }
     }
 }

@@ -184,14 +184,14 @@ final class SweepRun {
 
     /// Reads the target's rows and errors, refusing files written by a different sweep.
     func loadExisting() throws {
-        if let contents = try RowFile.read(targetPath) {
+        if let contents = try SweepFiles.read(targetPath) {
             guard Array(contents.header.prefix(axes.count)) == axes else {
                 throw RuntimeError("\(targetPath) was written by a different sweep: its columns start \(contents.header.prefix(axes.count).joined(separator: ",")), this sweep's axes are \(axes.joined(separator: ",")); give another file name")
             }
             fields = Array(contents.header.dropFirst(axes.count))
             for row in contents.rows { done[Self.key(Array(row.prefix(axes.count)))] = row }
         }
-        if let contents = try RowFile.read(errorsPath) {
+        if let contents = try SweepFiles.read(errorsPath) {
             guard contents.header == axes + ["error"] else {
                 throw RuntimeError("\(errorsPath) was written by a different sweep: its columns are \(contents.header.joined(separator: ",")), expected \((axes + ["error"]).joined(separator: ","))")
             }
@@ -287,8 +287,13 @@ final class SweepRun {
     static func row(_ r: Record) throws -> ([String], [String]) {
         let raw = Set(Topometrics.fieldNames)
         var record = r
-        if r.names.contains("nodes"), r.names.contains("edges"), r.names.allSatisfy({ raw.contains($0) }) {
-            record = try MetricsBinding.paperRecord(r) { RuntimeError("the returned record: \($0)") }
+        if r.names.contains("nodes"), r.names.contains("edges"),
+           r.names.allSatisfy({ raw.contains($0) || $0 == PaperTable.modeColumn }) {
+            // The paper's layout, as append_csv writes it: nodes, edges, the normalised metrics, compat.
+            let paper = try MetricsBinding.paperRecord(r) { RuntimeError("the returned record: \($0)") }
+            record = Record()
+            for name in PaperTable.sizeColumns + PaperTable.metricColumns.map(\.column) { if let v = paper[name] { record[name] = v } }
+            if let compat = r[PaperTable.modeColumn] { record[PaperTable.modeColumn] = compat }
         }
         var cells: [String] = []
         for (name, v) in record.fields {
@@ -323,8 +328,14 @@ final class SweepRun {
                 if !ranHere, !done.isEmpty { throw RuntimeError("\(targetPath) was written by a different sweep: \(message); give another file name") }
                 return try record(i, .failed(message: message, seconds: seconds))
             }
-            if fields == nil { fields = names }
-            try RowFile.append(targetPath, header: axes + names, rows: [point.keys + cells])
+            if fields == nil {
+                let clash = names.filter { axes.contains($0) }
+                guard clash.isEmpty else {
+                    throw RuntimeError("the function's record has the field \(clash.map { "'\($0)'" }.joined(separator: ", ")), which is also an axis of the grid; rename one of them")
+                }
+                fields = names
+            }
+            try SweepFiles.append(targetPath, header: axes + names, row: point.keys + cells)
             ranHere = true
             done[k] = point.keys + cells
             if errors.removeValue(forKey: k) != nil { try rewriteErrors() }
@@ -333,7 +344,7 @@ final class SweepRun {
             let flat = message.replacingOccurrences(of: "\n", with: " ")
             let existed = errors[k] != nil
             errors[k] = flat
-            if existed { try rewriteErrors() } else { try RowFile.append(errorsPath, header: axes + ["error"], rows: [point.keys + [flat]]) }
+            if existed { try rewriteErrors() } else { try SweepFiles.append(errorsPath, header: axes + ["error"], row: point.keys + [flat]) }
             return result
         }
     }
@@ -345,7 +356,7 @@ final class SweepRun {
         if rows.isEmpty {
             unlink(errorsPath)
         } else {
-            try RowFile.rewrite(errorsPath, header: axes + ["error"], rows: rows)
+            try SweepFiles.rewrite(errorsPath, header: axes + ["error"], rows: rows)
         }
     }
 
@@ -367,6 +378,33 @@ final class SweepRun {
         if let i = Int(cell) { return .int(i) }
         if let d = Double(cell), cell.first != "n", cell.first != "i" { return .float(d) }
         return .string(cell)
+    }
+}
+
+/// The sweep's files through the one results writer (ResultsCSV: whole rows under a lock, fsync'd).
+enum SweepFiles {
+    /// The table, or nil when the file does not exist or is empty. A file whose last row lacks
+    /// its line end (the machine stopped mid-write) is refused rather than read short.
+    static func read(_ path: String) throws -> ResultsCSV.Table? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = attributes[.size] as? Int, size > 0 else { return nil }
+        let table = try ResultsCSV.read(path: path)
+        if let handle = FileHandle(forReadingAtPath: path) {
+            defer { try? handle.close() }
+            try? handle.seek(toOffset: UInt64(size - 1))
+            if handle.readData(ofLength: 1) != Data("\n".utf8) {
+                throw RuntimeError("the last row of \(path) is incomplete (the machine stopped while writing it?); delete that line and run again")
+            }
+        }
+        return table.header.isEmpty ? nil : table
+    }
+
+    static func append(_ path: String, header: [String], row: [String]) throws {
+        try ResultsCSV.append(path: path, columns: header, row: Dictionary(zip(header, row), uniquingKeysWith: { first, _ in first }))
+    }
+
+    static func rewrite(_ path: String, header: [String], rows: [[String]]) throws {
+        try ResultsCSV.write(ResultsCSV.Table(header: header, rows: rows), to: path)
     }
 }
 

@@ -75,7 +75,7 @@ extension SweepRun {
         var fromShard: [String: Int] = [:]
         var duplicates: [String] = []
         // Rows already in the results file count too (a merge after a partial merge).
-        if let existing = try RowFile.read(resultsPath) {
+        if let existing = try SweepFiles.read(resultsPath) {
             guard Array(existing.header.prefix(axes.count)) == axes else {
                 throw RuntimeError("\(resultsPath) was written by a different sweep: its columns start \(existing.header.prefix(axes.count).joined(separator: ",")), this sweep's axes are \(axes.joined(separator: ","))")
             }
@@ -84,7 +84,7 @@ extension SweepRun {
         }
         let before = rows
         for shard in shardFiles.sorted(by: { $0.index < $1.index }) {
-            guard let contents = try RowFile.read(shard.path) else { continue }
+            guard let contents = try SweepFiles.read(shard.path) else { continue }
             let shardFields = Array(contents.header.dropFirst(axes.count))
             guard Array(contents.header.prefix(axes.count)) == axes, fields == nil || fields == shardFields else {
                 throw RuntimeError("--merge: \(shard.path) has the columns \(contents.header.joined(separator: ",")), expected \((axes + (fields ?? shardFields)).joined(separator: ","))")
@@ -105,7 +105,7 @@ extension SweepRun {
         }
         var failed: [String: String] = [:]
         for shard in shardFiles {
-            if let contents = try RowFile.read(Self.errorsPath(shard.path)) {
+            if let contents = try SweepFiles.read(Self.errorsPath(shard.path)) {
                 for row in contents.rows { failed[Self.key(Array(row.prefix(axes.count)))] = row.last ?? "" }
             }
         }
@@ -120,7 +120,7 @@ extension SweepRun {
         let gridKeys = Set(points.map { Self.key($0.keys) })
         var ordered = points.compactMap { rows[Self.key($0.keys)] }
         ordered += rows.filter { !gridKeys.contains($0.key) }.sorted { $0.key < $1.key }.map(\.value)
-        try RowFile.rewrite(resultsPath, header: axes + fields, rows: ordered)
+        try SweepFiles.rewrite(resultsPath, header: axes + fields, rows: ordered)
         done = [:]
         for row in ordered { done[Self.key(Array(row.prefix(axes.count)))] = row }
         errors = failed.filter { done[$0.key] == nil }

@@ -233,14 +233,7 @@ final class SweepRun {
                 runnable.append(i)
             }
         }
-        defer {
-            progress.finish()
-            var summary = "sweep \(targetPath): \(ran) run, \(skipped) skipped (already done or failed before), \(failed) failed"
-            if failed > 0 { summary += " (see \(errorsPath))" }
-            summary += ", wall \(formatDuration(Date().timeIntervalSince(start)))"
-            if let slowest { summary += ", slowest \(points[slowest.index].label) \(formatDuration(slowest.seconds))" }
-            interpreter.writeError(summary + "\n")
-        }
+        defer { progress.finish() }
         if settings.jobs > 1, runnable.count > 1 {
             try runInWorkers(runnable, available: available, finish: finish)
         } else {
@@ -249,6 +242,12 @@ final class SweepRun {
                 try finish(i, try runHere(i))
             }
         }
+        progress.finish()
+        var summary = "sweep \(targetPath): \(ran) run, \(skipped) skipped, \(failed) failed"
+        if failed > 0 { summary += " (see \(errorsPath))" }
+        summary += ", wall \(formatDuration(Date().timeIntervalSince(start)))"
+        if let slowest { summary += ", slowest \(points[slowest.index].label) \(formatDuration(slowest.seconds))" }
+        interpreter.writeError(summary + "\n")
     }
 
     /// Calls the body on one point in this process. Errors in the body become a failed result;

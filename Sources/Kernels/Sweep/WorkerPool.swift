@@ -125,8 +125,14 @@ public final class WorkerPool {
     static func describe(_ status: Int32) -> String {
         let signal = status & 0x7f
         if signal == 0 { return "exited with status \((status >> 8) & 0xff)" }
-        let name = signal == SIGKILL ? "SIGKILL, e.g. the out-of-memory killer" : signal == SIGSEGV ? "SIGSEGV" : signal == SIGILL ? "SIGILL, a failed check" : signal == SIGTRAP ? "SIGTRAP, a failed check" : "signal \(signal)"
-        return "was killed by \(name)"
+        let name: String
+        switch signal {
+        case SIGKILL: name = "SIGKILL: out of memory, or kill -9"
+        case SIGSEGV: name = "SIGSEGV: a crash"
+        case SIGILL, SIGTRAP: name = "signal \(signal): a failed check"
+        default: name = "signal \(signal)"
+        }
+        return "was killed (\(name))"
     }
 
     private func spawn() throws -> Worker {

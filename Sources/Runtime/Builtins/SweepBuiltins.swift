@@ -9,16 +9,17 @@ let sweepBuiltins: [Builtin] = [
             summary: "The cartesian product of named axes, in the order given (the last axis varies fastest), as a list of point records; where: keeps only the points for which it returns true.",
             example: "grid(model: [resnet20, conv6], pruner: [snip, erk], sparsity: [0.9, 0.98], seed: [0, 1, 2], where: fn (p) { return p.pruner != snip or p.sparsity < 0.98 })") { args in
         let axes = try args.record("axes")
-        guard axes.count > 0 else { throw args.bad("axes", "no axes; name them: grid(sparsity: [0.9, 0.98], seed: [0, 1])") }
+        guard axes.count > 0 else { throw RuntimeError("grid needs at least one axis, named: grid(sparsity: [0.9, 0.98], seed: [0, 1])") }
         var size = 1
         for (name, v) in axes.fields {
-            guard case .list(let values) = v, !values.isEmpty else { throw args.bad("axes", "axis '\(name)' has no values") }
+            func bad(_ message: String) -> RuntimeError { RuntimeError("bad argument '\(name)' to 'grid' (\(message))") }
+            guard case .list(let values) = v, !values.isEmpty else { throw bad("the axis has no values") }
             var seen: [String: Int] = [:]
             for (i, value) in values.enumerated() {
                 guard let cell = SweepRun.keyCell(value) else {
-                    throw args.bad("axes", "axis '\(name)' value \(i + 1) is a \(value.typeName); an axis value must be a number, string, bool, model, pruner, dataset or function")
+                    throw bad("value \(i + 1) is a \(value.typeName); an axis value must be a number, string, bool, model, pruner, dataset or function")
                 }
-                if let j = seen[cell] { throw args.bad("axes", "axis '\(name)' has the value \(cell) twice (values \(j + 1) and \(i + 1))") }
+                if let j = seen[cell] { throw bad("the value \(cell) appears twice: values \(j + 1) and \(i + 1)") }
                 seen[cell] = i
             }
             size = size.multipliedReportingOverflow(by: values.count).partialValue

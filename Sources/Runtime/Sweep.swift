@@ -285,17 +285,25 @@ final class SweepRun {
     /// paper column names), any other record field by field.
     static func row(_ r: Record) throws -> ([String], [String]) {
         let raw = Set(Topometrics.fieldNames)
-        var record = r
         if r.names.contains("nodes"), r.names.contains("edges"),
            r.names.allSatisfy({ raw.contains($0) || $0 == PaperTable.modeColumn }) {
-            // The paper's layout, as append_csv writes it: nodes, edges, the normalised metrics, compat.
+            // The paper's layout, cells formatted as append_csv writes them: nodes, edges, the
+            // normalised metrics, compat. A metric with no value (none) keeps its column, empty.
             let paper = try MetricsBinding.paperRecord(r) { RuntimeError("the returned record: \($0)") }
-            record = Record()
-            for name in PaperTable.sizeColumns + PaperTable.metricColumns.map(\.column) { if let v = paper[name] { record[name] = v } }
-            if let compat = r[PaperTable.modeColumn] { record[PaperTable.modeColumn] = compat }
+            var names: [String] = [], cells: [String] = []
+            let columns = PaperTable.sizeColumns.map { ($0, $0) } + PaperTable.metricColumns.map { ($0.field, $0.column) }
+            for (field, column) in columns where r[field] != nil {
+                names.append(column)
+                cells.append(paper[column]?.asDouble.map { PaperTable.cell($0, column: column) } ?? "")
+            }
+            if let compat = r[PaperTable.modeColumn] {
+                names.append(PaperTable.modeColumn)
+                cells.append(keyCell(compat) ?? "")
+            }
+            return (names, cells)
         }
         var cells: [String] = []
-        for (name, v) in record.fields {
+        for (name, v) in r.fields {
             switch v {
             case .list, .record, .function, .builtin:
                 throw RuntimeError("the returned record's field '\(name)' is a \(v.typeName); a CSV cell holds a number, string, bool or none")
@@ -310,7 +318,7 @@ final class SweepRun {
                 cells.append(MetricsBinding.cell(v))
             }
         }
-        return (record.names, cells)
+        return (r.names, cells)
     }
 
     /// Writes one outcome: a row in the target, or a line in the errors file. Returns the outcome

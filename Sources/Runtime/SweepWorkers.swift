@@ -21,10 +21,10 @@ extension SweepRun {
             throw RuntimeError("--jobs needs the script in a file (workers run it again); it was read from stdin")
         }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let cores = Parallel.workers
+        // Workers keep one thread per core, like a single process: the gradient kernels behind
+        // snip, grasp, synflow and prospr sum per thread, so fewer threads could change a mask.
         let pool = WorkerPool(executable: executable,
-                              arguments: ["--sweep-worker", String(ordinal), script],
-                              environment: ["MGE_THREADS": String(max(1, cores / settings.jobs))])
+                              arguments: ["--sweep-worker", String(ordinal), script], environment: [:])
         let expected = fingerprint
         try pool.run(indices.map { WorkerPool.Job(id: $0, bytes: points[$0].cost.bytes) },
                      workers: settings.jobs, memoryBudget: available.map { $0 * 9 / 10 },

@@ -222,8 +222,8 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 /// x·y over n entries, two threads. Summed per fixed block of rows, then over the blocks in
-/// order, so the value does not depend on the thread count (a `--jobs` worker runs with fewer
-/// threads and must write the same rows).
+/// order, so the value does not depend on the thread count (sweep shards on machines with
+/// other core counts write the same rows).
 func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: Int) -> Double {
     let chunk = 16384
     var partial = [Double](repeating: 0, count: max(1, (n + chunk - 1) / chunk))

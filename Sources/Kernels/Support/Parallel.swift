@@ -5,12 +5,8 @@ import Foundation
 /// (`DispatchQueue.concurrentPerform`), so each GEMM they issue is small and runs on one
 /// OpenBLAS thread; letting OpenBLAS spawn its own threads inside would oversubscribe the cores.
 public enum Parallel {
-    /// Cores the kernels spread work over: all of them, or `MGE_THREADS` when set (sweep workers
-    /// get cores / jobs each, so `--jobs N` does not oversubscribe the machine).
-    public static let workers: Int = {
-        if let text = ProcessInfo.processInfo.environment["MGE_THREADS"], let n = Int(text), n >= 1 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    /// Cores the kernels spread work over.
+    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     private static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
 
@@ -83,7 +79,7 @@ func dynamicChunks(count: Int, chunk: Int = 1024, threads: Int = Parallel.worker
     let t = max(1, min(threads, chunks))
     if t <= 1 {
         // The same chunks as with several threads: a body that keeps one result per chunk
-        // (blockProject) must give the same value with one thread (a `--jobs` worker).
+        // (blockProject) must give the same value on a one-core machine.
         for c in 0 ..< chunks { body(0, c * size ..< min(count, (c + 1) * size)) }
         return
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Lang
 
 /// `mge-script [options] file.mge` (or `-` for stdin).
@@ -92,6 +93,11 @@ public enum ScriptRunner {
         guard let source = readSource(options.files[0]) else { return 74 }
         let interpreter = Interpreter()
         interpreter.sweepSettings = options.sweep
+        if case .worker = options.sweep.mode {
+            // A --jobs worker: stdout carries the protocol and the coordinator draws the bar.
+            interpreter.write = { _ in }
+            Progress.forceEnabled = false
+        }
         return runOnLargeStack { run(source, in: interpreter, keepGoing: options.keepGoing) }
     }
 

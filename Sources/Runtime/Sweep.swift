@@ -132,20 +132,21 @@ final class SweepRun {
         }
     }
 
-    /// The point's cost, from the model it names (a model builtin, a network or a name) and its `sparsity`.
+    /// The point's cost, from the model it names (a model builtin, a network or a name), its
+    /// pruner and its `sparsity`.
     static func estimate(_ p: Record) -> PointCost {
-        var model: String?
-        var sparsity: Double?
+        var model: String?, pruner: String?, sparsity: Double?
         for (name, v) in p.fields {
             switch v {
             case .builtin(let b) where ModelZoo.names.contains(b.name): model = b.name
             case .native(let n as NetworkObject): model = n.modelName
+            case .native(let q as PrunerObject): pruner = q.pruner.name
             case .string(let s) where ModelZoo.names.contains(s): model = s
             default: break
             }
             if name == "sparsity", let d = v.asDouble { sparsity = d }
         }
-        return SweepCost.estimate(model: model, sparsity: sparsity)
+        return SweepCost.estimate(model: model, sparsity: sparsity, pruner: pruner)
     }
 
     // MARK: - Running

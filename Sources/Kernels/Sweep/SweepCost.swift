@@ -4,9 +4,12 @@ import Foundation
 /// and for keeping `--jobs` workers inside the machine's memory.
 ///
 /// The model: a point prunes, unrolls and measures one network, so its time and peak memory grow
-/// with the edges of the unrolled graph, edges ≈ (dense unrolled edges of the model) × (1 − sparsity).
-/// The coefficients were measured on the development machine (2 cores, scripts/bench-sweep):
-/// full topometrics of CONV-6 and ResNet-20 at several sparsities, peak RSS from /proc.
+/// with the edges of the unrolled graph, edges ≈ (dense unrolled edges of the model) × (1 − sparsity)
+/// × (how much denser than uniform the pruner leaves the large early layers), plus the pruner's
+/// own scoring work for the iterative pruners. The coefficients were measured with
+/// scripts/bench-sweep on the development machine (2 cores shared with other builds, load 7–8,
+/// so they are pessimistic for a quiet machine): ResNet-20 with uniform, ERK and SynFlow at 0.95
+/// and 0.98, CONV-6, ResNet-32 and WRN-28-2 with uniform; peak RSS from /usr/bin/time.
 public struct PointCost: Equatable, Sendable {
     public var seconds: Double
     public var bytes: Int
@@ -15,12 +18,18 @@ public struct PointCost: Equatable, Sendable {
 }
 
 public enum SweepCost {
-    /// Fixed time per point (building the network, interpreter work) and time per unrolled edge.
-    public static let fixedSeconds = 0.05
-    public static let secondsPerEdge = 0.70e-6
-    /// Resident memory of the process before the point, and bytes per unrolled edge at the peak.
-    public static let fixedBytes = 150 << 20
-    public static let bytesPerEdge = 180
+    /// Fixed time per point (process-side work, building and pruning the network) and time per unrolled edge.
+    public static let fixedSeconds = 1.2
+    public static let secondsPerEdge = 1.7e-6
+    /// Resident memory of the process at a point's start, and bytes per unrolled edge at its peak.
+    public static let fixedBytes = 220 << 20
+    public static let bytesPerEdge = 48
+    /// Unrolled edges relative to uniform pruning at the same sparsity (measured on ResNet-20:
+    /// ERK 1.7–1.8x, SynFlow 3.0x; snip, grasp and prospr assumed between).
+    public static let edgeFactor: [String: Double] = ["erk": 1.75, "er": 1.75, "synflow": 3.0, "snip": 2.0, "grasp": 2.0, "prospr": 2.0]
+    /// Scoring time per dense weight of the iterative pruners (SynFlow's 100 rounds: about 19 µs
+    /// per weight on ResNet-20; prospr's meta-gradient steps assumed alike).
+    public static let pruningSecondsPerWeight: [String: Double] = ["synflow": 19e-6, "prospr": 19e-6]
     /// Used for a point whose model is not known.
     public static let unknown = PointCost(seconds: 1, bytes: 256 << 20, known: false)
 
@@ -39,12 +48,16 @@ public enum SweepCost {
         return edges
     }
 
-    /// The cost of pruning `model` to `sparsity` and measuring its unrolled graph.
-    public static func estimate(model: String?, sparsity: Double?, classes: Int = 10) -> PointCost {
-        guard let model, let dense = denseUnrolledEdges(model: model, classes: classes) else { return unknown }
+    /// The cost of pruning `model` with `pruner` to `sparsity` and measuring its unrolled graph.
+    public static func estimate(model: String?, sparsity: Double?, pruner: String? = nil, classes: Int = 10) -> PointCost {
+        guard let model, let architecture = ModelZoo.build(model, classes: classes),
+              let dense = denseUnrolledEdges(model: model, classes: classes) else { return unknown }
         let density = min(1, max(0, 1 - (sparsity ?? 0)))
-        let edges = Double(dense) * density
-        return PointCost(seconds: fixedSeconds + secondsPerEdge * edges,
+        let factor = pruner.flatMap { edgeFactor[$0] } ?? 1
+        let edges = min(Double(dense), Double(dense) * density * factor)
+        let weights = Double(architecture.prunable.reduce(0) { $0 + $1.count })
+        let scoring = (pruner.flatMap { pruningSecondsPerWeight[$0] } ?? 0) * weights
+        return PointCost(seconds: fixedSeconds + secondsPerEdge * edges + scoring,
                          bytes: fixedBytes + Int(Double(bytesPerEdge) * edges), known: true)
     }
 

@@ -108,6 +108,10 @@ public final class WorkerPool {
                 close(w.input); close(w.output)
                 var status: Int32 = 0
                 waitpid(w.pid, &status, 0)
+                // Ctrl-C reaches the workers too: the sweep stops, no point is blamed.
+                if Cancellation.isRequested || (status & 0x7f == 0 && (status >> 8) & 0xff == 130) || status & 0x7f == SIGINT {
+                    throw InterruptedError()
+                }
                 let reason = Self.describe(status)
                 if let job = w.job {
                     try finished(job.id, .died("the worker process \(reason) while running this point"))

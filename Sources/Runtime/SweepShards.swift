@@ -24,7 +24,7 @@ extension SweepRun {
         out("totals (\(todo.count) points to run):\n")
         out("  1 process:  \(formatDuration(costs.reduce(0, +)))\n")
         let perWorker = Self.jobsSlowdown(jobs: jobs, cores: Parallel.workers)
-        let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: jobs)
+        let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: min(jobs, max(1, Parallel.workers)))
         let peak = todo.map(\.cost.bytes).sorted(by: >).prefix(jobs).reduce(0, +)
         let available = SweepCost.availableBytes().map { " of \(formatBytes($0)) available" } ?? ""
         out("  --jobs \(jobs):  \(formatDuration(makespan)), peak memory about \(formatBytes(peak))\(available)\n")
@@ -36,10 +36,11 @@ extension SweepRun {
         }
     }
 
-    /// A point runs this much slower in one of `jobs` workers than alone, because each worker gets
-    /// cores / jobs threads (measured on 2 cores, ResNet-20 at 0.98: see docs/sweeps.md).
+    /// A point runs this much slower beside other workers than alone, since the workers share the
+    /// cores (measured on 2 cores, ResNet-20 uniform 0.98: --jobs 2 gave 1.53x the points/s of
+    /// --jobs 1, i.e. each point 1.3x slower; scripts/bench-sweep jobs).
     static func jobsSlowdown(jobs: Int, cores: Int) -> Double {
-        jobs <= 1 || cores <= 1 ? 1 : 1.15
+        jobs <= 1 ? 1 : 1.3
     }
 
     /// Finishing time of `costs` handed out in order to the first free of `slots` workers.

@@ -6,10 +6,11 @@ import Foundation
 /// The model: a point prunes, unrolls and measures one network, so its time and peak memory grow
 /// with the edges of the unrolled graph, edges ≈ (dense unrolled edges of the model) × (1 − sparsity)
 /// × (how much denser than uniform the pruner leaves the large early layers), plus the pruner's
-/// own scoring work for the iterative pruners. The coefficients were measured with
-/// scripts/bench-sweep on the development machine (2 cores shared with other builds, load 7–8,
-/// so they are pessimistic for a quiet machine): ResNet-20 with uniform, ERK and SynFlow at 0.95
-/// and 0.98, CONV-6, ResNet-32 and WRN-28-2 with uniform; peak RSS from /usr/bin/time.
+/// own scoring work for the iterative pruners. Time coefficients: fitted to a 30-point ResNet-20
+/// sweep (uniform, ERK, SynFlow × 0.95, 0.98 × 5 seeds) on the development machine, 2 cores
+/// shared with other builds at load 4–6 (the same sweep took half the time at load 2).
+/// Memory: peak RSS (/usr/bin/time) of CONV-6, ResNet-20, ResNet-32 and WRN-28-2 points
+/// (scripts/bench-sweep cost). MobileNetV2 is not fitted (a point ran for minutes).
 public struct PointCost: Equatable, Sendable {
     public var seconds: Double
     public var bytes: Int
@@ -19,8 +20,8 @@ public struct PointCost: Equatable, Sendable {
 
 public enum SweepCost {
     /// Fixed time per point (process-side work, building and pruning the network) and time per unrolled edge.
-    public static let fixedSeconds = 1.2
-    public static let secondsPerEdge = 1.7e-6
+    public static let fixedSeconds = 1.0
+    public static let secondsPerEdge = 1.0e-6
     /// Resident memory of the process at a point's start, and bytes per unrolled edge at its peak.
     public static let fixedBytes = 220 << 20
     public static let bytesPerEdge = 48

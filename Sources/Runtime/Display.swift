@@ -79,7 +79,7 @@ public enum Display {
         }
     }
 
-    private static func recordTable(_ items: [Value], long: Bool) -> String {
+    static func recordTable(_ items: [Value], long: Bool) -> String {
         var columns: [String] = []
         var seen = Set<String>()
         for case .record(let r) in items {

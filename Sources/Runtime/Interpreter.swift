@@ -486,6 +486,9 @@ public final class Interpreter {
 
     // MARK: - Calls
 
+    /// The builtin being run, if any (so only the outermost call shows an activity line).
+    private var activeBuiltin: String?
+
     private func callValue(_ callee: Value, _ args: [CallArgument], at: Int) throws -> Value {
         try tick(at)
         switch callee {
@@ -493,6 +496,12 @@ public final class Interpreter {
             let savedSite = builtinCallSite
             builtinCallSite = at
             defer { builtinCallSite = savedSite }
+            // A call running longer than a second shows that it is still running (top-level
+            // calls only: a builtin calling back into the language is already covered).
+            let activity = activeBuiltin == nil ? Activity.begin(builtin.name) : nil
+            let outer = activeBuiltin
+            activeBuiltin = builtin.name
+            defer { activity?.end(); activeBuiltin = outer }
             do {
                 let values = try builtin.check(args)
                 return try builtin.body(Arguments(builtin: builtin, values: values, interpreter: self,

@@ -57,8 +57,14 @@ public final class GraphObject: NativeValue {
     /// The layer's kind ("conv"/"linear") for per-layer encodings.
     public let layerKind: String
 
-    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "") {
+    /// The compat modes that produced the graph, stage by stage (`prune`, `unroll`); empty
+    /// for a graph whose origin is unknown (loaded from a file).
+    public let modes: [(stage: String, compat: String)]
+
+    public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "",
+                modes: [(stage: String, compat: String)] = []) {
         self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind
+        self.modes = modes
     }
 
     public var typeName: String { "graph" }
@@ -178,4 +184,44 @@ public final class DatasetObject: NativeValue {
 public protocol Summarizable: NativeValue {
     /// A record or a list of records: the REPL prints either as an aligned table.
     func summary() throws -> Value
+}
+
+/// What `prune` returns: the per-layer table ending with the total row. Indexes and iterates
+/// like that list of rows (`t[-1]`, `len(t)`, `for row in t`), and has `.layers` (the rows
+/// without the total), `.total` (the total row), `.warnings` (the footer's lines as strings).
+/// Shows the table, then its footer when the result is not what was asked (a layer with no
+/// weight, a kept count off its target).
+public final class PruneTableObject: NativeValue {
+    public let report: PruneReport
+    public let layerRows: [Value]
+    public let totalRow: Value
+
+    public init(_ report: PruneReport) {
+        self.report = report
+        layerRows = report.layers.map { layer in
+            .record(Record([("layer", .string(layer.layer)), ("params", .int(layer.params)), ("kept", .int(layer.kept)),
+                            ("density", .float(rounded4(layer.kept, layer.params)))]))
+        }
+        totalRow = .record(Record([("layer", .string("total")), ("params", .int(report.params)), ("kept", .int(report.kept)),
+                                   ("density", .float(rounded4(report.kept, report.params)))]))
+    }
+
+    public var typeName: String { "table" }
+
+    public func display(long: Bool) -> String {
+        var text = Display.recordTable(layerRows + [totalRow], long: long)
+        for line in report.warnings { text += "\nwarning: " + line }
+        return text
+    }
+
+    public var elements: [Value]? { layerRows + [totalRow] }
+    public var fieldNames: [String] { ["layers", "total", "warnings"] }
+    public func field(_ name: String) -> Value? {
+        switch name {
+        case "layers": return .list(layerRows)
+        case "total": return totalRow
+        case "warnings": return .list(report.warnings.map { .string($0) })
+        default: return nil
+        }
+    }
 }

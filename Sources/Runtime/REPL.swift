@@ -59,11 +59,11 @@ public final class REPL {
         let interpreter = Interpreter()
         if let path = files.first {
             guard let source = ScriptRunner.readSource(path) else { return 74 }
-            let code = runOnLargeStack { ScriptRunner.run(source, in: interpreter, keepGoing: false) }
-            if !interactive { return code }
+            if !interactive { return ScriptRunner.runAsScript(source, in: interpreter, keepGoing: false) }
+            _ = runOnLargeStack { ScriptRunner.run(source, in: interpreter, keepGoing: false) }
         } else if isatty(0) == 0 {
             guard let source = ScriptRunner.readSource("-") else { return 74 }
-            return runOnLargeStack { ScriptRunner.run(source, in: interpreter, keepGoing: false) }
+            return ScriptRunner.runAsScript(source, in: interpreter, keepGoing: false)
         }
         return REPL(interpreter: interpreter).loop()
     }

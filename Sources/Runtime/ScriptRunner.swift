@@ -1,9 +1,17 @@
 import Foundation
 import Kernels
 import Lang
+import Synchronization
 
-/// `mge-script [options] file.mge` (or `-` for stdin).
-/// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error.
+/// `mge-script [options] file.mge` (or `-` for stdin); the options are parsed in `parse`.
+/// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error;
+/// stopped by SIGINT or SIGTERM: 128 + the signal (130, 143), as a shell reports a signal death.
+///
+/// SIGINT and SIGTERM do not kill the script: they ask it to stop (the evaluator and long
+/// kernels poll `Cancellation`), so it stops at a safe point — never half-way through a row
+/// appended to a CSV or a file being written — and exits normally, flushing everything it
+/// printed (stdout to a file is block-buffered, and a signal death would drop the buffer).
+/// A second signal of either kind ends the process at once.
 public enum ScriptRunner {
     public static let usage = """
         usage: mge-script [options] file.mge   (- reads stdin)
@@ -98,7 +106,39 @@ public enum ScriptRunner {
             interpreter.write = { _ in }
             Progress.forceEnabled = false
         }
-        return runOnLargeStack { run(source, in: interpreter, keepGoing: options.keepGoing) }
+        return runAsScript(source, in: interpreter, keepGoing: options.keepGoing)
+    }
+
+    /// Runs a whole script on a large stack with SIGINT/SIGTERM asking it to stop; returns the
+    /// exit code (128 + the signal when one stopped it). For `mge-script` and `mge file.mge`;
+    /// not for a file run before the prompt (`mge -i`), whose prompt handles Ctrl-C itself.
+    public static func runAsScript(_ source: Source, in interpreter: Interpreter, keepGoing: Bool) -> Int32 {
+        installStopHandlers()
+        let code = runOnLargeStack { run(source, in: interpreter, keepGoing: keepGoing) }
+        let signal = stopSignal.load(ordering: .relaxed)
+        return code == exitCode(.interrupted) && signal != 0 ? 128 + signal : code
+    }
+
+    /// The signal that asked the script to stop, 0 while none has.
+    private static let stopSignal = Atomic<Int32>(0)
+
+    /// SIGINT/SIGTERM request a stop (async-signal-safe: atomic stores only); a second one
+    /// restores the default action and re-raises, ending the process.
+    private static func installStopHandlers() {
+        for sig in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { sig in
+                if ScriptRunner.stopSignal.exchange(sig, ordering: .relaxed) != 0 {
+                    signal(sig, SIG_DFL)
+                    raise(sig)
+                    return
+                }
+                Cancellation.request()
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(sig, &action, nil)
+        }
     }
 
     /// Reads a file (or stdin for "-"), printing an I/O error when it cannot.

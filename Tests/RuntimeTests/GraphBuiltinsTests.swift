@@ -91,7 +91,7 @@ final class GraphBuiltinsTests: XCTestCase {
               case .record(let m)? = s.interpreter.global("m"),
               case .record(let e)? = s.interpreter.global("e") else { return XCTFail("no record") }
         let kernel = try topometrics(g.graph)
-        XCTAssertEqual(m.names, Topometrics.fieldNames)
+        XCTAssertEqual(m.names, Topometrics.fieldNames + ["compat"])
         for (name, value) in kernel.orderedFields {
             XCTAssertEqual(m[name], MetricsBinding.value(value), name)
         }
@@ -131,7 +131,7 @@ final class GraphBuiltinsTests: XCTestCase {
         m = topometrics(g, only: ["components", "sink_nodes", "edges"])
         print(keys(m))
         """)
-        XCTAssertEqual(out, "191894 true\n[\"nodes\", \"edges\", \"sink_nodes\", \"components\"]\n", s.err)
+        XCTAssertEqual(out, "191894 true\n[\"nodes\", \"edges\", \"sink_nodes\", \"components\", \"compat\"]\n", s.err)
     }
 
     func testFilesRoundTripAndRefuseCorruption() throws {
@@ -194,7 +194,7 @@ final class GraphBuiltinsTests: XCTestCase {
         XCTAssertEqual(table.rows.count, 3)
         let rows = table.records
         XCTAssertEqual(rows[0]["model"], "toy"); XCTAssertEqual(rows[0]["pruning"], "erk"); XCTAssertEqual(rows[0]["seed"], "3")
-        XCTAssertEqual(rows[0]["dataset"], "CIFAR-10")
+        XCTAssertEqual(rows[0]["dataset"], "CIFAR-10"); XCTAssertEqual(rows[0]["compat"], "paper")
         XCTAssertEqual(rows[0]["nodes"], "193"); XCTAssertEqual(rows[0]["no_connected_components"], "1")
         XCTAssertEqual(rows[0]["cut-edges"], "", "fields not computed stay empty")
         XCTAssertEqual(rows[1]["model"], "Resnet-20"); XCTAssertEqual(rows[1]["compat"], "reference"); XCTAssertEqual(rows[1]["accuracy"], "0.5")

@@ -95,7 +95,8 @@ public enum PaperTable {
     public enum Invalid: Error, CustomStringConvertible, Equatable {
         case value(column: String, reason: String)
         public var column: String { if case let .value(column, _) = self { return column }; return "" }
-        public var description: String { if case let .value(column, reason) = self { return "\(column): \(reason)" }; return "" }
+        public var reason: String { if case let .value(_, reason) = self { return reason }; return "" }
+        public var description: String { "\(column): \(reason)" }
     }
 
     /// Checks the run's values and spells model and dataset as the paper does.

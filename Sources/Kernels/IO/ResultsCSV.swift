@@ -267,14 +267,27 @@ public enum ResultsCSV {
         return first.cells
     }
 
-    /// Counts records (line ends outside quotes, plus an unterminated last line).
+    /// Counts records (line ends outside quotes, plus an unterminated last line), reading in
+    /// chunks without holding the file.
     static func countRecords(fd: Int32, path: String) throws -> Int {
-        let bytes = try readAll(fd: fd, path: path)
-        var count = 0, inQuotes = false
-        for c in bytes {
-            if c == UInt8(ascii: "\"") { inQuotes.toggle() } else if c == UInt8(ascii: "\n"), !inQuotes { count += 1 }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var offset: off_t = 0
+        var count = 0, inQuotes = false, last: UInt8 = UInt8(ascii: "\n")
+        while true {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOFailure.cannotRead(path: path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            for k in 0 ..< n {
+                let c = chunk[k]
+                if c == UInt8(ascii: "\"") { inQuotes.toggle() } else if c == UInt8(ascii: "\n"), !inQuotes { count += 1 }
+            }
+            last = chunk[n - 1]
+            offset += off_t(n)
         }
-        if let last = bytes.last, last != UInt8(ascii: "\n") { count += 1 }
+        if last != UInt8(ascii: "\n") { count += 1 }
         return count
     }
 

@@ -279,13 +279,14 @@ public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: Moti
         r.motifs = motifValue(view, mode: motifs)
         try Cancellation.check()
     }
-    if want("spectral_gap") {
+    // A graph without edges has no spectrum to speak of: none, as in the per-layer records.
+    if want("spectral_gap"), g.edgeCount > 0 {
         let top = topAbsEigenvalues(view, weighted: true, options: lanczos)
         try Cancellation.check()
         r.topAbsEigenvalues = top
         r.spectralGap = top[0] - top[2]
     }
-    if want("spectral_radius") {
+    if want("spectral_radius"), g.edgeCount > 0 {
         r.spectralRadius = laplacianSpectralRadius(view, weighted: true, options: lanczos)
         try Cancellation.check()
     }
@@ -341,7 +342,7 @@ public func layerTopometrics(_ g: Graph, layerId: Int, name: String, kind: Strin
     let view = UndirectedView(g)
     let b = bridgesAndArticulationPoints(view)
     let comps = weakComponents(g).count
-    let hasEdges = !view.neighbors.isEmpty
+    let hasEdges = g.edgeCount > 0  // spectral values of an edgeless graph are none, as in `topometrics`
     let top = hasEdges ? topAbsEigenvalues(view, weighted: true, options: lanczos) : []
     let left = g.partitions.first?.count ?? n
     return LayerTopometrics(

@@ -1,13 +1,22 @@
 /// A model instance: an architecture, its state dict and a mask on every prunable weight.
 ///
-/// Invariant: wherever `masks[name]![i] == 0`, `parameters[name]!.data[i] == 0`. Every
-/// mutation path (init, load, prune, training updates) restores it with `applyMasks()`.
+/// The network keeps the prunable weights it was initialised (or loaded) with, `unmasked`,
+/// separately from its current masks, so pruning again starts from the same weights instead of
+/// from what an earlier prune left: `parameters` = `unmasked` ⊙ `masks` for every prunable
+/// weight, always. Every mutation path (init, load, set mask, set parameter) keeps that.
 public final class Network: @unchecked Sendable {
     public let architecture: Architecture
-    /// State dict keyed by PyTorch name; iterate in `architecture.parameters` order.
+    /// State dict keyed by PyTorch name; iterate in `architecture.parameters` order. Prunable
+    /// weights are masked (zero where the mask is 0).
     public private(set) var parameters: [String: Tensor]
     /// One mask per prunable weight, 1 = kept.
     public private(set) var masks: [String: [UInt8]]
+    /// The prunable weights without their masks: as initialised or loaded, with later updates of
+    /// kept entries (`setParameter`). What `prune` scores unless asked to continue from the masks.
+    public private(set) var unmasked: [String: Tensor]
+    /// The compat mode the current masks depend on: set by a prune whose masks differ between
+    /// modes (ER), nil when they do not (every other pruner, loaded masks, unpruned).
+    public internal(set) var maskCompat: PruneCompat?
 
     /// A freshly initialised network (SPEC §1): conv/linear weights Kaiming-normal with
     /// std √(2/fan_in), biases 0, BN weight 1 / bias 0, running mean 0 / var 1; all masks 1.
@@ -30,6 +39,20 @@ public final class Network: @unchecked Sendable {
         }
         self.parameters = params
         self.masks = masks
+        self.unmasked = params.filter { masks[$0.key] != nil }
+    }
+
+    private init(architecture: Architecture, parameters: [String: Tensor], masks: [String: [UInt8]], unmasked: [String: Tensor]) {
+        self.architecture = architecture; self.parameters = parameters; self.masks = masks; self.unmasked = unmasked
+    }
+
+    /// A copy with every mask 1 and the prunable weights as they were before any pruning (the
+    /// network a fresh prune scores). Other parameters (biases, BN) are shared values.
+    public func unprunedCopy() -> Network {
+        var params = parameters
+        for (name, t) in unmasked { params[name] = t }
+        return Network(architecture: architecture, parameters: params, masks: masks.mapValues { [UInt8](repeating: 1, count: $0.count) },
+                       unmasked: unmasked)
     }
 
     /// Kaiming normal, fan_in mode, gain √2: N(0, 2/fan_in) with fan_in = Π shape[1...].
@@ -47,17 +70,23 @@ public final class Network: @unchecked Sendable {
 
     public func parameter(_ name: String) -> Tensor? { parameters[name] }
 
-    /// Replaces a parameter's values; the shape must match. Masked entries are zeroed again.
+    /// Replaces a parameter's values; the shape must match. For a prunable weight the kept
+    /// entries take the new values and masked entries stay zero (their unmasked values are kept).
     public func setParameter(_ name: String, _ tensor: Tensor) throws {
         guard let old = parameters[name] else { throw ModelError.unknownParameter(name, model: architecture.name) }
         guard old.shape == tensor.shape else {
             throw ModelError.shapeMismatch(name: name, expected: old.shape, got: tensor.shape)
         }
+        if let mask = masks[name], var base = unmasked[name] {
+            for i in 0 ..< mask.count where mask[i] != 0 { base.data[i] = tensor.data[i] }
+            unmasked[name] = base
+        }
         parameters[name] = tensor
         applyMask(name)
     }
 
-    /// Replaces the mask of a prunable weight and zeroes the removed weights.
+    /// Replaces the mask of a prunable weight: removed weights become zero, kept weights take
+    /// their unmasked values (so a weight an earlier mask removed comes back as it was).
     public func setMask(_ name: String, _ mask: [UInt8]) throws {
         guard let old = masks[name] else { throw ModelError.unknownParameter(name, model: architecture.name) }
         guard old.count == mask.count else {
@@ -67,11 +96,11 @@ public final class Network: @unchecked Sendable {
         applyMask(name)
     }
 
-    /// Zeroes every masked weight (restores the invariant after any update).
+    /// Sets every prunable weight to unmasked ⊙ mask (restores the invariant after any update).
     public func applyMasks() { for name in masks.keys { applyMask(name) } }
 
     private func applyMask(_ name: String) {
-        guard let mask = masks[name], var t = parameters[name] else { return }
+        guard let mask = masks[name], var t = unmasked[name] ?? parameters[name] else { return }
         for i in 0 ..< mask.count where mask[i] == 0 { t.data[i] = 0 }
         parameters[name] = t
     }
@@ -92,6 +121,7 @@ public final class Network: @unchecked Sendable {
             throw ModelError.missingParameter(missing.name, model: architecture.name)
         }
         parameters = incoming
+        unmasked = incoming.filter { masks[$0.key] != nil }
         applyMasks()
     }
 
@@ -109,6 +139,7 @@ public final class Network: @unchecked Sendable {
             throw ModelError.missingParameter(missing.name, model: architecture.name)
         }
         masks = incoming
+        maskCompat = nil
         applyMasks()
     }
 

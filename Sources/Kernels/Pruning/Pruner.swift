@@ -167,15 +167,28 @@ public enum PruneCompat: String, Equatable, Sendable {
     case reference
 }
 
+/// Where a prune starts.
+public enum PruneStart: String, Equatable, Sendable {
+    /// From the network's unpruned weights with every mask 1: the new masks replace the old
+    /// ones, as if the network had never been pruned (the default).
+    case unpruned
+    /// From the current masks (iterative pruning): only kept weights are scored and the new
+    /// masks keep a subset of them. Score-based pruners only.
+    case current
+}
+
 public struct PruneOptions: Sendable {
     public var compat: PruneCompat
+    /// Replace the masks (`.unpruned`) or prune further from them (`.current`).
+    public var from: PruneStart = .unpruned
     /// Put the raw per-weight scores (or, for random pruners, the random draws that decided) in the report.
     public var keepScores: Bool
     /// Called with (done, total) as an iterative pruner advances (synflow rounds); may be nil.
     public var progress: (@Sendable (Int, Int) -> Void)?
 
-    public init(compat: PruneCompat = .paper, keepScores: Bool = false, progress: (@Sendable (Int, Int) -> Void)? = nil) {
-        self.compat = compat; self.keepScores = keepScores; self.progress = progress
+    public init(compat: PruneCompat = .paper, from: PruneStart = .unpruned, keepScores: Bool = false,
+                progress: (@Sendable (Int, Int) -> Void)? = nil) {
+        self.compat = compat; self.from = from; self.keepScores = keepScores; self.progress = progress
     }
 }
 
@@ -208,6 +221,38 @@ public struct PruneReport: Sendable {
     public var biasesKept: Int?
     /// Raw scores per parameter, when `PruneOptions.keepScores` was set.
     public var scores: [(name: String, tensor: Tensor)]?
+
+    /// The kept count asked for: (1 − sparsity) of the prunable weights.
+    public var target: Double { Double(params) * (1 - sparsity) }
+
+    /// How far the kept count may honestly differ from `target`: four binomial standard
+    /// deviations of the random pruners' draws (√Σ n·p·(1−p)), plus 0.5 % of the target for the
+    /// score pruners' tie rules and for biases ranked with the weights, plus 2 for rounding.
+    public var tolerance: Double {
+        let variance = layers.reduce(0.0) { sum, layer in
+            guard let p = layer.probability else { return sum }
+            let q = min(max(p, 0), 1)
+            return sum + Double(layer.params) * q * (1 - q)
+        }
+        return 4 * variance.squareRoot() + 0.005 * target + 2
+    }
+
+    /// What the user must know about this result: layers left without any weight (the
+    /// network is disconnected there) and a kept count further from the target than `tolerance`.
+    public var warnings: [String] {
+        var out: [String] = []
+        let empty = layers.filter { $0.kept == 0 && $0.params > 0 }.map(\.layer)
+        if empty.count == layers.count, !empty.isEmpty {
+            out.append("no layer keeps any weight: the network is empty")
+        } else if !empty.isEmpty {
+            let names = empty.count <= 6 ? empty.joined(separator: ", ") : empty.prefix(5).joined(separator: ", ") + " and \(empty.count - 5) more"
+            out.append("\(empty.count == 1 ? "layer" : "layers") \(names) \(empty.count == 1 ? "keeps" : "keep") no weight: the network is cut there and every metric sees a disconnected graph")
+        }
+        if abs(Double(kept) - target) > tolerance {
+            out.append("kept \(kept) weights where sparsity \(sparsity) asks for \(Int(target.rounded())) (beyond the ±\(Int(tolerance.rounded())) this pruner's randomness and tie rules explain); density \(Double(Int((density * 1e4).rounded())) / 1e4), not \(1 - sparsity)")
+        }
+        return out
+    }
 }
 
 public enum PruneError: Error, CustomStringConvertible, Equatable {
@@ -221,6 +266,7 @@ public enum PruneError: Error, CustomStringConvertible, Equatable {
     case noPrunableWeights(model: String)
     case searchDidNotConverge(pruner: String, detail: String)
     case badScores(pruner: String, detail: String)
+    case cannotContinue(pruner: String, detail: String)
 
     public var description: String {
         switch self {
@@ -244,6 +290,8 @@ public enum PruneError: Error, CustomStringConvertible, Equatable {
             return "\(pruner): \(detail)"
         case let .badScores(pruner, detail):
             return "\(pruner): \(detail)"
+        case let .cannotContinue(pruner, detail):
+            return "\(pruner) cannot prune from the current masks: \(detail)"
         }
     }
 }
@@ -267,6 +315,7 @@ public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: 
     if pruner.needsData, data == nil { throw PruneError.needsData(pruner: pruner.name) }
     // Data-free pruners ignore data, but data that cannot serve this network is still refused.
     if let data { try checkFits(data, network) }
+    let start = try startingPoint(network, pruner: pruner.name, scored: pruner.scoreFunction != nil, sparsity: sparsity, options: options)
 
     let outcome: PruneOutcome
     switch pruner {
@@ -281,10 +330,32 @@ public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: 
         outcome = RandomPruners.dense(network.architecture)
     case .snip, .grasp, .synflow, .prospr:
         guard let function = pruner.scoreFunction else { throw PruneError.notYetAvailable(pruner: pruner.name) }
-        outcome = try ScoredPruning.masks(network, function, name: pruner.name, sparsity: sparsity, seed: seed,
-                                          data: data, keepScores: options.keepScores, progress: options.progress)
+        outcome = try ScoredPruning.masks(start.network, function, name: pruner.name, sparsity: sparsity, seed: seed,
+                                          data: data, keepScores: options.keepScores, progress: options.progress, current: start.current)
     }
-    return try commit(outcome, to: network, pruner: pruner.name, sparsity: sparsity, seed: seed)
+    let report = try commit(outcome, to: network, pruner: pruner.name, sparsity: sparsity, seed: seed)
+    if case .er = pruner { network.maskCompat = options.compat } else { network.maskCompat = nil }
+    return report
+}
+
+/// The network a pruner scores and, from the current masks, those masks. A fresh prune scores
+/// an unpruned copy (every mask 1, the weights as initialised or loaded) so earlier prunes do
+/// not leak into the new masks.
+private func startingPoint(_ network: Network, pruner: String, scored: Bool, sparsity: Double,
+                           options: PruneOptions) throws -> (network: Network, current: [String: [UInt8]]?) {
+    switch options.from {
+    case .unpruned:
+        return (network.masks.values.allSatisfy { !$0.contains(0) } ? network : network.unprunedCopy(), nil)
+    case .current:
+        guard scored else {
+            throw PruneError.cannotContinue(pruner: pruner, detail: "it draws masks at random from the architecture alone, without looking at weights; prune without from: to replace the masks")
+        }
+        let target = Int((Double(network.prunableCount) * (1 - sparsity)).rounded(.down))
+        guard network.keptCount >= target else {
+            throw PruneError.cannotContinue(pruner: pruner, detail: "the network keeps \(network.keptCount) of \(network.prunableCount) weights, fewer than the \(target) that sparsity \(sparsity) keeps; it can only prune further")
+        }
+        return (network, network.masks)
+    }
 }
 
 /// Prunes with a caller-supplied score function and keep rule (the same driver the gradient
@@ -295,9 +366,12 @@ public func prune(_ network: Network, scoring function: any ScoreFunction, name:
     guard sparsity.isFinite, sparsity >= 0, sparsity < 1 else { throw PruneError.invalidSparsity(sparsity) }
     guard !network.architecture.prunable.isEmpty else { throw PruneError.noPrunableWeights(model: network.architecture.name) }
     if let data { try checkFits(data, network) }
-    let outcome = try ScoredPruning.masks(network, function, name: name, sparsity: sparsity, seed: seed, data: data,
-                                          keepScores: options.keepScores, progress: options.progress)
-    return try commit(outcome, to: network, pruner: name, sparsity: sparsity, seed: seed)
+    let start = try startingPoint(network, pruner: name, scored: true, sparsity: sparsity, options: options)
+    let outcome = try ScoredPruning.masks(start.network, function, name: name, sparsity: sparsity, seed: seed, data: data,
+                                          keepScores: options.keepScores, progress: options.progress, current: start.current)
+    let report = try commit(outcome, to: network, pruner: name, sparsity: sparsity, seed: seed)
+    network.maskCompat = nil
+    return report
 }
 
 private func checkFits(_ data: Dataset, _ network: Network) throws {

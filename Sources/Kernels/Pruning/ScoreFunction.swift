@@ -44,15 +44,35 @@ public enum ScoredPruning {
     }
 
     /// Runs `function` and its keep rule; returns the weight masks without touching `network`.
+    /// With `current` masks (iterative pruning), weights those masks removed stay removed: they
+    /// rank below every kept weight, and the keep count is still `sparsity` of all weights.
     /// - Complexity: O(N) per scoring call plus the score function's cost (one call, or
     ///   `rounds` calls for the iterative rule).
     static func masks(_ network: Network, _ function: any ScoreFunction, name: String, sparsity: Double, seed: UInt64,
-                      data: Dataset?, keepScores: Bool, progress: (@Sendable (Int, Int) -> Void)?) throws -> PruneOutcome {
+                      data: Dataset?, keepScores: Bool, progress: (@Sendable (Int, Int) -> Void)?,
+                      current: [String: [UInt8]]? = nil) throws -> PruneOutcome {
         let specs = scoredParameters(network.architecture, function.scope)
         let total = specs.reduce(0) { $0 + $1.count }
-        let keep = 1 - sparsity
+        var keep = 1 - sparsity
         var alive = [UInt8](repeating: 1, count: total)
         var last: [Float] = []
+        // Entries the current masks removed (biases are never masked).
+        var removed = [Bool](repeating: false, count: total)
+        if let current {
+            var offset = 0
+            for spec in specs {
+                if let mask = current[spec.name] { for i in 0 ..< spec.count where mask[i] == 0 { removed[offset + i] = true } }
+                offset += spec.count
+            }
+        }
+        let hasRemoved = removed.contains(true)
+        /// Removed entries rank last for a rule that keeps the largest scores, first for GraSP's.
+        func ranked(_ scores: [Float], removedScore: Float) -> [Float] {
+            guard hasRemoved else { return scores }
+            var out = scores
+            for i in 0 ..< out.count where removed[i] { out[i] = removedScore }
+            return out
+        }
 
         func score(_ alive: [UInt8]) throws -> [Float] {
             var aliveByName: [String: [UInt8]] = [:]
@@ -82,16 +102,25 @@ public enum ScoredPruning {
         switch function.keepRule {
         case .keepTopFloorWithTies:
             last = try score(alive)
-            alive = ScoreSelection.keepAtLeastKthLargest(last, k: Int((Double(total) * keep).rounded(.down)))
+            alive = ScoreSelection.keepAtLeastKthLargest(ranked(last, removedScore: -.greatestFiniteMagnitude),
+                                                         k: Int((Double(total) * keep).rounded(.down)))
         case .removeTopFloorKeepThreshold:
             last = try score(alive)
-            alive = ScoreSelection.keepAtMostRthLargest(last, r: Int((Double(total) * (1 - keep)).rounded(.down)))
+            alive = ScoreSelection.keepAtMostRthLargest(ranked(last, removedScore: .greatestFiniteMagnitude),
+                                                        r: Int((Double(total) * (1 - keep)).rounded(.down)))
         case .keepTopCeilExact:
             last = try score(alive)
-            alive = ScoreSelection.keepLargest(last, exactly: Int((Double(total) * keep).rounded(.up)))
+            alive = ScoreSelection.keepLargest(ranked(last, removedScore: -.greatestFiniteMagnitude),
+                                               exactly: Int((Double(total) * keep).rounded(.up)))
         case let .iterativeRemoveLowest(rounds):
             guard rounds > 0 else {
                 throw PruneError.invalidOption(pruner: name, option: "rounds", value: "\(rounds)", requirement: "a positive number of rounds")
+            }
+            if hasRemoved {
+                // Start from the current masks; the rounds shrink what is alive to keep·total.
+                for i in 0 ..< total where removed[i] { alive[i] = 0 }
+                let aliveCount = alive.reduce(0) { $0 + Int($1) }
+                keep = aliveCount == 0 ? 0 : min(1, keep * Double(total) / Double(aliveCount))
             }
             let perRound = 1 - Foundation.pow(keep, 1 / Double(rounds))
             let bar = Progress(label: name, total: rounds, unit: "rounds")
@@ -106,6 +135,7 @@ public enum ScoredPruning {
             }
         }
 
+        for i in 0 ..< total where removed[i] { alive[i] = 0 }
         var outcome = PruneOutcome(masks: [:])
         var scores: [(name: String, tensor: Tensor)] = []
         var offset = 0

@@ -12,6 +12,11 @@ import Synchronization
 public final class Progress: @unchecked Sendable {
     /// Set to false to silence every bar (tests); nil means "draw when stderr is a terminal".
     nonisolated(unsafe) public static var forceEnabled: Bool?
+    /// Where bars and activity lines are drawn (stderr; tests capture it).
+    nonisolated(unsafe) public static var sink: @Sendable (String) -> Void = { text in FileHandle.standardError.write(Data(text.utf8)) }
+    /// When any bar last drew (seconds since the reference date), so `Activity` stays quiet
+    /// while a real bar is showing.
+    static let lastDrawn = Mutex(0.0)
 
     private struct State {
         var done = 0
@@ -76,6 +81,8 @@ public final class Progress: @unchecked Sendable {
             let rate = Double(done) / elapsed
             let eta = Double(total - done) / rate
             text += String(format: "%.1f/s  ETA %@", rate, Progress.seconds(eta))
+        } else {
+            text += Progress.seconds(elapsed)  // no rate yet: at least show that time passes
         }
         return note.isEmpty ? text : text + "  " + note
     }
@@ -85,7 +92,74 @@ public final class Progress: @unchecked Sendable {
     }
 
     private func draw(_ line: String, final: Bool) {
-        let text = "\r\u{1B}[K" + line + (final ? "\n" : "")
-        FileHandle.standardError.write(Data(text.utf8))
+        Progress.lastDrawn.withLock { $0 = Date().timeIntervalSinceReferenceDate }
+        Progress.sink("\r\u{1B}[K" + line + (final ? "\n" : ""))
     }
+
+    /// Starts the bar's own clock: until the first step completes it redraws every half second
+    /// with the elapsed time (a first step can take minutes), beginning after `Activity.delay`.
+    public func showWhileWaiting() {
+        guard enabled else { return }
+        let deadline = DispatchTime.now() + Activity.delay
+        DispatchQueue.global().asyncAfter(deadline: deadline) { [weak self] in self?.tick() }
+    }
+
+    private func tick() {
+        let line: String? = state.withLock { s in
+            guard !s.finished, s.done == 0 else { return nil }
+            let now = Date().timeIntervalSince(start)
+            s.lastDraw = now
+            return render(done: 0, elapsed: now, final: false)
+        }
+        guard let line else { return }
+        draw(line, final: false)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { [weak self] in self?.tick() }
+    }
+}
+
+/// A line on stderr saying that a call is still running (`prune… 4.5 s`), for any call that
+/// takes longer than `delay` while no progress bar is drawing. Quiet when stderr is not a
+/// terminal, like `Progress`. `begin` at the start of a call, `end` when it returns.
+public final class Activity: @unchecked Sendable {
+    /// How long a call runs before its line appears (users must see progress within 2 s).
+    nonisolated(unsafe) public static var delay: Double = 1.0
+
+    private let label: String
+    private let start = Date()
+    private let state = Mutex((ended: false, drew: false))
+
+    private init(label: String) { self.label = label }
+
+    /// nil when nothing can be drawn.
+    public static func begin(_ label: String) -> Activity? {
+        guard Progress.forceEnabled ?? (isatty(2) == 1) else { return nil }
+        let activity = Activity(label: label)
+        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [weak activity] in activity?.tick() }
+        return activity
+    }
+
+    private func tick() {
+        let now = Date().timeIntervalSinceReferenceDate
+        let barIsShowing = Progress.lastDrawn.withLock { now - $0 < 1.0 }
+        let keepGoing: Bool = state.withLock { s in
+            guard !s.ended else { return false }
+            if !barIsShowing {
+                s.drew = true
+                Progress.sink("\r\u{1B}[K\(label)… " + Progress.seconds(Date().timeIntervalSince(start)))
+            }
+            return true
+        }
+        if keepGoing { DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { [weak self] in self?.tick() } }
+    }
+
+    /// Stops the line and clears it if it was drawn.
+    public func end() {
+        let clear: Bool = state.withLock { s in
+            defer { s.ended = true }
+            return s.drew && !s.ended
+        }
+        if clear { Progress.sink("\r\u{1B}[K") }
+    }
+
+    deinit { end() }
 }

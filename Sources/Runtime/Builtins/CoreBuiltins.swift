@@ -17,8 +17,8 @@ let coreBuiltins: [Builtin] = [
         args.interpreter.write((Display.cell(args["x"], long: true) ?? "none") + "\n")
         return .none
     },
-    Builtin("len", [Param("x", .oneOf([.string, .list, .record, .native("layers")]))], returns: "int",
-            summary: "Number of characters of a string, items of a list or layer list, or fields of a record.",
+    Builtin("len", [Param("x", .oneOf([.string, .list, .record, .native("layers"), .native("table")]))], returns: "int",
+            summary: "Number of characters of a string, items of a list, layer list or table (prune's: its rows, total included), or fields of a record.",
             example: "len([1, 2, 3])  # 3") { args in
         switch args["x"] {
         case .string(let s): return .int(s.count)

@@ -12,7 +12,10 @@ let graphBuiltins: [Builtin] = [
         let net = try args.native("net", as: NetworkObject.self)
         let compat = try GraphArguments.unrollCompat(args)
         let graph = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: compat) }
-        return .native(GraphObject(graph, encoding: "MGE"))
+        var modes: [(stage: String, compat: String)] = []
+        if let masks = net.network.maskCompat { modes.append(("prune", masks.rawValue)) }
+        modes.append(("unroll", compat.rawValue))
+        return .native(GraphObject(graph, encoding: "MGE", modes: modes))
     },
     Builtin("rolled", [Param("net", .native("network"))], returns: "layers",
             summary: "The rolled encoding: one bipartite graph per conv, shortcut and linear layer (left = flattened kernel entries, right = output channels), in network order.",

@@ -12,7 +12,7 @@ let metricsBuiltins: [Builtin] = [
                             Param("sample", .optional(.oneOf([.list, .int])), default: Value.none),
                             Param("only", .optional(.list), default: Value.none)],
             returns: "record",
-            summary: "The topological metrics of an unrolled graph (sinks, sources, removable edges, 1- and 2-hop neighbourhoods, motifs, strength, k-core, cut edges and nodes, components, spectral gap and radius), or one record per layer of a rolled encoding. motifs: \"auto\" (exact when affordable), \"exact\" or \"estimate\" (RAND-ESU on sample: a count or a list of root ids); only: the fields to compute.",
+            summary: "The topological metrics of an unrolled graph (sinks, sources, removable edges, 1- and 2-hop neighbourhoods, motifs, strength, k-core, cut edges and nodes, components, spectral gap and radius), or one record per layer of a rolled encoding. motifs: \"auto\" (exact when affordable), \"exact\" or \"estimate\" (RAND-ESU on sample: a count or a list of root ids); only: the fields to compute. The record's compat field names the mode of every stage that made it. The paper's published table comes from its reference implementation: compat: \"reference\" on prune, unroll and topometrics reproduces its mask-only columns; its weighted columns (strength, spectral gap and radius) most likely come from trained weights and are not comparable with a fresh net (compare_to_paper, docs/results.md).",
             example: "m = topometrics(g);  topometrics(g, only: [\"components\", \"spectral_gap\"]);  topometrics(rolled(net))") { args in
         let start = DispatchTime.now().uptimeNanoseconds
         let result: Value
@@ -22,7 +22,7 @@ let metricsBuiltins: [Builtin] = [
         case .native(let g as GraphObject) where !g.layerName.isEmpty:
             result = .list(try MetricsBinding.layerRecords([g], ids: [], args: args))
         case .native(let g as GraphObject):
-            result = .record(try MetricsBinding.graphRecord(g.graph, args: args))
+            result = .record(try MetricsBinding.graphRecord(g, args: args))
         default:
             throw args.bad("x", "graph or layers expected, got \(args["x"].typeName)")
         }
@@ -83,7 +83,7 @@ let metricsBuiltins: [Builtin] = [
             run.compat = c
         }
         do { run = try PaperTable.validated(run) } catch let invalid as PaperTable.Invalid {
-            throw args.bad(invalid.column, invalid.description.dropFirst(invalid.column.count + 2).description)
+            throw args.bad(invalid.column, invalid.reason)
         }
         let metrics = try MetricsBinding.paperRecord(given, args: args, name: "m")
         var numbers: [(column: String, value: Double)] = []
@@ -98,6 +98,14 @@ let metricsBuiltins: [Builtin] = [
         let rows = try ResultsCSV.append(path: path, columns: PaperTable.columns, row: row, countRows: true)
         return .int(rows ?? 0)
     },
+    Builtin("compare_to_paper", [Param("m", .record), Param("pruning", .any), Param("sparsity", .number),
+                                 Param("model", .any), Param("dataset", .any, default: .string("cifar10")),
+                                 Param("seed", .optional(.int), default: Value.none)],
+            returns: "list",
+            summary: "Puts a topometrics record beside the paper's published rows of the same configuration (its unrolled table, shipped as data/paper/unrolled.csv.zst): one row per column with mge's value, the published value of each seed, and whether they match. The published table was computed by the reference implementation, so its mask-only columns are reproduced with compat: \"reference\" on prune, unroll and topometrics (and the same seed); its weighted columns (avg_node_strength, spectral_gap, spectral_radius) come from trained weights and are not comparable with a freshly initialised net.",
+            example: "net = resnet20(); prune(net, erk, 0.9, compat: \"reference\");  m = topometrics(unroll(net, compat: \"reference\"), compat: \"reference\");  compare_to_paper(m, erk, 0.9, net, seed: 0)") { args in
+        try PaperComparison.table(args)
+    },
 ]
 
 enum MetricsBinding {
@@ -109,7 +117,8 @@ enum MetricsBinding {
         ["cut_edges", "cut_nodes"], ["motifs"], ["spectral_gap"], ["spectral_radius"],
     ]
 
-    static func graphRecord(_ graph: Graph, args: Arguments) throws -> Record {
+    static func graphRecord(_ graphObject: GraphObject, args: Arguments) throws -> Record {
+        let graph = graphObject.graph
         let compatText = try args.string("compat")
         guard let compat = MetricsCompat(rawValue: compatText) else {
             throw args.bad("compat", "expected \"paper\" or \"reference\", got \(Display.quoted(compatText))")
@@ -118,6 +127,7 @@ enum MetricsBinding {
         let wanted = try onlyFields(args, known: Topometrics.fieldNames)
         let work = groups.map { $0.filter { wanted?.contains($0) ?? true } }.filter { !$0.isEmpty }
         let progress = Progress(label: "topometrics", total: work.count, unit: "steps")
+        progress.showWhileWaiting()  // the first group can take minutes on a dense net
         defer { progress.finish() }
         var values: [String: MetricValue] = ["nodes": .int(graph.nodeCount), "edges": .int(graph.edgeCount)]
         for fields in work {
@@ -129,7 +139,21 @@ enum MetricsBinding {
         for name in Topometrics.fieldNames where name == "nodes" || name == "edges" || wanted?.contains(name) ?? true {
             record[name] = values[name].map(value) ?? Value.none
         }
+        // Known only for a graph unrolled in this session (a loaded graph's origin is not recorded).
+        let stages = MetricsBinding.mode(of: graphObject, metrics: compat)
+        if case .string = stages { record[PaperTable.modeColumn] = stages }
         return record
+    }
+
+    /// The encoding mode of a whole-graph record: "paper" or "reference" when every stage that
+    /// produced it (an ER prune, unroll, topometrics) used that mode, "mixed: …" naming each
+    /// stage otherwise, none when the graph's origin is unknown (loaded from a file).
+    static func mode(of graph: GraphObject, metrics: MetricsCompat) -> Value {
+        guard !graph.modes.isEmpty else { return .none }
+        let stages = graph.modes + [("topometrics", metrics.rawValue)]
+        let distinct = Set(stages.map(\.compat))
+        if distinct.count == 1, let only = distinct.first { return .string(only) }
+        return .string("mixed: " + stages.map { "\($0.stage)=\($0.compat)" }.joined(separator: ", "))
     }
 
     static func layerRecords(_ layers: [GraphObject], ids: [Int], args: Arguments) throws -> [Value] {
@@ -256,9 +280,13 @@ enum MetricsBinding {
             throw blame("a topometrics record with nodes and edges expected (they normalise the counts)")
         }
         var out = Record()
-        for (column, v) in PaperTable.normalized(numbers) { out[column] = v.isNaN ? Value.none : .float(v) }
+        for (column, v) in PaperTable.normalized(numbers) {
+            let integral = PaperTable.integerColumns.contains(column) && v.rounded() == v && abs(v) < 9e15
+            out[column] = v.isNaN ? Value.none : integral ? .int(Int(v)) : .float(v)
+        }
         out["nodes"] = .int(Int(n))
         out["edges"] = .int(Int(m))
+        if let mode = r[PaperTable.modeColumn] { out[PaperTable.modeColumn] = mode }
         return out
     }
 

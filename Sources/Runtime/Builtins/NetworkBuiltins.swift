@@ -74,9 +74,19 @@ let networkBuiltins: [Builtin] = zooModels.map(modelBuiltin) + [
         }
     },
     Builtin("load_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
-            summary: "Loads a full state dict (PyTorch names) from a safetensors file; every parameter must be there with its shape, else nothing changes. Masked weights stay zero.",
+            summary: "Loads a full state dict (PyTorch names) from a safetensors file; every parameter must be there with its shape, else nothing changes. The loaded weights become the ones prune scores; masked weights stay zero. Kept weights that are exactly zero (a pruned checkpoint) are reported: they count as kept but give no edge.",
             example: "load_weights(net, \"init.safetensors\")") { args in
-        try loadIntoNetwork(args, "load_weights") { try $0.loadStateDict($1) }
+        let result = try loadIntoNetwork(args, "load_weights") { try $0.loadStateDict($1) }
+        let net = try args.native("net", as: NetworkObject.self).network
+        var zeros = 0
+        for spec in net.architecture.prunable {
+            guard let mask = net.masks[spec.name], let w = net.parameters[spec.name] else { continue }
+            for i in 0 ..< mask.count where mask[i] != 0 && w.data[i] == 0 { zeros += 1 }
+        }
+        if zeros > 0 {
+            args.interpreter.writeError("note: \(zeros) weights the masks keep are exactly 0 in \(try args.string("path")) (a pruned checkpoint?): density counts them, unroll draws no edge for them; load_masks or prune to make the masks say what is kept\n")
+        }
+        return result
     },
     Builtin("save_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
             summary: "Writes the state dict (PyTorch names, F32) to a safetensors file, atomically.",

@@ -41,16 +41,22 @@ let pruneBuiltins: [Builtin] = [
              Param("seed", .int, default: .int(0)), Param("data", .optional(.native("dataset")), default: Value.none),
              Param("batch", .optional(.int), default: Value.none), Param("scores", .bool, default: .bool(false)),
              Param("compat", .string, default: .string("paper")),
+             Param("from", .string, default: .string("unpruned")),
              Param("samples_per_class", .optional(.int), default: Value.none), Param("T", .optional(.float), default: Value.none),
              Param("reinit", .optional(.bool), default: Value.none), Param("rounds", .optional(.int), default: Value.none),
              Param("steps", .optional(.int), default: Value.none), Param("lr", .optional(.float), default: Value.none),
              Param("momentum", .optional(.float), default: Value.none)],
             returns: "table",
-            summary: "Prunes a network at initialisation to a sparsity in [0, 1) (fraction removed); returns the per-layer table "
-                + "ending with a total row ({table, scores} with scores: true). snip, grasp, prospr score on data: (default: the "
-                + "training split matching the model's classes); pruner keywords default to the reference's (?snip, ?grasp…). "
-                + "On an error or Ctrl-C the network is unchanged.",
-            example: "prune(net, erk, 0.98, seed: 1);  prune(net, snip, 0.95, data: synthetic(), batch: 64)") { args in
+            summary: "Prunes a network at initialisation to a sparsity in [0, 1) (fraction removed) and returns the per-layer table "
+                + "(t.layers, t.total, t[-1]; {table, scores} with scores: true). The new masks replace the old ones: every prune "
+                + "scores the weights the net was initialised or loaded with, as if it had never been pruned, so pruning one net "
+                + "several times gives what a fresh net would; from: \"current\" instead prunes further from the current masks "
+                + "(iterative pruning; score-based pruners only). density(net), the table, unroll and save_weights always agree on "
+                + "what is kept. A warning under the table says when a layer keeps no weight or the kept count misses the target "
+                + "beyond the pruner's randomness. snip, grasp, prospr score on data: (default: the training split matching the "
+                + "model's classes); pruner keywords default to the reference's (?snip, ?grasp…). On an error or Ctrl-C the "
+                + "network is unchanged.",
+            example: "prune(net, erk, 0.98, seed: 1);  prune(net, snip, 0.95, data: synthetic(), batch: 64);  prune(net, snip, 0.99, from: \"current\")") { args in
         let net = try args.native("net", as: NetworkObject.self).network
         let pruner = try configuredPruner(args)
         let sparsity = try args.double("sparsity")
@@ -68,6 +74,12 @@ let pruneBuiltins: [Builtin] = [
         case "reference": compat = .reference
         case let other: throw args.bad("compat", "\"paper\" or \"reference\" expected, got \(Display.quoted(other))")
         }
+        let from: PruneStart
+        switch try args.string("from") {
+        case "unpruned": from = .unpruned
+        case "current": from = .current
+        case let other: throw args.bad("from", "\"unpruned\" (replace the masks) or \"current\" (prune further from them) expected, got \(Display.quoted(other))")
+        }
         var data: Dataset?
         if case .native(let object as DatasetObject)? = args.optional("data") {
             data = object.dataset
@@ -81,7 +93,7 @@ let pruneBuiltins: [Builtin] = [
         }
 
         let bar = ProgressBar(label: pruner.name)
-        let options = PruneOptions(compat: compat, keepScores: try args.bool("scores"), progress: { done, total in bar.update(done, total) })
+        let options = PruneOptions(compat: compat, from: from, keepScores: try args.bool("scores"), progress: { done, total in bar.update(done, total) })
         let report: PruneReport
         do {
             defer { bar.finish() }
@@ -89,7 +101,7 @@ let pruneBuiltins: [Builtin] = [
         } catch let error as PruneError {
             throw RuntimeError("prune: \(error)")
         }
-        let table = pruneTable(report)
+        let table = Value.native(PruneTableObject(report))
         guard try args.bool("scores") else { return table }
         var scores = Record()
         for (name, tensor) in report.scores ?? [] { scores[name] = .native(TensorObject(tensor)) }
@@ -153,17 +165,6 @@ private func defaultTrainingData(for net: Network, pruner: String) throws -> Dat
     } catch let error as DatasetError {
         throw RuntimeError("prune: \(pruner) scores weights on training data; no data: was given and \(name) is not available: \(error)\n  \(suggestion)")
     }
-}
-
-/// The per-layer report as a list of records ending with the total row.
-private func pruneTable(_ report: PruneReport) -> Value {
-    var rows: [Value] = report.layers.map { layer in
-        .record(Record([("layer", .string(layer.layer)), ("params", .int(layer.params)), ("kept", .int(layer.kept)),
-                        ("density", .float(rounded4(layer.kept, layer.params)))]))
-    }
-    rows.append(.record(Record([("layer", .string("total")), ("params", .int(report.params)), ("kept", .int(report.kept)),
-                                ("density", .float(rounded4(report.kept, report.params)))])))
-    return .list(rows)
 }
 
 /// A progress bar created when a kernel first reports its total (synflow rounds…).

@@ -1,0 +1,49 @@
+import XCTest
+@testable import Kernels
+
+/// Long calls show that they run within the 2 s users are promised, even before a first step.
+final class ProgressTests: XCTestCase {
+    private final class Captured: @unchecked Sendable {
+        let lock = NSLock()
+        var text = ""
+        func add(_ s: String) { lock.lock(); text += s; lock.unlock() }
+        var value: String { lock.lock(); defer { lock.unlock() }; return text }
+    }
+
+    private var saved: (Bool?, @Sendable (String) -> Void, Double) = (nil, { _ in }, 1)
+
+    override func setUp() {
+        saved = (Progress.forceEnabled, Progress.sink, Activity.delay)
+        Progress.forceEnabled = true
+        Activity.delay = 0.05
+    }
+
+    override func tearDown() { (Progress.forceEnabled, Progress.sink, Activity.delay) = saved }
+
+    func testActivityLineAppearsForASlowCallAndIsCleared() {
+        let captured = Captured()
+        Progress.sink = { captured.add($0) }
+        let activity = Activity.begin("prune")
+        XCTAssertNotNil(activity)
+        Thread.sleep(forTimeInterval: 0.4)
+        activity?.end()
+        let text = captured.value
+        XCTAssertTrue(text.contains("prune… 0."), text)
+        XCTAssertTrue(text.hasSuffix("\r\u{1B}[K"), "the line is cleared at the end")
+        let quiet = Captured()
+        Progress.sink = { quiet.add($0) }
+        Activity.begin("fast")?.end()
+        Thread.sleep(forTimeInterval: 0.15)
+        XCTAssertEqual(quiet.value, "", "a call shorter than the delay draws nothing")
+    }
+
+    func testBarShowsElapsedTimeBeforeItsFirstStep() {
+        let captured = Captured()
+        Progress.sink = { captured.add($0) }
+        let bar = Progress(label: "topometrics", total: 5, unit: "steps")
+        bar.showWhileWaiting()
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertTrue(captured.value.contains("topometrics  0/5 steps"), captured.value)
+        bar.finish()
+    }
+}

@@ -39,6 +39,11 @@ public final class Interpreter {
     /// REPL offers the download. Front ends clear it before each statement.
     public var missingDataset: String?
 
+    /// How `sweep` runs (set by mge-script's --jobs/--shard/--merge/--plan), and how many
+    /// sweep calls have started (a `--jobs` worker serves the one with its ordinal).
+    public var sweepSettings = SweepSettings()
+    var sweepsStarted = 0
+
     let globals = Scope(parent: nil)
     public private(set) var builtins: [String: Builtin] = [:]
     public private(set) var constants: [String: Constant] = [:]

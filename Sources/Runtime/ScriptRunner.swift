@@ -3,8 +3,8 @@ import Kernels
 import Lang
 import Synchronization
 
-/// `mge-script [--keep-going] file.mge [arguments...]` (or `-` for stdin); the arguments after
-/// the file reach the script as the list of strings `args`.
+/// `mge-script [options] file.mge [arguments...]` (or `-` for stdin); the options are parsed in
+/// `parse`, and the arguments after the file reach the script as the list of strings `args`.
 /// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error;
 /// stopped by SIGINT or SIGTERM: 128 + the signal (130, 143), as a shell reports a signal death.
 ///
@@ -14,37 +14,109 @@ import Synchronization
 /// printed (stdout to a file is block-buffered, and a signal death would drop the buffer).
 /// A second signal of either kind ends the process at once.
 public enum ScriptRunner {
-    public static let usage = "usage: mge-script [--keep-going] file.mge [arguments...]   (- reads stdin; the script sees the arguments as `args`)\n"
+    public static let usage = """
+        usage: mge-script [options] file.mge [arguments...]   (- reads stdin; the script sees the arguments as `args`)
+          -k, --keep-going     run the next top-level statement after a runtime error
+          --jobs N             run sweep points in N worker processes
+          --shard i/n          run the i-th of n slices of each sweep into <results>.shard-i-of-n.csv
+          --merge              join the shard files into the results file (runs no point)
+          --plan               print each sweep point's estimated time and memory, run nothing
+          --shards n           with --plan: also show the totals for n shards
+          --retry-failed       run again the points recorded in <results>.errors.csv
+
+        """
 
     static let scriptArgumentsSummary = "The arguments after the script's file name (mge-script file.mge a b gives [\"a\", \"b\"]); [] in the REPL."
 
-    public static func main(_ arguments: [String]) -> Int32 {
+    /// The command line: every option is parsed here.
+    struct Options {
         var keepGoing = false
+        var sweep = SweepSettings()
         var files: [String] = []
-        var scriptArguments: [String] = []
-        for arg in arguments {
-            if !files.isEmpty { scriptArguments.append(arg); continue }
-            switch arg {
-            case "--keep-going", "-k": keepGoing = true
-            case "-h", "--help":
-                print(usage, terminator: "")
-                return 0
-            default:
-                if arg.hasPrefix("-"), arg != "-" {
-                    fputs("mge-script: unknown option '\(arg)'\n" + usage, stderr)
-                    return 64
-                }
-                files.append(arg)
-            }
+    }
+
+    /// Parses the arguments, or returns the message for a usage error.
+    static func parse(_ arguments: [String]) -> Result<Options, UsageError> {
+        var o = Options()
+        var modes: [String] = []
+        var i = 0
+        func value(_ flag: String) throws(UsageError) -> String {
+            i += 1
+            guard i < arguments.count else { throw UsageError(message: "\(flag) needs a value") }
+            return arguments[i]
         }
-        guard files.count == 1, let path = files.first else {
-            fputs(usage, stderr)
+        do throws(UsageError) {
+            while i < arguments.count {
+                let arg = arguments[i]
+                if !o.files.isEmpty {  // everything after the script is the script's
+                    o.sweep.scriptArguments.append(arg)
+                    i += 1
+                    continue
+                }
+                switch arg {
+                case "--keep-going", "-k": o.keepGoing = true
+                case "--jobs", "-j":
+                    let text = try value(arg)
+                    guard let n = Int(text), n >= 1, n <= 256 else { throw UsageError(message: "--jobs expects a number of processes from 1 to 256, got '\(text)'") }
+                    o.sweep.jobs = n
+                case "--shard":
+                    let text = try value(arg)
+                    let parts = text.split(separator: "/")
+                    guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, k >= 1, k <= n else {
+                        throw UsageError(message: "--shard expects i/n with 1 <= i <= n (e.g. --shard 2/10), got '\(text)'")
+                    }
+                    o.sweep.shard = (k, n)
+                    modes.append("--shard")
+                case "--shards":
+                    let text = try value(arg)
+                    guard let n = Int(text), n >= 1 else { throw UsageError(message: "--shards expects a number of shards, got '\(text)'") }
+                    o.sweep.planShards = n
+                case "--merge": o.sweep.mode = .merge; modes.append(arg)
+                case "--plan": o.sweep.mode = .plan
+                case "--retry-failed": o.sweep.retryFailed = true
+                case "--sweep-worker": // internal: a --jobs worker process
+                    guard let n = Int(try value(arg)) else { throw UsageError(message: "--sweep-worker expects a sweep number") }
+                    o.sweep.mode = .worker(ordinal: n)
+                default:
+                    if arg.hasPrefix("-"), arg != "-" { throw UsageError(message: "unknown option '\(arg)'") }
+                    o.files.append(arg)
+                }
+                i += 1
+            }
+            if modes.count > 1 { throw UsageError(message: "--shard and --merge do not go together (merge after every shard has run)") }
+            guard o.files.count == 1 else { throw UsageError(message: "no script given") }
+        } catch {
+            return .failure(error)
+        }
+        o.sweep.scriptPath = o.files[0]
+        return .success(o)
+    }
+
+    struct UsageError: Error { let message: String }
+
+    public static func main(_ arguments: [String]) -> Int32 {
+        let ownArguments = arguments.prefix { !($0 == "-" || !$0.hasPrefix("-")) }  // the script's own come after its file
+        if ownArguments.contains("-h") || ownArguments.contains("--help") {
+            print(usage, terminator: "")
+            return 0
+        }
+        let options: Options
+        switch parse(arguments) {
+        case .success(let o): options = o
+        case .failure(let e):
+            fputs("mge-script: \(e.message)\n" + usage, stderr)
             return 64
         }
-        guard let source = readSource(path) else { return 74 }
+        guard let source = readSource(options.files[0]) else { return 74 }
         let interpreter = Interpreter()
-        interpreter.defineConstant(Constant("args", .list(scriptArguments.map(Value.string)), summary: scriptArgumentsSummary))
-        return runAsScript(source, in: interpreter, keepGoing: keepGoing)
+        interpreter.sweepSettings = options.sweep
+        interpreter.defineConstant(Constant("args", .list(options.sweep.scriptArguments.map(Value.string)), summary: scriptArgumentsSummary))
+        if case .worker = options.sweep.mode {
+            // A --jobs worker: stdout carries the protocol and the coordinator draws the bar.
+            interpreter.write = { _ in }
+            Progress.forceEnabled = false
+        }
+        return runAsScript(source, in: interpreter, keepGoing: options.keepGoing)
     }
 
     /// Runs a whole script on a large stack with SIGINT/SIGTERM asking it to stop; returns the

@@ -221,37 +221,43 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-/// x·y over n entries, two threads.
+/// x·y over n entries, two threads. Summed per fixed block of rows, then over the blocks in
+/// order, so the value does not depend on the thread count (sweep shards on machines with
+/// other core counts write the same rows).
 func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: Int) -> Double {
-    var partial = [Double](repeating: 0, count: Parallel.workers)
+    let chunk = 16384
+    var partial = [Double](repeating: 0, count: max(1, (n + chunk - 1) / chunk))
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
-        parallelChunks(count: n, chunk: 16384) { t, r in
+        parallelChunks(count: n, chunk: chunk) { _, r in
             var s = 0.0
             for i in r { s += x[i] * y[i] }
-            p[t] += s
+            p[r.lowerBound / chunk] = s
         }
     }
     return partial.reduce(0, +)
 }
 
-/// c = Vᵀw for the first `cols` columns of column-major V (n rows), two threads over row blocks.
+/// c = Vᵀw for the first `cols` columns of column-major V (n rows), two threads over row blocks;
+/// per-block sums added in block order (independent of the thread count, as `parallelDot`).
 func projectCoefficients(_ V: UnsafePointer<Double>, _ cols: Int, _ w: UnsafePointer<Double>, _ n: Int) -> [Double] {
-    let threads = Parallel.workers
-    var partial = [Double](repeating: 0, count: threads * cols)
+    let chunk = 8192
+    let blocks = max(1, (n + chunk - 1) / chunk)
+    var partial = [Double](repeating: 0, count: blocks * cols)
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
-        parallelChunks(count: n, chunk: 8192, threads: threads) { t, r in
+        parallelChunks(count: n, chunk: chunk) { _, r in
+            let b = r.lowerBound / chunk
             for j in 0 ..< cols {
                 let col = V + j * n
                 var s = 0.0
                 for i in r { s += col[i] * w[i] }
-                p[t * cols + j] += s
+                p[b * cols + j] = s
             }
         }
     }
     var c = [Double](repeating: 0, count: cols)
-    for t in 0 ..< threads { for j in 0 ..< cols { c[j] += partial[t * cols + j] } }
+    for b in 0 ..< blocks { for j in 0 ..< cols { c[j] += partial[b * cols + j] } }
     return c
 }
 

@@ -78,7 +78,9 @@ func dynamicChunks(count: Int, chunk: Int = 1024, threads: Int = Parallel.worker
     let chunks = (count + size - 1) / size
     let t = max(1, min(threads, chunks))
     if t <= 1 {
-        if count > 0 { body(0, 0 ..< count) }
+        // The same chunks as with several threads: a body that keeps one result per chunk
+        // (blockProject) must give the same value on a one-core machine.
+        for c in 0 ..< chunks { body(0, c * size ..< min(count, (c + 1) * size)) }
         return
     }
     let counter = ChunkCounter()

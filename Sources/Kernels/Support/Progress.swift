@@ -22,6 +22,7 @@ public final class Progress: @unchecked Sendable {
         var done = 0
         var lastDraw = 0.0
         var finished = false
+        var note = ""
     }
 
     public let label: String
@@ -38,30 +39,36 @@ public final class Progress: @unchecked Sendable {
         self.enabled = Progress.forceEnabled ?? (isatty(2) == 1)
     }
 
+    /// Whether this bar draws (a terminal, not silenced); callers print plain lines otherwise.
+    public var isDrawing: Bool { enabled }
+
     public func advance(by count: Int = 1) {
         let line: String? = state.withLock { s in
             s.done = min(total, s.done + count)
             let now = Date().timeIntervalSince(start)
             guard enabled, !s.finished, now - s.lastDraw >= 0.1 else { return nil }
             s.lastDraw = now
-            return render(done: s.done, elapsed: now, final: false)
+            return render(done: s.done, elapsed: now, final: false, note: s.note)
         }
         if let line { draw(line, final: false) }
     }
+
+    /// Extra text shown after the rate (e.g. "2 failed"); redrawn with the next `advance`.
+    public func setNote(_ note: String) { state.withLock { $0.note = note } }
 
     /// Draws the completed bar with the total time and ends the line.
     public func finish() {
         let line: String? = state.withLock { s in
             guard !s.finished else { return nil }
             s.finished = true
-            return enabled ? render(done: s.done, elapsed: Date().timeIntervalSince(start), final: true) : nil
+            return enabled ? render(done: s.done, elapsed: Date().timeIntervalSince(start), final: true, note: s.note) : nil
         }
         if let line { draw(line, final: true) }
     }
 
     deinit { finish() }
 
-    func render(done: Int, elapsed: Double, final: Bool) -> String {
+    func render(done: Int, elapsed: Double, final: Bool, note: String = "") -> String {
         let width = 20
         let fraction = total > 0 ? Double(done) / Double(total) : 1
         let filled = min(width, Int(fraction * Double(width)))
@@ -77,7 +84,7 @@ public final class Progress: @unchecked Sendable {
         } else {
             text += Progress.seconds(elapsed)  // no rate yet: at least show that time passes
         }
-        return text
+        return note.isEmpty ? text : text + "  " + note
     }
 
     static func seconds(_ s: Double) -> String {

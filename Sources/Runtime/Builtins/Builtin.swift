@@ -62,17 +62,24 @@ public struct Param {
     public let defaultValue: Value?
     /// Soaks up every remaining positional argument; the body receives them as a list.
     public let isVariadic: Bool
+    /// Soaks up every keyword argument no other parameter names (`grid(model: [...], seed: [...])`);
+    /// the body receives them as a record in call order.
+    public let isKeywords: Bool
 
     public init(_ name: String, _ type: ValueType, default defaultValue: Value? = nil) {
-        self.name = name; self.type = type; self.defaultValue = defaultValue; self.isVariadic = false
+        self.name = name; self.type = type; self.defaultValue = defaultValue; self.isVariadic = false; self.isKeywords = false
     }
 
     public static func variadic(_ name: String, _ type: ValueType) -> Param {
-        Param(name: name, type: type, defaultValue: .list([]), isVariadic: true)
+        Param(name: name, type: type, defaultValue: .list([]), isVariadic: true, isKeywords: false)
     }
 
-    private init(name: String, type: ValueType, defaultValue: Value?, isVariadic: Bool) {
-        self.name = name; self.type = type; self.defaultValue = defaultValue; self.isVariadic = isVariadic
+    public static func keywords(_ name: String, _ type: ValueType) -> Param {
+        Param(name: name, type: type, defaultValue: .record(Record()), isVariadic: false, isKeywords: true)
+    }
+
+    private init(name: String, type: ValueType, defaultValue: Value?, isVariadic: Bool, isKeywords: Bool) {
+        self.name = name; self.type = type; self.defaultValue = defaultValue; self.isVariadic = isVariadic; self.isKeywords = isKeywords
     }
 }
 
@@ -97,6 +104,7 @@ public struct Builtin {
     public var signature: String {
         let list = params.map { p -> String in
             if p.isVariadic { return "\(p.name)..." }
+            if p.isKeywords { return "\(p.name): ..." }
             if let d = p.defaultValue { return "\(p.name): \(Display.inline(d))" }
             return p.name
         }
@@ -115,7 +123,7 @@ public struct Constant {
 /// Every builtin and constant, assembled from per-area arrays. Add an area by appending its array here.
 public enum BuiltinRegistry {
     public static var areas: [[Builtin]] {
-        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins]
+        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins, sweepBuiltins]
     }
     public static var constantAreas: [[Constant]] {
         [pruneConstants, [Constant("args", .list([]), summary: ScriptRunner.scriptArgumentsSummary)]]
@@ -203,7 +211,8 @@ struct CallArgument {
 /// Matches call arguments to parameters: positional first, then keywords; reports unknown keywords
 /// (with a suggestion), duplicates, missing and surplus arguments. Type checking is left to the caller.
 /// Returns one slot per parameter; nil means "not given" (the caller applies defaults).
-func bindArguments(_ args: [CallArgument], paramNames: [String], variadicIndex: Int?, callee: String) throws -> [Value?] {
+func bindArguments(_ args: [CallArgument], paramNames: [String], variadicIndex: Int?, keywordsIndex: Int? = nil,
+                   callee: String) throws -> [Value?] {
     var slots = [Value?](repeating: nil, count: paramNames.count)
     var rest: [Value] = []
     var position = 0
@@ -212,7 +221,7 @@ func bindArguments(_ args: [CallArgument], paramNames: [String], variadicIndex: 
             rest.append(arg.value)
             continue
         }
-        guard position < paramNames.count else {
+        guard position < paramNames.count, position != keywordsIndex else {
             let positional = args.filter { $0.label == nil }.count
             throw RuntimeError("too many arguments to '\(callee)' (expected at most \(paramNames.count), got \(positional))")
         }
@@ -220,8 +229,14 @@ func bindArguments(_ args: [CallArgument], paramNames: [String], variadicIndex: 
         position += 1
     }
     if let v = variadicIndex, !rest.isEmpty || position > v { slots[v] = .list(rest) }
+    var extra = Record()
     for arg in args {
         guard let label = arg.label else { continue }
+        if let k = keywordsIndex, paramNames.firstIndex(of: label) == nil || paramNames.firstIndex(of: label) == k {
+            guard extra[label] == nil else { throw RuntimeError("argument '\(label)' to '\(callee)' given twice") }
+            extra[label] = arg.value
+            continue
+        }
         guard let i = paramNames.firstIndex(of: label), i != variadicIndex else {
             let hint = closestName(to: label, among: paramNames).map { " (did you mean '\($0)'?)" } ?? ""
             throw RuntimeError("unknown keyword argument '\(label)' to '\(callee)'\(hint)")
@@ -229,6 +244,7 @@ func bindArguments(_ args: [CallArgument], paramNames: [String], variadicIndex: 
         guard slots[i] == nil else { throw RuntimeError("argument '\(label)' to '\(callee)' given twice") }
         slots[i] = arg.value
     }
+    if let k = keywordsIndex, extra.count > 0 { slots[k] = .record(extra) }
     return slots
 }
 
@@ -236,7 +252,9 @@ extension Builtin {
     /// Binds and type-checks `args`, filling in defaults.
     func check(_ args: [CallArgument]) throws -> [Value] {
         let variadic = params.firstIndex(where: \.isVariadic)
-        let slots = try bindArguments(args, paramNames: params.map(\.name), variadicIndex: variadic, callee: name)
+        let keywords = params.firstIndex(where: \.isKeywords)
+        let slots = try bindArguments(args, paramNames: params.map(\.name), variadicIndex: variadic,
+                                      keywordsIndex: keywords, callee: name)
         var values: [Value] = []
         values.reserveCapacity(params.count)
         for (i, param) in params.enumerated() {
@@ -258,6 +276,17 @@ extension Builtin {
                     checked.append(v)
                 }
                 values.append(.list(checked))
+                continue
+            }
+            if param.isKeywords, case .record(let fields) = given {
+                var checked = Record()
+                for (label, item) in fields.fields {
+                    guard let v = param.type.accept(item) else {
+                        throw RuntimeError("bad argument '\(label)' to '\(name)' (\(param.type.name) expected, got \(item.typeName))")
+                    }
+                    checked[label] = v
+                }
+                values.append(.record(checked))
                 continue
             }
             guard let v = param.type.accept(given) else {

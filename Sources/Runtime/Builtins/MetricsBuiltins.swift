@@ -252,6 +252,11 @@ enum MetricsBinding {
     /// A record in the paper's layout: a topometrics record is normalised, a record already
     /// in paper columns is checked and kept.
     static func paperRecord(_ r: Record, args: Arguments, name: String) throws -> Record {
+        try paperRecord(r) { args.bad(name, $0) }
+    }
+
+    /// `paperRecord` with errors made by `blame` (a sweep has no argument to blame).
+    static func paperRecord(_ r: Record, blame: (String) -> RuntimeError) throws -> Record {
         let raw = Set(Topometrics.fieldNames), paper = Set(PaperTable.columns)
         if r.names.allSatisfy({ paper.contains($0) }), r.names.contains(where: { !raw.contains($0) && $0 != PaperTable.modeColumn }) {
             var kept = Record()
@@ -262,17 +267,17 @@ enum MetricsBinding {
         for (field, v) in r.fields where field != PaperTable.modeColumn {
             guard raw.contains(field) else {
                 let hint = closestName(to: field, among: Topometrics.fieldNames + PaperTable.columns).map { " (did you mean '\($0)'?)" } ?? ""
-                throw args.bad(name, "'\(field)' is not a topometric nor a column of the paper's table\(hint)")
+                throw blame("'\(field)' is not a topometric nor a column of the paper's table\(hint)")
             }
             switch v {
             case .int(let i): numbers[field] = Double(i)
             case .float(let d): numbers[field] = d
             case .none: continue
-            default: throw args.bad(name, "field '\(field)' should be a number, got \(v.typeName)")
+            default: throw blame("field '\(field)' should be a number, got \(v.typeName)")
             }
         }
         guard let n = numbers["nodes"], let m = numbers["edges"] else {
-            throw args.bad(name, "a topometrics record with nodes and edges expected (they normalise the counts)")
+            throw blame("a topometrics record with nodes and edges expected (they normalise the counts)")
         }
         var out = Record()
         for (column, v) in PaperTable.normalized(numbers) {

@@ -1,0 +1,427 @@
+import Foundation
+import Kernels
+
+/// How `mge-script` asked the script's sweeps to run (its --jobs/--shard/--merge/--plan flags).
+/// The REPL and plain scripts use the defaults: every point in this process.
+public struct SweepSettings {
+    public enum Mode: Equatable {
+        /// Run the points (in this process, or in `jobs` worker processes).
+        case run
+        /// Print each point's estimated cost and the totals, run nothing, and stop the script.
+        case plan
+        /// Join the shard files into the results file instead of running.
+        case merge
+        /// A worker process started by `--jobs`: serve the points of the `ordinal`-th sweep call.
+        case worker(ordinal: Int)
+    }
+    public var mode: Mode = .run
+    public var jobs = 1
+    /// This process's slice of the grid (1-based index, count).
+    public var shard: (index: Int, count: Int)?
+    /// Shard count the plan shows totals for (`--plan --shards n`).
+    public var planShards: Int?
+    /// Run again the points recorded in the errors file.
+    public var retryFailed = false
+    /// The script file, which `--jobs` workers run again up to the sweep.
+    public var scriptPath: String?
+    /// The arguments after the script's file (its `args`), which workers are given too.
+    public var scriptArguments: [String] = []
+    public init() {}
+}
+
+/// One point of a sweep: its record (the body's argument) and its identity in the CSV (the cells
+/// of its axes: networks, pruners and functions by name, numbers as the language prints them).
+struct SweepPoint {
+    let values: Record
+    let keys: [String]
+    let cost: PointCost
+
+    var label: String { zip(values.names, keys).map { "\($0)=\($1)" }.joined(separator: " ") }
+}
+
+/// What running one point gave.
+enum PointResult {
+    case ok(names: [String], cells: [String], seconds: Double)
+    case failed(message: String, seconds: Double)
+
+    var seconds: Double {
+        switch self { case .ok(_, _, let s), .failed(_, let s): return s }
+    }
+}
+
+/// The sweep behind `sweep(points, path, fn)`: resumes from the results file, records failures
+/// in `<results>.errors.csv`, and runs the rest here, in worker processes, or as one shard.
+final class SweepRun {
+    let interpreter: Interpreter
+    var settings: SweepSettings
+    let points: [SweepPoint]
+    let axes: [String]
+    let body: Value
+    let resultsPath: String
+    let ordinal: Int
+    /// Where this process writes: the results file, or its shard file.
+    let targetPath: String
+    var errorsPath: String { Self.errorsPath(targetPath) }
+    /// Field columns after the axes, known from the file or from the first point that ran.
+    var fields: [String]?
+    /// Points with a row, and recorded errors (key line → message).
+    var done: [String: [String]] = [:]
+    var errors: [String: String] = [:]
+
+    init(interpreter: Interpreter, points: [Record], path: String, body: Value, ordinal: Int) throws {
+        self.interpreter = interpreter
+        self.settings = interpreter.sweepSettings
+        self.body = body
+        self.resultsPath = path
+        self.ordinal = ordinal
+        guard let first = points.first else {
+            throw RuntimeError("bad argument #1 to 'sweep' (the grid has no points; nothing would run)")
+        }
+        axes = first.names
+        guard !axes.isEmpty else { throw RuntimeError("bad argument #1 to 'sweep' (points have no fields; use grid(name: [values], …))") }
+        var seen: [String: Int] = [:]
+        var built: [SweepPoint] = []
+        for (i, p) in points.enumerated() {
+            guard p.names == axes else {
+                throw RuntimeError("bad argument #1 to 'sweep' (point \(i + 1) has fields \(p.names.joined(separator: ", ")); the first has \(axes.joined(separator: ", ")))")
+            }
+            var keys: [String] = []
+            for (name, v) in p.fields {
+                guard let cell = Self.keyCell(v) else {
+                    throw RuntimeError("bad argument #1 to 'sweep' (point \(i + 1): '\(name)' is a \(v.typeName); an axis value must be a number, string, bool, model, pruner, dataset or function)")
+                }
+                keys.append(cell)
+            }
+            let line = keys.joined(separator: "\u{1F}")
+            if let j = seen[line] {
+                throw RuntimeError("bad argument #1 to 'sweep' (points \(j + 1) and \(i + 1) are the same point: \(zip(axes, keys).map { "\($0)=\($1)" }.joined(separator: " ")))")
+            }
+            seen[line] = i
+            built.append(SweepPoint(values: p, keys: keys, cost: Self.estimate(p)))
+        }
+        self.points = built
+        if let shard = settings.shard {
+            targetPath = Self.shardPath(path, index: shard.index, count: shard.count)
+        } else {
+            targetPath = path
+        }
+    }
+
+    static func key(_ keys: [String]) -> String { keys.joined(separator: "\u{1F}") }
+
+    // MARK: - Naming
+
+    /// `results.csv` → `results.errors.csv`.
+    static func errorsPath(_ path: String) -> String { stem(path) + ".errors.csv" }
+
+    /// `results.csv` → `results.shard-2-of-3.csv`.
+    static func shardPath(_ path: String, index: Int, count: Int) -> String { stem(path) + ".shard-\(index)-of-\(count).csv" }
+
+    static func stem(_ path: String) -> String { path.hasSuffix(".csv") ? String(path.dropLast(4)) : path }
+
+    /// A point's CSV identity for one axis value; nil for values that have none (lists, graphs…).
+    static func keyCell(_ v: Value) -> String? {
+        switch v {
+        case .builtin(let b): return b.name
+        case .function(let f): return f.name
+        case .native(let p as PrunerObject): return p.pruner.name
+        case .native(let n as NetworkObject): return n.modelName
+        case .native(let d as DatasetObject): return d.dataset.name
+        case .string(let s): return s.contains("\n") ? nil : s
+        case .int, .float, .bool: return Display.plain(v)
+        case .none: return ""
+        default: return nil
+        }
+    }
+
+    /// The point's cost, from the model it names (a model builtin, a network or a name), its
+    /// pruner and its `sparsity`.
+    static func estimate(_ p: Record) -> PointCost {
+        var model: String?, pruner: String?, sparsity: Double?
+        for (name, v) in p.fields {
+            switch v {
+            case .builtin(let b) where ModelZoo.names.contains(b.name): model = b.name
+            case .native(let n as NetworkObject): model = n.modelName
+            case .native(let q as PrunerObject): pruner = q.pruner.name
+            case .string(let s) where ModelZoo.names.contains(s): model = s
+            default: break
+            }
+            if name == "sparsity", let d = v.asDouble { sparsity = d }
+        }
+        return SweepCost.estimate(model: model, sparsity: sparsity, pruner: pruner)
+    }
+
+    // MARK: - Running
+
+    /// Runs the sweep as the settings say and returns its results (one record per point with a row).
+    func run() throws -> Value {
+        switch settings.mode {
+        case .plan:
+            try loadExisting()
+            plan()
+            fflush(stdout)
+            exit(0)
+        case .merge:
+            try merge()
+            return try results()
+        case .worker(let target) where target == ordinal:
+            serve() // never returns
+        case .worker:
+            // An earlier sweep of the script: the coordinator already ran it; only read it.
+            try loadExisting()
+            return try results()
+        case .run:
+            try loadExisting()
+            let mine = settings.shard.map { shard in
+                let owner = SweepCost.shards(costs: points.map(\.cost.seconds), count: shard.count)
+                return points.indices.filter { owner[$0] == shard.index - 1 }
+            } ?? Array(points.indices)
+            let pending = mine.filter { i in
+                let k = Self.key(points[i].keys)
+                return done[k] == nil && (errors[k] == nil || settings.retryFailed)
+            }
+            try execute(pending, of: mine.count)
+            return try results()
+        }
+    }
+
+    /// Reads the target's rows and errors, refusing files written by a different sweep.
+    func loadExisting() throws {
+        if let contents = try SweepFiles.read(targetPath) {
+            guard Array(contents.header.prefix(axes.count)) == axes else {
+                throw RuntimeError("\(targetPath) was written by a different sweep: its columns start \(contents.header.prefix(axes.count).joined(separator: ",")), this sweep's axes are \(axes.joined(separator: ",")); give another file name")
+            }
+            fields = Array(contents.header.dropFirst(axes.count))
+            for row in contents.rows { done[Self.key(Array(row.prefix(axes.count)))] = row }
+        }
+        if let contents = try SweepFiles.read(errorsPath) {
+            guard contents.header == axes + ["error"] else {
+                throw RuntimeError("\(errorsPath) was written by a different sweep: its columns are \(contents.header.joined(separator: ",")), expected \((axes + ["error"]).joined(separator: ","))")
+            }
+            for row in contents.rows { errors[Self.key(Array(row.prefix(axes.count)))] = row.last ?? "" }
+        }
+        for k in done.keys { errors[k] = nil }
+    }
+
+    /// Runs `pending` (indices into `points`) and records each outcome as it arrives.
+    func execute(_ pending: [Int], of total: Int) throws {
+        let start = Date()
+        let skipped = total - pending.count
+        let progress = Progress(label: "sweep", total: pending.count, unit: "points")
+        var failed = 0, ran = 0
+        var slowest: (seconds: Double, index: Int)?
+        let available = SweepCost.availableBytes()
+        func finish(_ i: Int, _ result: PointResult) throws {
+            let stored = try record(i, result)
+            ran += 1
+            if case .failed = stored { failed += 1 }
+            if stored.seconds > (slowest?.seconds ?? -1) { slowest = (stored.seconds, i) }
+            if failed > 0 { progress.setNote("\(failed) failed") }
+            progress.advance()
+            if !progress.isDrawing {
+                let outcome: String
+                switch stored {
+                case .ok: outcome = formatDuration(stored.seconds)
+                case .failed(let message, _): outcome = "FAILED: \(message)"
+                }
+                interpreter.writeError("sweep [\(ran)/\(pending.count)] \(points[i].label)  \(outcome)\n")
+            }
+        }
+        // A point that can never fit in memory is refused before anything runs.
+        var runnable: [Int] = []
+        for i in pending {
+            if let available, points[i].cost.known, points[i].cost.bytes > available {
+                try finish(i, .failed(message: "refused: needs about \(formatBytes(points[i].cost.bytes)) of memory, the machine has \(formatBytes(available)) available", seconds: 0))
+            } else {
+                runnable.append(i)
+            }
+        }
+        defer { progress.finish() }
+        if settings.jobs > 1, runnable.count > 1 {
+            try runInWorkers(runnable, available: available, finish: finish)
+        } else {
+            for i in runnable {
+                try Cancellation.check()
+                try finish(i, try runHere(i))
+            }
+        }
+        progress.finish()
+        var summary = "sweep \(targetPath): \(ran) run, \(skipped) skipped, \(failed) failed"
+        if failed > 0 { summary += " (see \(errorsPath))" }
+        summary += ", wall \(formatDuration(Date().timeIntervalSince(start)))"
+        if let slowest { summary += ", slowest \(points[slowest.index].label) \(formatDuration(slowest.seconds))" }
+        interpreter.writeError(summary + "\n")
+    }
+
+    /// Calls the body on one point in this process. Errors in the body become a failed result;
+    /// Ctrl-C and a body that returns no record stop the sweep.
+    func runHere(_ i: Int) throws -> PointResult {
+        let savedError = interpreter.writeError, savedProgress = Progress.forceEnabled
+        interpreter.writeError = { _ in } // per-call timing notes would scroll the sweep's bar away
+        Progress.forceEnabled = false
+        defer { interpreter.writeError = savedError; Progress.forceEnabled = savedProgress }
+        let start = Date()
+        let value: Value
+        do {
+            value = try interpreter.call(body, [.record(points[i].values)])
+        } catch let failure as Failure {
+            if failure.interrupted { throw failure }
+            return .failed(message: failure.diagnostic.message, seconds: Date().timeIntervalSince(start))
+        } catch let error as InterruptedError {
+            throw error
+        } catch {
+            return .failed(message: "\(error)", seconds: Date().timeIntervalSince(start))
+        }
+        let seconds = Date().timeIntervalSince(start)
+        guard case .record(let r) = value else {
+            throw RuntimeError("the sweep's function returned \(value.typeName) for \(points[i].label); it must return a record, e.g. topometrics(g)")
+        }
+        do {
+            let (names, cells) = try Self.row(r)
+            return .ok(names: names, cells: cells, seconds: seconds)
+        } catch let error as RuntimeError {
+            return .failed(message: error.message, seconds: seconds)
+        }
+    }
+
+    /// The record's columns and cells: a topometrics record in the paper's layout (normalised,
+    /// paper column names), any other record field by field.
+    static func row(_ r: Record) throws -> ([String], [String]) {
+        let raw = Set(Topometrics.fieldNames)
+        if r.names.contains("nodes"), r.names.contains("edges"),
+           r.names.allSatisfy({ raw.contains($0) || $0 == PaperTable.modeColumn }) {
+            // The paper's layout, cells formatted as append_csv writes them: nodes, edges, the
+            // normalised metrics, compat. A metric with no value (none) keeps its column, empty.
+            let paper = try MetricsBinding.paperRecord(r) { RuntimeError("the returned record: \($0)") }
+            var names: [String] = [], cells: [String] = []
+            let columns = PaperTable.sizeColumns.map { ($0, $0) } + PaperTable.metricColumns.map { ($0.field, $0.column) }
+            for (field, column) in columns where r[field] != nil {
+                names.append(column)
+                cells.append(paper[column]?.asDouble.map { PaperTable.cell($0, column: column) } ?? "")
+            }
+            if let compat = r[PaperTable.modeColumn] {
+                names.append(PaperTable.modeColumn)
+                cells.append(keyCell(compat) ?? "")
+            }
+            return (names, cells)
+        }
+        var cells: [String] = []
+        for (name, v) in r.fields {
+            switch v {
+            case .list, .record, .function, .builtin:
+                throw RuntimeError("the returned record's field '\(name)' is a \(v.typeName); a CSV cell holds a number, string, bool or none")
+            case .native:
+                guard let cell = keyCell(v) else {
+                    throw RuntimeError("the returned record's field '\(name)' is a \(v.typeName); a CSV cell holds a number, string, bool or none")
+                }
+                cells.append(cell)
+            case .string(let s):
+                cells.append(s.replacingOccurrences(of: "\n", with: " "))
+            default:
+                cells.append(MetricsBinding.cell(v))
+            }
+        }
+        return (r.names, cells)
+    }
+
+    /// Writes one outcome: a row in the target, or a line in the errors file. Returns the outcome
+    /// as stored (a row whose columns differ from the others becomes a failure).
+    @discardableResult
+    func record(_ i: Int, _ result: PointResult) throws -> PointResult {
+        let point = points[i]
+        let k = Self.key(point.keys)
+        switch result {
+        case .ok(let names, let cells, let seconds):
+            if let fields, fields != names {
+                let message = "the function returned the fields \(names.joined(separator: ",")), but \(targetPath) has the columns \(fields.joined(separator: ","))"
+                // The first row of this run disagreeing with a file from before: another sweep's file.
+                if !ranHere, !done.isEmpty { throw RuntimeError("\(targetPath) was written by a different sweep: \(message); give another file name") }
+                return try record(i, .failed(message: message, seconds: seconds))
+            }
+            if fields == nil {
+                let clash = names.filter { axes.contains($0) }
+                guard clash.isEmpty else {
+                    throw RuntimeError("the function's record has the field \(clash.map { "'\($0)'" }.joined(separator: ", ")), which is also an axis of the grid; rename one of them")
+                }
+                fields = names
+            }
+            try SweepFiles.append(targetPath, header: axes + names, row: point.keys + cells)
+            ranHere = true
+            done[k] = point.keys + cells
+            if errors.removeValue(forKey: k) != nil { try rewriteErrors() }
+            return result
+        case .failed(let message, _):
+            let flat = message.replacingOccurrences(of: "\n", with: " ")
+            let existed = errors[k] != nil
+            errors[k] = flat
+            if existed { try rewriteErrors() } else { try SweepFiles.append(errorsPath, header: axes + ["error"], row: point.keys + [flat]) }
+            return result
+        }
+    }
+    /// Whether this process has written a row to the target yet.
+    var ranHere = false
+
+    func rewriteErrors() throws {
+        let rows = points.compactMap { p in errors[Self.key(p.keys)].map { p.keys + [$0] } }
+        if rows.isEmpty {
+            unlink(errorsPath)
+        } else {
+            try SweepFiles.rewrite(errorsPath, header: axes + ["error"], rows: rows)
+        }
+    }
+
+    /// The results as records in grid order: the point's own values, then its row's cells
+    /// (numbers as numbers, empty cells as none).
+    func results() throws -> Value {
+        var out: [Value] = []
+        for p in points {
+            guard let row = done[Self.key(p.keys)], let fields else { continue }
+            var r = p.values
+            for (name, cell) in zip(fields, row.dropFirst(axes.count)) { r[name] = Self.parse(cell) }
+            out.append(.record(r))
+        }
+        return .list(out)
+    }
+
+    static func parse(_ cell: String) -> Value {
+        if cell.isEmpty { return .none }
+        if let i = Int(cell) { return .int(i) }
+        if let d = Double(cell), cell.first != "n", cell.first != "i" { return .float(d) }
+        return .string(cell)
+    }
+}
+
+/// The sweep's files through the one results writer (ResultsCSV: whole rows under a lock, fsync'd).
+enum SweepFiles {
+    /// The table, or nil when the file does not exist or is empty. A file whose last row lacks
+    /// its line end (the machine stopped mid-write) is refused rather than read short.
+    static func read(_ path: String) throws -> ResultsCSV.Table? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = attributes[.size] as? Int, size > 0 else { return nil }
+        let table = try ResultsCSV.read(path: path)
+        if let handle = FileHandle(forReadingAtPath: path) {
+            defer { try? handle.close() }
+            try? handle.seek(toOffset: UInt64(size - 1))
+            if handle.readData(ofLength: 1) != Data("\n".utf8) {
+                throw RuntimeError("the last row of \(path) is incomplete (the machine stopped while writing it?); delete that line and run again")
+            }
+        }
+        return table.header.isEmpty ? nil : table
+    }
+
+    static func append(_ path: String, header: [String], row: [String]) throws {
+        try ResultsCSV.append(path: path, columns: header, row: Dictionary(zip(header, row), uniquingKeysWith: { first, _ in first }))
+    }
+
+    static func rewrite(_ path: String, header: [String], rows: [[String]]) throws {
+        try ResultsCSV.write(ResultsCSV.Table(header: header, rows: rows), to: path)
+    }
+}
+
+/// "512 MB", "1.5 GB".
+func formatBytes(_ bytes: Int) -> String {
+    let b = Double(bytes)
+    if bytes >= 1 << 30 { return String(format: "%.1f GB", b / Double(1 << 30)) }
+    if bytes >= 1 << 20 { return String(format: "%.0f MB", b / Double(1 << 20)) }
+    return String(format: "%.0f kB", b / 1024)
+}

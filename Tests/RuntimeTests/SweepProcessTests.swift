@@ -1,0 +1,194 @@
+import Foundation
+import Kernels
+import XCTest
+
+/// Sweeps driven through the built `mge-script`, as a user runs them: killed and resumed,
+/// split into shards and merged, run in worker processes. Each test works in its own folder.
+final class SweepProcessTests: XCTestCase {
+    var folder: URL!
+    var binary: URL!
+
+    override func setUpWithError() throws {
+        binary = try XCTUnwrap(TestPaths.product("mge-script"), "build mge-script first (swift build)")
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("mge-sweep-test-\(getpid())-\(name.filter(\.isLetter))")
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// 24 points of a few milliseconds of interpreter work each; point n = 5 throws.
+    static let script = """
+        points = grid(n: range(0, 12), kind: ["a", "b"])
+        rows = sweep(points, "results.csv", fn (p) {
+            if p.n == 5 and p.kind == "b" { error("point " + str(p.n) + p.kind + " fails on purpose") }
+            s = 0
+            for i in range(40000) { s = s + (i % (p.n + 2)) }
+            return {total: s, root: sqrt(p.n + 0.5), label: p.kind + "," + str(p.n)}
+        })
+        print(len(rows))
+        """
+
+    func write(_ text: String, _ name: String = "sweep.mge") throws {
+        try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    func run(_ arguments: [String], in directory: URL? = nil) throws -> ProcessResult {
+        try runProcess(binary, arguments + ["sweep.mge"], directory: directory ?? folder, timeout: 120)
+    }
+
+    func table(_ name: String, in directory: URL? = nil) throws -> ResultsCSV.Table {
+        try ResultsCSV.read(path: (directory ?? folder).appendingPathComponent(name).path)
+    }
+
+    func text(_ name: String, in directory: URL? = nil) throws -> String {
+        try String(contentsOf: (directory ?? folder).appendingPathComponent(name), encoding: .utf8)
+    }
+
+    /// An uninterrupted one-process run in a folder of its own: the reference.
+    func referenceRun() throws -> URL {
+        let reference = folder.appendingPathComponent("reference")
+        try FileManager.default.createDirectory(at: reference, withIntermediateDirectories: true)
+        try Self.script.write(to: reference.appendingPathComponent("sweep.mge"), atomically: true, encoding: .utf8)
+        let result = try run([], in: reference)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "23\n")
+        return reference
+    }
+
+    func testThrowingPointIsRecordedAndTheSweepFinishes() throws {
+        try write(Self.script)
+        let first = try run([])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertEqual(first.stdout, "23\n")
+        XCTAssertEqual(try table("results.csv").rows.count, 23)
+        XCTAssertEqual(try text("results.errors.csv"), "n,kind,error\n5,b,point 5b fails on purpose\n")
+        XCTAssertTrue(first.stderr.contains("24 run, 0 skipped"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("1 failed (see results.errors.csv)"), first.stderr)
+        // A re-run skips everything, the failed point included; --retry-failed runs only that one.
+        let again = try run([])
+        XCTAssertTrue(again.stderr.contains("0 run, 24 skipped"), again.stderr)
+        let retry = try run(["--retry-failed"])
+        XCTAssertTrue(retry.stderr.contains("1 run, 23 skipped"), retry.stderr)
+        XCTAssertEqual(try table("results.csv").rows.count, 23)
+        // Once the body no longer throws, the retried point gets its row and leaves the errors file.
+        try write(Self.script.replacingOccurrences(of: "p.n == 5 and", with: "p.n == 99 and"))
+        let fixed = try run(["--retry-failed"])
+        XCTAssertEqual(fixed.stdout, "24\n", fixed.stderr)
+        XCTAssertEqual(try table("results.csv").rows.count, 24)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.errors.csv").path))
+    }
+
+    /// SIGKILL at random moments (some runs with --jobs 2), resumed until the sweep completes:
+    /// every row parses, no duplicate, none lost, values as in an uninterrupted run.
+    func testKilledAtRandomMomentsAndResumedEqualsAnUninterruptedRun() throws {
+        let reference = try referenceRun()
+        try write(Self.script)
+        var generator = SystemRandomNumberGenerator()
+        var kills = 0, finished = false
+        for attempt in 0 ..< 80 {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = (attempt % 3 == 2 ? ["--jobs", "2"] : []) + ["sweep.mge"]
+            process.currentDirectoryURL = folder
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 10_000 ... 300_000, using: &generator))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            process.waitUntilExit()
+            if process.terminationReason == .exit, process.terminationStatus == 0 { finished = true; break }
+            // Every intermediate file parses and holds no duplicate.
+            if FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path) {
+                let rows = try table("results.csv").rows
+                XCTAssertEqual(Set(rows.map { $0[0] + "," + $0[1] }).count, rows.count, "a duplicate row after kill \(kills)")
+            }
+        }
+        XCTAssertTrue(finished, "the sweep never finished")
+        XCTAssertGreaterThan(kills, 0, "no run was killed: the test did not test anything")
+        let got = try table("results.csv"), want = try table("results.csv", in: reference)
+        XCTAssertEqual(got.header, want.header)
+        XCTAssertEqual(got.rows.count, 23)
+        XCTAssertEqual(Set(got.rows.map { $0[0] + "," + $0[1] }).count, 23, "duplicate rows")
+        XCTAssertEqual(got.rows.map { $0.joined(separator: "|") }.sorted(), want.rows.map { $0.joined(separator: "|") }.sorted())
+        XCTAssertEqual(try table("results.errors.csv").rows, try table("results.errors.csv", in: reference).rows)
+        print("sweep kill test: \(kills) kills before the sweep finished")
+    }
+
+    /// Three shards run separately and merged give the one-process file, byte for byte.
+    func testThreeShardsMergedEqualTheOneProcessRun() throws {
+        let reference = try referenceRun()
+        try write(Self.script)
+        let merge0 = try run(["--merge"])
+        XCTAssertEqual(merge0.status, 70)
+        XCTAssertTrue(merge0.stderr.contains("no shard files"), merge0.stderr)
+        var shardRows = 0
+        for i in 1 ... 3 {
+            let result = try run(["--shard", "\(i)/3"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            shardRows += try table("results.shard-\(i)-of-3.csv").rows.count
+            if i == 2 {
+                let early = try run(["--merge"])
+                XCTAssertEqual(early.status, 70, "a merge with a shard missing must refuse")
+                XCTAssertTrue(early.stderr.contains("no file for shard 3"), early.stderr)
+            }
+        }
+        XCTAssertEqual(shardRows, 23, "the shards are disjoint and cover the grid")
+        let merged = try run(["--merge"])
+        XCTAssertEqual(merged.status, 0, merged.stderr)
+        XCTAssertEqual(merged.stdout, "23\n")
+        XCTAssertEqual(try text("results.csv"), try text("results.csv", in: reference))
+        XCTAssertEqual(try text("results.errors.csv"), try text("results.errors.csv", in: reference))
+        // A point in two shards is refused, with nothing merged.
+        let one = try text("results.shard-1-of-3.csv").split(separator: "\n")[1]
+        let two = folder.appendingPathComponent("results.shard-2-of-3.csv")
+        try (try String(contentsOf: two, encoding: .utf8) + one + "\n").write(to: two, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("results.csv"))
+        let duplicate = try run(["--merge"])
+        XCTAssertEqual(duplicate.status, 70)
+        XCTAssertTrue(duplicate.stderr.contains("in more than one shard"), duplicate.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path))
+    }
+
+    /// --jobs 2 writes the same rows as --jobs 1 (in the order the points finish).
+    func testJobsTwoWritesTheRowsOfJobsOne() throws {
+        let reference = try referenceRun()
+        try write(Self.script)
+        let result = try run(["--jobs", "2"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "23\n")
+        let got = try table("results.csv"), want = try table("results.csv", in: reference)
+        XCTAssertEqual(got.header, want.header)
+        XCTAssertEqual(got.rows.map { $0.joined(separator: "|") }.sorted(), want.rows.map { $0.joined(separator: "|") }.sorted())
+        XCTAssertEqual(try text("results.errors.csv"), try text("results.errors.csv", in: reference))
+    }
+
+    func testPlanRunsNothing() throws {
+        try write("""
+            rows = sweep(grid(model: [resnet20, conv6], sparsity: [0.9, 0.98]), "results.csv", fn (p) { error("ran") })
+            print("after")
+            """)
+        let plan = try run(["--plan", "--shards", "2"])
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        XCTAssertTrue(plan.stdout.contains("4 points, 0 already done, 4 to run"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("resnet20  0.98"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("1 process:"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("2 shards:"), plan.stdout)
+        XCTAssertFalse(plan.stdout.contains("after"), "the plan stops the script")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.errors.csv").path))
+    }
+
+    func testUsageErrors() throws {
+        try write(Self.script)
+        for bad in [["--jobs", "0"], ["--shard", "4/3"], ["--shard", "x"], ["--shard", "1/2", "--merge"], ["--jobs"]] {
+            let result = try run(bad)
+            XCTAssertEqual(result.status, 64, "\(bad): \(result.stderr)")
+        }
+    }
+}

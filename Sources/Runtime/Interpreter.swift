@@ -35,6 +35,15 @@ public final class Interpreter {
     }
     /// Called for each syntax or runtime error; renders to `writeError` unless replaced.
     public var report: ((Diagnostic) -> Void)?
+    /// Called before each top-level statement runs, with its source offset (`mge-script --report` cells).
+    public var statementStarted: ((Int) -> Void)?
+    /// Shows a top-level expression's value instead of `write(Display.cell(value))` when set
+    /// (the report renders tables as HTML).
+    public var displayValue: ((Value) -> Void)?
+    /// Called with each figure a builtin writes (path, SVG text): the report puts them inline.
+    public var figureWritten: ((String, String) -> Void)?
+    /// Figures drawn so far (names `plot-N.svg` when no path is given).
+    public var figureCount = 0
 
     let globals = Scope(parent: nil)
     public private(set) var builtins: [String: Builtin] = [:]
@@ -82,6 +91,7 @@ public final class Interpreter {
         for statement in program.statements {
             callStack.removeAll()
             source = program.source
+            statementStarted?(statement.at)
             do {
                 _ = try execute(statement, in: globals, topLevel: true)
             } catch let failure as Failure {
@@ -178,7 +188,9 @@ public final class Interpreter {
         switch statement {
         case .expression(let expr):
             let value = try evaluate(expr, in: scope)
-            if topLevel, let text = Display.cell(value) { write(text + "\n") }
+            if topLevel {
+                if let displayValue { displayValue(value) } else if let text = Display.cell(value) { write(text + "\n") }
+            }
             return .normal
 
         case .assign(let target, let valueExpr, _):

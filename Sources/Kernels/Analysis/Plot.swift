@@ -29,6 +29,9 @@ public struct Chart: Sendable {
 
     public init(kind: Kind) { self.kind = kind }
 
+    /// Twelve distinguishable colours (the graph drawings' ten plus two), so the paper's 11 pruners differ.
+    static let palette = GraphDrawing.palette + ["#17BECF", "#9E3D22"]
+
     /// "Nice" tick positions covering lo…hi (steps of 1, 2 or 5 × 10ᵏ), about `count` of them.
     static func ticks(_ lo: Double, _ hi: Double, count: Int = 6) -> [Double] {
         guard lo.isFinite, hi.isFinite else { return [] }
@@ -63,7 +66,7 @@ public struct Chart: Sendable {
     /// - Complexity: O(points) (box plots sort each group: O(n log n)).
     public func svg() -> String {
         var canvas = GraphDrawing.Canvas(width: width, height: height)
-        let palette = GraphDrawing.palette
+        let palette = Chart.palette
         let legendNames = series.map(\.name).filter { !$0.isEmpty }
         let legendWidth = (kind == .scatter || kind == .line) && !legendNames.isEmpty
             ? min(220, 30 + 7.0 * Double(legendNames.map(\.count).max() ?? 0)) : 0

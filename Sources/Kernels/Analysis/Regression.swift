@@ -75,6 +75,7 @@ public enum CrossValidation {
         public var params: [(String, String)]
         public var rounds: Int
         public var r2: Double
+        public init(params: [(String, String)], rounds: Int, r2: Double) { self.params = params; self.rounds = rounds; self.r2 = r2 }
     }
 
     /// The search space of `search`, as in the paper's Optuna study: depth, learning rate, rounds,

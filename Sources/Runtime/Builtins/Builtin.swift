@@ -115,7 +115,8 @@ public struct Constant {
 /// Every builtin and constant, assembled from per-area arrays. Add an area by appending its array here.
 public enum BuiltinRegistry {
     public static var areas: [[Builtin]] {
-        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, metricsBuiltins]
+        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, metricsBuiltins,
+         tableBuiltins, analysisBuiltins, plotBuiltins]
     }
     public static var constantAreas: [[Constant]] { [pruneConstants] }
 }

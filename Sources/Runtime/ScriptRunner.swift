@@ -4,14 +4,22 @@ import Lang
 /// `mge-script [--keep-going] file.mge` (or `-` for stdin).
 /// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error.
 public enum ScriptRunner {
-    public static let usage = "usage: mge-script [--keep-going] file.mge   (- reads stdin)\n"
+    public static let usage = "usage: mge-script [--keep-going] [--report out.html|out.md] file.mge   (- reads stdin)\n"
 
     public static func main(_ arguments: [String]) -> Int32 {
         var keepGoing = false
+        var reportPath: String?
         var files: [String] = []
-        for arg in arguments {
+        var pending = arguments[...]
+        while let arg = pending.popFirst() {
             switch arg {
             case "--keep-going", "-k": keepGoing = true
+            case "--report":
+                guard let path = pending.popFirst(), !path.isEmpty else {
+                    fputs("mge-script: --report needs a file name (report.html or report.md)\n" + usage, stderr)
+                    return 64
+                }
+                reportPath = path
             case "-h", "--help":
                 print(usage, terminator: "")
                 return 0
@@ -28,7 +36,19 @@ public enum ScriptRunner {
             return 64
         }
         guard let source = readSource(path) else { return 74 }
-        return runOnLargeStack { run(source, in: Interpreter(), keepGoing: keepGoing) }
+        guard let reportPath else { return runOnLargeStack { run(source, in: Interpreter(), keepGoing: keepGoing) } }
+        let interpreter = Interpreter()
+        let report = Report(source: source)
+        report.attach(to: interpreter)
+        let code = runOnLargeStack { run(source, in: interpreter, keepGoing: keepGoing) }
+        do {
+            try report.write(to: reportPath, title: (path as NSString).lastPathComponent)
+            fputs("mge-script: wrote \(reportPath)\n", stderr)
+        } catch {
+            fputs("mge-script: cannot write the report: \(error)\n", stderr)
+            return code == 0 ? 74 : code
+        }
+        return code
     }
 
     /// Reads a file (or stdin for "-"), printing an I/O error when it cannot.

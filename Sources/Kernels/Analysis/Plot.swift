@@ -108,8 +108,10 @@ public struct Chart: Sendable {
         }
         canvas.line(left, bottom, right, bottom, colour: axisColour, width: 1, opacity: 1)
         canvas.line(left, top, left, bottom, colour: axisColour, width: 1, opacity: 1)
-        if !xLabel.isEmpty { canvas.text((left + right) / 2, height - 14, xLabel, size: 13, anchor: "middle") }
-        if !yLabel.isEmpty { canvas.text(18, (top + bottom) / 2, yLabel, size: 13, anchor: "middle", rotate: -90) }
+        // Bars lie horizontally: their labels (x) run down the left, their lengths (y) along the bottom.
+        let (bottomLabel, leftLabel) = kind == .bar ? (yLabel, xLabel) : (xLabel, yLabel)
+        if !bottomLabel.isEmpty { canvas.text((left + right) / 2, height - 14, bottomLabel, size: 13, anchor: "middle") }
+        if !leftLabel.isEmpty { canvas.text(18, (top + bottom) / 2, leftLabel, size: 13, anchor: "middle", rotate: -90) }
 
         switch kind {
         case .scatter, .line:

@@ -116,7 +116,8 @@ public final class Booster: @unchecked Sendable {
         let aliases = ["eta": "learning_rate", "learning_rate": "eta", "gamma": "min_split_loss", "min_split_loss": "gamma",
                        "lambda": "reg_lambda", "reg_lambda": "lambda", "alpha": "reg_alpha", "reg_alpha": "alpha",
                        "random_state": "seed", "n_jobs": "nthread"]
-        return names.filter { !keys.contains($0) && !(aliases[$0].map(keys.contains) ?? false) }
+        // `verbosity` is a global setting, kept outside the booster's configuration.
+        return names.filter { $0 != "verbosity" && !keys.contains($0) && !(aliases[$0].map(keys.contains) ?? false) }
     }
 
     private func collectKeys(_ object: Any, into keys: inout Set<String>) {

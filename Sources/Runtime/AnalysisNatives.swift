@@ -81,6 +81,8 @@ public final class RegressionObject: NativeValue {
     /// Cross-validation, nil when fitted on all rows without folds.
     public let validation: CrossValidation.Result?
     public let groupColumns: [String]
+    /// The fold of each row (empty without cross-validation).
+    public var rowFolds: [Int] = []
     /// One row per searched trial (nil without `trials:`).
     public let trials: Table?
 
@@ -115,7 +117,7 @@ public final class RegressionObject: NativeValue {
         return String(format: "%.4g", d)
     }
 
-    public var fieldNames: [String] { ["target", "features", "params", "rounds", "r2", "mae", "rmse", "folds", "predictions", "trials"] }
+    public var fieldNames: [String] { ["target", "features", "params", "rounds", "r2", "mae", "rmse", "folds", "predictions", "row_folds", "trials"] }
 
     public func field(_ name: String) -> Value? {
         switch name {
@@ -135,6 +137,7 @@ public final class RegressionObject: NativeValue {
                 .number(v.perFold.map(\.r2)), .number(v.perFold.map(\.mae)), .number(v.perFold.map(\.rmse)),
             ])
             return table.map { .native(TableObject($0)) } ?? Value.none
+        case "row_folds": return validation == nil ? Value.none : .list(rowFolds.map(Value.int))
         case "trials": return trials.map { .native(TableObject($0)) } ?? Value.none
         default: return nil
         }

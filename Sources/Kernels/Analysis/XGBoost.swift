@@ -57,7 +57,15 @@ public final class Booster: @unchecked Sendable {
 
     /// XGBoost's last error as a Swift error.
     static func check(_ status: Int32) throws {
-        if status != 0 { throw XGBoostFailure.library(String(cString: XGBGetLastError())) }
+        if status != 0 { throw XGBoostFailure.library(message(String(cString: XGBGetLastError()))) }
+    }
+
+    /// XGBoost's message without its time stamp, source location and stack trace.
+    static func message(_ raw: String) -> String {
+        var text = raw.components(separatedBy: "\nStack trace:").first ?? raw
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") { text = String(text[text.index(after: close)...]) }
+        if let range = text.range(of: #"^\s*\S+\.(cc|h|cu):\d+: "#, options: .regularExpression) { text.removeSubrange(range) }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func matrix(_ x: FeatureMatrix, labels: [Float]? = nil) throws -> DMatrixHandle {

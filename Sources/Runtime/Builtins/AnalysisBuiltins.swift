@@ -15,12 +15,14 @@ let analysisBuiltins: [Builtin] = [
                     Param("trials", .int, default: .int(0)), Param("groups", .optional(.list), default: Value.none)],
             returns: "regression",
             summary: "Fits XGBoost (libxgboost's C API) to predict the target column from numeric feature columns, with k-fold "
-                + "cross-validation: R², MAE and RMSE per fold and overall on the out-of-fold predictions (f.folds, f.r2, f.predictions). "
+                + "cross-validation: R², MAE and RMSE per fold and overall on the out-of-fold predictions (f.folds, f.r2, f.predictions; "
+                + "f.row_folds is each row's fold). "
                 + "Folds keep rows of one configuration together (groups: columns; default the table's model, dataset, pruning and "
                 + "sparsity columns, so seeds never straddle train and test; groups: [] splits rows freely). params: XGBoost's own "
-                + "parameter names ({max_depth: 4, eta: 0.1, nthread: 1}), passed through; an unknown one is an error. "
+                + "parameter names ({max_depth: 4, eta: 0.1}), passed through; an unknown one is an error; defaults tree_method: \"hist\" "
+                + "and nthread: 1 with the folds trained in parallel (give nthread: to let XGBoost thread instead). "
                 + "folds: 0 fits on all rows only. trials: N runs a seeded random search of N parameter sets (max_depth, eta, rounds, "
-                + "subsample, colsample_bytree, min_child_weight, lambda, alpha; given params stay fixed) scored by CV R² on the same "
+                + "subsample, colsample_bytree, min_child_weight, lambda, alpha, as docs/analysis.md lists; given params stay fixed) scored by CV R² on the same "
                 + "folds, and keeps the best (f.trials lists them; the best CV R² is optimistic, being chosen on those folds). "
                 + "The returned model is refitted on all rows.",
             example: "f = fit(t, \"accuracy\", [\"sink_nodes\", \"k-core\"], folds: 5, params: {max_depth: 4, eta: 0.1}, rounds: 200)") { args in
@@ -119,6 +121,11 @@ enum Fitting {
             guard case .number(let xs) = try table.column(feature) else {
                 throw args.bad(name, "feature '\(feature)' is not numeric (it holds text)")
             }
+            // XGBoost refuses infinities; missing values (none) it handles itself.
+            if let first = xs.firstIndex(where: { $0.isInfinite }) {
+                let count = xs.filter(\.isInfinite).count
+                throw args.bad(name, "feature '\(feature)' has \(count) infinite value\(count == 1 ? "" : "s") (first at row \(first)); make them missing or finite first")
+            }
             return xs
         }
         return FeatureMatrix(columns: columns, rows: table.rowCount)
@@ -159,6 +166,12 @@ enum Fitting {
             }
         }
         if !params.contains(where: { $0.0 == "seed" || $0.0 == "random_state" }) { params.append(("seed", String(seed))) }
+        // Defaults for tables of a few thousand rows: histogram trees, and one XGBoost thread per
+        // fold with the folds spread over the cores (XGBoost's own threads are slower here, and
+        // far slower on a busy machine).
+        if !params.contains(where: { $0.0 == "tree_method" }) { params.append(("tree_method", "hist")) }
+        let parallelFolds = !params.contains(where: { $0.0 == "nthread" || $0.0 == "n_jobs" })
+        if parallelFolds { params.append(("nthread", "1")) }
 
         // Folds over groups of rows.
         var groupColumns: [String]
@@ -194,7 +207,7 @@ enum Fitting {
                 var bestR2 = -Double.infinity
                 for _ in 0..<trials {
                     let candidate = CrossValidation.sample(&rng, fixed: params, fixedRounds: nil)
-                    let result = try CrossValidation.run(x, y, fold: fold, folds: folds, features: featureNames, params: candidate.params, rounds: candidate.rounds)
+                    let result = try CrossValidation.run(x, y, fold: fold, folds: folds, features: featureNames, params: candidate.params, rounds: candidate.rounds, parallel: parallelFolds)
                     rows.append(CrossValidation.Trial(params: candidate.params, rounds: candidate.rounds, r2: result.overall.r2))
                     if result.overall.r2 > bestR2 || validation == nil { bestR2 = result.overall.r2; best = candidate; validation = result }
                     progress.advance()
@@ -208,12 +221,14 @@ enum Fitting {
                 }
                 trialTable = try Table(names: names, columns: columns)
             } else if folds > 0 {
-                validation = try CrossValidation.run(x, y, fold: fold, folds: folds, features: featureNames, params: params, rounds: rounds)
+                validation = try CrossValidation.run(x, y, fold: fold, folds: folds, features: featureNames, params: params, rounds: rounds, parallel: parallelFolds)
             }
         }
         let booster = try tableError(args, "params") { try Booster.train(x, y, features: featureNames, params: best.params, rounds: best.rounds) }
-        return .native(RegressionObject(booster: booster, target: target, features: featureNames, params: best.params, rounds: best.rounds,
-                                        validation: validation, groupColumns: folds > 0 ? groupColumns : [], trials: trialTable))
+        let model = RegressionObject(booster: booster, target: target, features: featureNames, params: best.params, rounds: best.rounds,
+                                     validation: validation, groupColumns: folds > 0 ? groupColumns : [], trials: trialTable)
+        model.rowFolds = fold
+        return .native(model)
     }
 
     static func rank(_ args: Arguments) throws -> Value {

@@ -148,7 +148,8 @@ public struct Chart: Sendable {
                     let x0 = min(zero, px(value)), w = abs(px(value) - zero)
                     canvas.rect(x0, y + (slot - h) / 2, max(w, 0.5), h, fill: palette[0], opacity: 0.9)
                     let text = Chart.tickText(value, step: abs(value) / 100)
-                    canvas.text(value >= 0 ? x0 + w + 4 : x0 - 4, y + slot / 2 + 4, text, size: 10, anchor: value >= 0 ? "start" : "end", colour: "#555555")
+                    // Values sit past the bar's end; a negative bar's value goes right of zero so it never meets the labels.
+                    canvas.text(value >= 0 ? x0 + w + 4 : zero + 4, y + slot / 2 + 4, text, size: 10, anchor: "start", colour: "#555555")
                 }
                 canvas.text(left - 8, y + slot / 2 + 4, label, size: 12, anchor: "end")
             }

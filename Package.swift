@@ -33,6 +33,6 @@ let package = Package(
         .executableTarget(name: "mge-bench-graph", dependencies: ["Kernels"], path: "Sources/mge-bench-graph"),
         .testTarget(name: "LangTests", dependencies: ["Lang"], path: "Tests/LangTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Lang"], path: "Tests/RuntimeTests"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests", exclude: ["Fixtures"]),
     ]
 )

@@ -46,8 +46,16 @@ public final class TableObject: NativeValue {
 
     public var elements: [Value]? { (0..<table.rowCount).map { .record(row($0)) } }
 
+    /// Numeric columns whose every present value is integral: their cells are ints, as in `t.column`.
+    private lazy var integral: [Bool] = table.columns.map(TableObject.isIntegral)
+
     public func row(_ r: Int) -> Record {
-        Record(zip(table.names, table.columns).map { ($0, TableObject.value($1, r)) })
+        Record(table.names.indices.map { c in (table.names[c], TableObject.value(table.columns[c], r, integral: integral[c])) })
+    }
+
+    static func isIntegral(_ column: Column) -> Bool {
+        guard case .number(let xs) = column else { return false }
+        return xs.allSatisfy { $0.isNaN || ($0 == $0.rounded() && abs($0) < 1e15) }
     }
 
     /// A column as language values: ints when every present value is integral, floats otherwise,
@@ -55,17 +63,17 @@ public final class TableObject: NativeValue {
     static func values(_ column: Column) -> [Value] {
         switch column {
         case .number(let xs):
-            let integral = xs.allSatisfy { $0.isNaN || ($0 == $0.rounded() && abs($0) < 1e15) }
+            let integral = isIntegral(column)
             return xs.map { $0.isNaN ? .none : integral ? .int(Int($0)) : .float($0) }
         case .text(let xs): return xs.map(Value.string)
         }
     }
 
-    static func value(_ column: Column, _ r: Int) -> Value {
+    static func value(_ column: Column, _ r: Int, integral: Bool) -> Value {
         switch column {
         case .number(let xs):
             let x = xs[r]
-            return x.isNaN ? .none : .float(x)
+            return x.isNaN ? .none : integral ? .int(Int(x)) : .float(x)
         case .text(let xs): return .string(xs[r])
         }
     }

@@ -465,6 +465,10 @@ public final class Interpreter {
                 throw fail("index \(i) out of range (string has \(count) character\(count == 1 ? "" : "s"))", at: at)
             }
             return .string(String(s[s.index(s.startIndex, offsetBy: resolved)]))
+        case .native(let table as TableObject):
+            // One row, without building every row's record as `elements` would.
+            if case .string(let name) = key { return try field(base, name, at: at) }
+            return .record(table.row(try listIndex(key, count: table.table.rowCount, at: at)))
         case .native(let object) where object.elements != nil:
             if case .string(let name) = key { return try field(base, name, at: at) }
             let items = object.elements ?? []

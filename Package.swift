@@ -27,8 +27,10 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CRsvg", path: "Sources/CRsvg", pkgConfig: "librsvg-2.0",
                        providers: [.apt(["librsvg2-dev"])]),
+        .systemLibrary(name: "CXGBoost", path: "Sources/CXGBoost", pkgConfig: "xgboost",
+                       providers: [.apt(["libxgboost-dev"])]),
         .target(name: "Lang", path: "Sources/Lang"),
-        .target(name: "Kernels", dependencies: ["CBLAS", "CLapacke", "CZstd", "CJPEG", "CCurl", "CArchive", "CRsvg"], path: "Sources/Kernels",
+        .target(name: "Kernels", dependencies: ["CBLAS", "CLapacke", "CZstd", "CJPEG", "CCurl", "CArchive", "CRsvg", "CXGBoost"], path: "Sources/Kernels",
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "Runtime", dependencies: ["Lang", "Kernels", "CEditLine"], path: "Sources/Runtime"),
         .executableTarget(name: "mge", dependencies: ["Runtime", "Kernels"], path: "Sources/mge"),
@@ -39,6 +41,6 @@ let package = Package(
         .target(name: "OracleSupport", dependencies: ["CZstd"], path: "Tests/OracleSupport"),
         .testTarget(name: "LangTests", dependencies: ["Lang"], path: "Tests/LangTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Lang", "OracleSupport"], path: "Tests/RuntimeTests"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OracleSupport", "CArchive"], path: "Tests/KernelsTests"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "OracleSupport", "CArchive"], path: "Tests/KernelsTests", exclude: ["Fixtures"]),
     ]
 )

@@ -43,6 +43,15 @@ public final class Interpreter {
     /// sweep calls have started (a `--jobs` worker serves the one with its ordinal).
     public var sweepSettings = SweepSettings()
     var sweepsStarted = 0
+    /// Called before each top-level statement runs, with its source offset (`mge-script --report` cells).
+    public var statementStarted: ((Int) -> Void)?
+    /// Shows a top-level expression's value instead of `write(Display.cell(value))` when set
+    /// (the report renders tables as HTML).
+    public var displayValue: ((Value) -> Void)?
+    /// Called with each figure a builtin writes (path, SVG text): the report puts them inline.
+    public var figureWritten: ((String, String) -> Void)?
+    /// Figures drawn so far (names `plot-N.svg` when no path is given).
+    public var figureCount = 0
 
     let globals = Scope(parent: nil)
     public private(set) var builtins: [String: Builtin] = [:]
@@ -90,6 +99,7 @@ public final class Interpreter {
         for statement in program.statements {
             callStack.removeAll()
             source = program.source
+            statementStarted?(statement.at)
             do {
                 _ = try execute(statement, in: globals, topLevel: true)
             } catch let failure as Failure {
@@ -186,7 +196,9 @@ public final class Interpreter {
         switch statement {
         case .expression(let expr):
             let value = try evaluate(expr, in: scope)
-            if topLevel, let text = Display.cell(value) { write(text + "\n") }
+            if topLevel {
+                if let displayValue { displayValue(value) } else if let text = Display.cell(value) { write(text + "\n") }
+            }
             return .normal
 
         case .assign(let target, let valueExpr, _):
@@ -465,6 +477,10 @@ public final class Interpreter {
                 throw fail("index \(i) out of range (string has \(count) character\(count == 1 ? "" : "s"))", at: at)
             }
             return .string(String(s[s.index(s.startIndex, offsetBy: resolved)]))
+        case .native(let table as TableObject):
+            // One row, without building every row's record as `elements` would.
+            if case .string(let name) = key { return try field(base, name, at: at) }
+            return .record(table.row(try listIndex(key, count: table.table.rowCount, at: at)))
         case .native(let object) where object.elements != nil:
             if case .string(let name) = key { return try field(base, name, at: at) }
             let items = object.elements ?? []

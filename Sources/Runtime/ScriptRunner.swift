@@ -23,6 +23,8 @@ public enum ScriptRunner {
           --plan               print each sweep point's estimated time and memory, run nothing
           --shards n           with --plan: also show the totals for n shards
           --retry-failed       run again the points recorded in <results>.errors.csv
+          --report out.html    write a notebook page of the run: each statement, its output and
+                               figures inline (out.md: Markdown with the figures beside it)
 
         """
 
@@ -33,6 +35,7 @@ public enum ScriptRunner {
         var keepGoing = false
         var sweep = SweepSettings()
         var files: [String] = []
+        var reportPath: String?
     }
 
     /// Parses the arguments, or returns the message for a usage error.
@@ -74,6 +77,10 @@ public enum ScriptRunner {
                 case "--merge": o.sweep.mode = .merge; modes.append(arg)
                 case "--plan": o.sweep.mode = .plan
                 case "--retry-failed": o.sweep.retryFailed = true
+                case "--report":
+                    let path = try value(arg)
+                    guard !path.isEmpty else { throw UsageError(message: "--report needs a file name (report.html or report.md)") }
+                    o.reportPath = path
                 case "--sweep-worker": // internal: a --jobs worker process
                     guard let n = Int(try value(arg)) else { throw UsageError(message: "--sweep-worker expects a sweep number") }
                     o.sweep.mode = .worker(ordinal: n)
@@ -116,7 +123,20 @@ public enum ScriptRunner {
             interpreter.write = { _ in }
             Progress.forceEnabled = false
         }
-        return runAsScript(source, in: interpreter, keepGoing: options.keepGoing)
+        guard let reportPath = options.reportPath else {
+            return runAsScript(source, in: interpreter, keepGoing: options.keepGoing)
+        }
+        let report = Report(source: source)
+        report.attach(to: interpreter)
+        let code = runAsScript(source, in: interpreter, keepGoing: options.keepGoing)
+        do {
+            try report.write(to: reportPath, title: (options.files[0] as NSString).lastPathComponent)
+            fputs("mge-script: wrote \(reportPath)\n", stderr)
+        } catch {
+            fputs("mge-script: cannot write the report: \(error)\n", stderr)
+            return code == 0 ? 74 : code
+        }
+        return code
     }
 
     /// Runs a whole script on a large stack with SIGINT/SIGTERM asking it to stop; returns the

@@ -86,10 +86,12 @@ struct DrawingCanvas {
         body.append("<rect\(role.attribute) x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(String(format: "%.2f", w))\" height=\"\(String(format: "%.2f", h))\" fill=\"\(fill)\"\(opacity)\(DrawingCanvas.style(stroke: stroke, strokeWidth: strokeWidth, opacity: 1, dashed: dashed))/>")
     }
 
+    /// `rotate`: degrees about the text's anchor point (vertical axis titles, slanted tick labels).
     mutating func text(_ x: Double, _ y: Double, _ s: String, size: Double, anchor: String = "middle", weight: String = "400",
-                       colour: String = "#222222") {
+                       colour: String = "#222222", rotate: Double? = nil) {
         let n = DrawingCanvas.number
-        body.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" fill=\"\(colour)\">\(DrawingCanvas.escape(s))</text>")
+        let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
+        body.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" fill=\"\(colour)\"\(transform)>\(DrawingCanvas.escape(s))</text>")
     }
 
     func document() -> String {

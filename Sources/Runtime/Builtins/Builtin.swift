@@ -123,7 +123,8 @@ public struct Constant {
 /// Every builtin and constant, assembled from per-area arrays. Add an area by appending its array here.
 public enum BuiltinRegistry {
     public static var areas: [[Builtin]] {
-        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins, sweepBuiltins]
+        [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins, sweepBuiltins,
+         tableBuiltins, analysisBuiltins, plotBuiltins]
     }
     public static var constantAreas: [[Constant]] {
         [pruneConstants, [Constant("args", .list([]), summary: ScriptRunner.scriptArgumentsSummary)]]

@@ -18,12 +18,13 @@ let coreBuiltins: [Builtin] = [
         return .none
     },
     Builtin("len", [Param("x", .oneOf([.string, .list, .record, .native("layers"), .native("table")]))], returns: "int",
-            summary: "Number of characters of a string, items of a list, layer list or table (prune's: its rows, total included), or fields of a record.",
+            summary: "Number of characters of a string, items of a list or layer list, fields of a record, or rows of a table (prune's table: its rows, total included).",
             example: "len([1, 2, 3])  # 3") { args in
         switch args["x"] {
         case .string(let s): return .int(s.count)
         case .list(let xs): return .int(xs.count)
         case .record(let r): return .int(r.count)
+        case .native(let table as TableObject): return .int(table.table.rowCount)
         case .native(let object): return .int(object.elements?.count ?? 0)
         default: return .int(0)
         }

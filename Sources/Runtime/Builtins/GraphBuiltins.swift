@@ -27,14 +27,19 @@ let graphBuiltins: [Builtin] = [
             example: "ls = rolled_channel(net);  topometrics(ls)") { args in
         .native(try NetworkLayers.encode(try args.native("net", as: NetworkObject.self).network, channel: true))
     },
-    Builtin("save", [Param("x", .native("graph")), Param("path", .string)], returns: "none",
-            summary: "Saves a graph as a compressed, checksummed .mgeg file (written atomically); load(path) reads it back.",
-            example: "save(g, \"resnet20-erk-0.98.mgeg\")") { args in
-        try GraphArguments.writeGraph(args, "x", extensions: ["mgeg"], what: "a graph file") { try $0.save(to: $1) }
+    Builtin("save", [Param("x", .oneOf([.native("graph"), .native("regression")])), Param("path", .string)], returns: "none",
+            summary: "Saves a graph as a compressed, checksummed .mgeg file, or a fitted regression as an XGBoost .json model "
+                + "(with its feature names and target), written atomically; load(path) reads either back.",
+            example: "save(g, \"resnet20-erk-0.98.mgeg\");  save(f, \"accuracy-model.json\")") { args in
+        if case .native(let model as RegressionObject) = args["x"] {
+            return try Fitting.save(model, args)
+        }
+        return try GraphArguments.writeGraph(args, "x", extensions: ["mgeg"], what: "a graph file") { try $0.save(to: $1) }
     },
-    Builtin("load", [Param("path", .string)], returns: "graph",
-            summary: "Loads a graph saved by save(g, \"x.mgeg\"); a truncated, altered or foreign file is refused with the reason.",
-            example: "g = load(\"resnet20-erk-0.98.mgeg\")") { args in
+    Builtin("load", [Param("path", .string)], returns: "graph or regression",
+            summary: "Loads a graph saved by save(g, \"x.mgeg\") or a regression saved by save(f, \"x.json\"); a truncated, altered or foreign file is refused with the reason.",
+            example: "g = load(\"resnet20-erk-0.98.mgeg\");  f = load(\"accuracy-model.json\")") { args in
+        if (try args.string("path")).lowercased().hasSuffix(".json") { return try Fitting.load(args) }
         let path = try GraphArguments.path(args, "path", extensions: ["mgeg"], what: "a graph file")
         let graph = try GraphArguments.cancellable { try Graph.load(from: path) }
         let parts = graph.partitions
@@ -73,6 +78,7 @@ let graphBuiltins: [Builtin] = [
             try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
         }
         reportWrite(path, file: path, args)
+        args.interpreter.figureWritten?(path, svg)
         return .none
     },
 ]

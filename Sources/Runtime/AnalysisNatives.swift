@@ -2,13 +2,27 @@ import Kernels
 
 // The analysis objects the language hands around: tables (`read_csv`) and fitted regressions (`fit`).
 
+/// A native that stands for a table of rows: every table builtin (`filter`, `write_csv`, `plot`, `fit`, …)
+/// takes it through `Arguments.table(_:)`, so a new table-like object needs only this conformance.
+public protocol TableValued: NativeValue {
+    /// The rows as a Kernels table.
+    var table: Table { get }
+}
+
 /// A table of typed columns. `t.accuracy` is a column as a list, `t[0]` a row as a record,
 /// `for row in t` iterates rows, `len(t)` counts them.
-public final class TableObject: NativeValue {
+public final class TableObject: TableValued {
     public let table: Table
     public init(_ table: Table) { self.table = table }
 
     public var typeName: String { "table" }
+
+    /// `object` as a table of its rows when it is table-valued (itself when it is a `TableObject`), else nil.
+    public static func of(_ object: NativeValue) -> TableObject? {
+        if let table = object as? TableObject { return table }
+        if let valued = object as? TableValued { return TableObject(valued.table) }
+        return nil
+    }
 
     /// Rows shown by the short display (the REPL's cell); `show(t)` shows every row.
     static let headRows = 10

@@ -216,10 +216,14 @@ public protocol Summarizable: NativeValue {
 /// without the total), `.total` (the total row), `.warnings` (the footer's lines as strings).
 /// Shows the table, then its footer when the result is not what was asked (a layer with no
 /// weight, a kept count off its target).
-public final class PruneTableObject: NativeValue {
+/// As a table for the table builtins (`filter`, `write_csv`, `plot`, …) it is its layer rows only
+/// (columns layer, params, kept, density): the total row would count every weight twice in a sum
+/// or a plot, and stays at `.total`.
+public final class PruneTableObject: TableValued {
     public let report: PruneReport
     public let layerRows: [Value]
     public let totalRow: Value
+    public let table: Table
 
     public init(_ report: PruneReport) {
         self.report = report
@@ -229,6 +233,12 @@ public final class PruneTableObject: NativeValue {
         }
         totalRow = .record(Record([("layer", .string("total")), ("params", .int(report.params)), ("kept", .int(report.kept)),
                                    ("density", .float(rounded4(report.kept, report.params)))]))
+        // The same values as the rows (density rounded as shown). Four distinct names, equal lengths:
+        // the initializer cannot throw.
+        table = (try? Table(names: ["layer", "params", "kept", "density"],
+                            columns: [.text(report.layers.map(\.layer)), .number(report.layers.map { Double($0.params) }),
+                                      .number(report.layers.map { Double($0.kept) }),
+                                      .number(report.layers.map { rounded4($0.kept, $0.params) })])) ?? Table()
     }
 
     public var typeName: String { "table" }

@@ -43,7 +43,7 @@ let analysisBuiltins: [Builtin] = [
                 + "(e.g. per sparsity or per model), largest first within each group.",
             example: "importance(f, t);  importance(f, t, by: \"sparsity\")") { args in
         let model = try args.native("model", as: RegressionObject.self)
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         let x = try Fitting.features(args, "t", model.features)
         let contributions = try tableError(args, "t") { try model.booster.contributions(x) }
         let by = args.optional("by") == nil ? [] : try stringList(args, "by")
@@ -113,7 +113,7 @@ func numbers(_ args: Arguments, _ name: String, allowMissing: Bool) throws -> [D
 enum Fitting {
     /// The feature columns of table argument `name` as a matrix; text columns are refused by name.
     static func features(_ args: Arguments, _ name: String, _ features: [String]) throws -> FeatureMatrix {
-        let table = try args.native(name, as: TableObject.self).table
+        let table = try args.table(name).table
         let columns = try features.map { feature -> [Double] in
             guard table.names.contains(feature) else {
                 throw args.bad(name, "the table has no feature column '\(feature)' (columns: \(table.names.joined(separator: ", ")))")
@@ -132,7 +132,7 @@ enum Fitting {
     }
 
     static func fit(_ args: Arguments) throws -> Value {
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         let target = try args.string("target")
         let featureNames = try stringList(args, "features")
         guard !featureNames.isEmpty else { throw args.bad("features", "no feature columns given") }
@@ -232,7 +232,7 @@ enum Fitting {
     }
 
     static func rank(_ args: Arguments) throws -> Value {
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         let truthName = try args.string("truth"), item = try args.string("item")
         let by = try stringList(args, "by")
         let truth = try tableError(args, "truth") { try table.numbers(truthName) }

@@ -196,6 +196,12 @@ public struct Arguments {
         throw wrongType(name, String(describing: T.self))
     }
 
+    /// A table argument: a `TableObject`, or any table-valued native (prune's table) as a table of its rows.
+    public func table(_ name: String) throws -> TableObject {
+        if case .native(let object) = self[name], let table = TableObject.of(object) { return table }
+        throw wrongType(name, "table")
+    }
+
     /// nil when the argument is `none`.
     public func optional(_ name: String) -> Value? {
         if case .none = self[name] { return nil }

@@ -30,7 +30,7 @@ enum Plotting {
         chart.title = args.optional("title").map(Display.plain) ?? ""
         chart.diagonal = try args.bool("diagonal")
         var xs: [Value], ys: [Value], colors: [Value]?
-        if case .native(let object as TableObject) = args["xs"] {
+        if case .native(let native) = args["xs"], let object = TableObject.of(native) {
             guard args.optional("ys") == nil else { throw args.bad("ys", "with a table, name the columns with x: and y:") }
             guard case .string(let xName)? = args.optional("x") else { throw args.bad("x", "with a table, x: names the column for the x axis") }
             guard case .string(let yName)? = args.optional("y") else { throw args.bad("y", "with a table, y: names the column for the y axis") }

@@ -53,10 +53,11 @@ let pruneBuiltins: [Builtin] = [
                 + "several times gives what a fresh net would; from: \"current\" instead prunes further from the current masks "
                 + "(iterative pruning; score-based pruners only). density(net), the table, unroll and save_weights always agree on "
                 + "what is kept. A warning under the table says when a layer keeps no weight or the kept count misses the target "
-                + "beyond the pruner's randomness. snip, grasp, prospr score on data: (default: the training split matching the "
+                + "beyond the pruner's randomness. Table builtins (filter, write_csv, plot, fit…) take the table as its layer "
+                + "rows only (layer, params, kept, density; the total stays at t.total). snip, grasp, prospr score on data: (default: the training split matching the "
                 + "model's classes); pruner keywords default to the reference's (?snip, ?grasp…). On an error or Ctrl-C the "
                 + "network is unchanged.",
-            example: "prune(net, erk, 0.98, seed: 1);  prune(net, snip, 0.95, data: synthetic(), batch: 64);  prune(net, snip, 0.99, from: \"current\")") { args in
+            example: "prune(net, erk, 0.98, seed: 1);  prune(net, snip, 0.95, data: synthetic(), batch: 64);  prune(net, snip, 0.99, from: \"current\");  write_csv(prune(net, erk, 0.9), \"layers.csv\")") { args in
         let net = try args.native("net", as: NetworkObject.self).network
         let pruner = try configuredPruner(args)
         let sparsity = try args.double("sparsity")

@@ -44,7 +44,7 @@ let tableBuiltins: [Builtin] = [
     Builtin("write_csv", [Param("t", .native("table")), Param("path", .string)], returns: "none",
             summary: "Writes a table as CSV (header + rows; written to a temporary file and renamed into place).",
             example: "write_csv(t, \"results/summary.csv\")") { args in
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         let path = try filePath(args, "path")
         try tableError(args, "path") { try CSVReader.write(table, to: path) }
         reportWrite(path, file: path, args)
@@ -83,7 +83,7 @@ let tableBuiltins: [Builtin] = [
             }
             throw args.bad("keep", "a list is filtered by a function")
         }
-        let table = try args.native("x", as: TableObject.self).table
+        let table = try args.table("x").table
         var keep: [Int] = []
         switch args["keep"] {
         case .record(let wanted):
@@ -101,7 +101,7 @@ let tableBuiltins: [Builtin] = [
             }
             keep = (0..<table.rowCount).filter { r in tests.allSatisfy { $0.1($0.0, r) } }
         default:
-            let object = try args.native("x", as: TableObject.self)
+            let object = try args.table("x")
             for r in 0..<table.rowCount where try args.interpreter.call(args["keep"], [.record(object.row(r))]).isTruthy { keep.append(r) }
         }
         return .native(TableObject(table.rows(keep)))
@@ -113,7 +113,7 @@ let tableBuiltins: [Builtin] = [
                 + "aggregates entry {column: \"mean\"} or {column: [\"mean\", \"std\"]}, a column column_mean…. Aggregates: mean, median, "
                 + "min, max, sum, std (sample), count (non-missing), first. Missing values are skipped.",
             example: "group(t, [\"model\", \"sparsity\"], {accuracy: [\"mean\", \"std\"], edges: \"max\"})") { args in
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         let by = try stringList(args, "by")
         var specs: [(column: String, aggregate: String)] = []
         for (name, value) in try args.record("aggregates").fields {
@@ -151,8 +151,8 @@ let tableBuiltins: [Builtin] = [
             summary: "Joins two tables on equal key columns (an inner join, keys compared as text): each left row is paired with "
                 + "every right row of the same key, in the left table's order. Right columns whose names clash get suffix.",
             example: "merge(ramanujan, accuracies, on: [\"model\", \"dataset\", \"sparsity\", \"seed\"])") { args in
-        let left = try args.native("left", as: TableObject.self).table
-        let right = try args.native("right", as: TableObject.self).table
+        let left = try args.table("left").table
+        let right = try args.table("right").table
         let on = try stringList(args, "on")
         return .native(TableObject(try tableError(args, "on") { try left.join(right, on: on, suffix: try args.string("suffix")) }))
     },
@@ -160,7 +160,7 @@ let tableBuiltins: [Builtin] = [
             returns: "table",
             summary: "The table with a new (or replaced) column: a list with one value per row, or a function of the row record.",
             example: "t2 = with_column(t, \"density\", fn (r) { return 1 - r.sparsity });  with_column(t, \"pred\", predict(f, t))") { args in
-        let object = try args.native("t", as: TableObject.self)
+        let object = try args.table("t")
         let name = try args.string("name")
         var values: [Value]
         if case .list(let xs) = args["values"] {
@@ -176,13 +176,13 @@ let tableBuiltins: [Builtin] = [
     Builtin("select", [Param("t", .native("table")), Param("columns", .list)], returns: "table",
             summary: "The table with only the named columns, in that order.",
             example: "select(t, [\"model\", \"sparsity\", \"accuracy\"])") { args in
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         return .native(TableObject(try tableError(args, "columns") { try table.selecting(try stringList(args, "columns")) }))
     },
     Builtin("rename", [Param("t", .native("table")), Param("names", .record)], returns: "table",
             summary: "The table with columns renamed: {old: \"new\"}; every old name must exist.",
             example: "rename(t, {pruning_algorithm: \"pruning\"})") { args in
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         var pairs: [(String, String)] = []
         for (old, new) in try args.record("names").fields {
             guard case .string(let name) = new else { throw args.bad("names", "the new name of '\(old)' is \(new.typeName), string expected") }
@@ -196,7 +196,7 @@ let tableBuiltins: [Builtin] = [
             example: "concat([t1, t2])") { args in
         var tables: [Table] = []
         for (i, item) in try args.list("tables").enumerated() {
-            guard case .native(let object as TableObject) = item else { throw args.bad("tables", "item \(i) is a \(item.typeName), table expected") }
+            guard case .native(let native) = item, let object = TableObject.of(native) else { throw args.bad("tables", "item \(i) is a \(item.typeName), table expected") }
             tables.append(object.table)
         }
         guard !tables.isEmpty else { throw args.bad("tables", "an empty list") }
@@ -205,13 +205,13 @@ let tableBuiltins: [Builtin] = [
     Builtin("distinct", [Param("t", .native("table"))], returns: "table",
             summary: "The table without rows that repeat an earlier row exactly (all columns equal).",
             example: "t = distinct(read_csv(\"unrolled.csv\"))") { args in
-        .native(TableObject(try args.native("t", as: TableObject.self).table.distinct()))
+        .native(TableObject(try args.table("t").table.distinct()))
     },
     Builtin("sort_by", [Param("t", .native("table")), Param("column", .string), Param("reverse", .bool, default: .bool(false))],
             returns: "table",
             summary: "The rows sorted by one column (numbers or text; stable; missing values last).",
             example: "sort_by(importance(f, t), \"mean_abs_shap\", reverse: true)") { args in
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         let column = try tableError(args, "column") { try table.column(try args.string("column")) }
         let reverse = try args.bool("reverse")
         var order = Array(0..<table.rowCount)
@@ -229,7 +229,7 @@ let tableBuiltins: [Builtin] = [
     Builtin("head", [Param("t", .native("table")), Param("n", .int, default: .int(10))], returns: "table",
             summary: "The first n rows (a negative n: all but the last -n).",
             example: "head(t, 5)") { args in
-        let table = try args.native("t", as: TableObject.self).table
+        let table = try args.table("t").table
         let n = try args.int("n")
         let count = n >= 0 ? min(n, table.rowCount) : max(0, table.rowCount + n)
         return .native(TableObject(table.rows(Array(0..<count))))

@@ -120,6 +120,32 @@ final class ReaderFuzzTests: XCTestCase {
     func testJPEGReader() throws { _ = try Self.fuzz(FuzzTargets.jpeg()) }
     func testTinyImageNetAnnotationsReader() throws { _ = try Self.fuzz(FuzzTargets.tinyImageNetAnnotations()) }
     func testTinyImageNetClassListReader() throws { _ = try Self.fuzz(FuzzTargets.tinyImageNetClassList()) }
+    func testAnalysisCSVReader() throws { _ = try Self.fuzz(FuzzTargets.analysisCSV()) }
+    func testAnalysisCSVZstdReader() throws { _ = try Self.fuzz(FuzzTargets.analysisCSVZstd()) }
+    func testResultsCSVReader() throws { _ = try Self.fuzz(FuzzTargets.resultsCSV()) }
+
+    /// The compressed seed is the plain one: the .zst path reads the same table.
+    func testAnalysisCSVZstdSeedIsThePlainSeed() throws {
+        let dir = NSTemporaryDirectory() + "mge-fuzz-zst-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(FuzzTargets.csvSeedZstd).write(to: URL(fileURLWithPath: dir + "/x.csv.zst"))
+        let table = try CSVReader.read(path: dir + "/x.csv.zst")
+        // Compared as text: the empty accuracy cell is NaN, which is not equal to itself.
+        XCTAssertEqual("\(table)", "\(try CSVReader.parse(Array(FuzzTargets.csvSeed.utf8), name: "seed"))")
+        XCTAssertEqual(table.rowCount, 4)
+        XCTAssertEqual(try table.column("note").text(at: 1), "says \"hi\"\nsecond line")
+    }
+
+    /// A carriage return after a closing quote ends the row only before a newline: `"a"\rb` is
+    /// refused, not read as the cells "a" and "" with the b swallowed as a comma.
+    func testCSVCarriageReturnAfterClosingQuoteMustEndTheLine() throws {
+        XCTAssertThrowsError(try CSVReader.parse(Array("x,y\n\"a\"\rb,c\n".utf8), name: "t")) { error in
+            XCTAssertTrue("\(error)".contains("text after the closing quote"), "\(error)")
+        }
+        let crlf = try CSVReader.parse(Array("x,y\r\n\"a\",\"b\"\r\n".utf8), name: "t")
+        XCTAssertEqual(try crlf.column("y").text(at: 0), "b")
+    }
 
     /// The file from the issue: 100 bytes whose header declares an F64 tensor of shape [2^61]
     /// (2^64 bytes, which wraps to 0 in unchecked arithmetic). Refused, nothing allocated.
@@ -296,6 +322,86 @@ enum FuzzTargets {
                        _ = try Dataset.tinyImageNet(path: root, split: .test)
                    },
                    truncationsAreInvalid: false)
+    }
+}
+
+extension FuzzTargets {
+    /// Quoted cells with a comma, doubled quotes and a newline; an empty cell, inf and nan.
+    static let csvSeed = "model,pruning_algorithm,sparsity,accuracy,note\n"
+        + "resnet20,snip,0.9,91.25,\"plain\"\n"
+        + "resnet20,\"grasp, iterative\",0.95,88.5,\"says \"\"hi\"\"\nsecond line\"\n"
+        + "vgg16,erk,0.98,,\n"
+        + "wrn-28-10,synflow,9.5e-01,inf,nan\n"
+
+    /// `csvSeed` compressed by the zstd command-line tool (`zstd -19`: one frame with its content size and checksum).
+    static let csvSeedZstd: [UInt8] = [
+        0x28, 0xB5, 0x2F, 0xFD, 0x24, 0xC2, 0x95, 0x04, 0x00, 0xD2, 0x8A, 0x20, 0x17, 0x90, 0xCD, 0x01, 0x60, 0x7F, 0x29, 0xE0,
+        0x52, 0x93, 0xE9, 0x5B, 0xA1, 0xF8, 0xFF, 0x0B, 0x80, 0x82, 0xBE, 0x5A, 0xD8, 0x95, 0x13, 0x3A, 0xAB, 0xB5, 0xB3, 0x69,
+        0x4E, 0x62, 0x08, 0xD6, 0x10, 0x92, 0xA4, 0x5C, 0x6B, 0xBA, 0xFA, 0x1C, 0x88, 0x00, 0x29, 0x82, 0x76, 0x6A, 0x65, 0x22,
+        0x8F, 0x6F, 0x1E, 0x04, 0x63, 0xD3, 0xC2, 0x6D, 0x6E, 0x00, 0xD3, 0x6E, 0xD9, 0x5F, 0x88, 0xEC, 0x20, 0x02, 0x5F, 0xE9,
+        0x0B, 0x08, 0x92, 0x06, 0xEE, 0xC4, 0x4F, 0x7D, 0x1F, 0x03, 0x19, 0xBD, 0x3A, 0x43, 0x6C, 0xD6, 0x16, 0x61, 0x1A, 0x85,
+        0x40, 0x24, 0x99, 0x08, 0x43, 0x46, 0xDC, 0x9F, 0x43, 0xF1, 0xB6, 0x7F, 0x7D, 0xED, 0x73, 0x9D, 0xD5, 0xA2, 0x2E, 0x2D,
+        0x8B, 0x66, 0xF5, 0xF8, 0x5D, 0xA3, 0x4F, 0xC8, 0x79, 0xEC, 0x8E, 0x35, 0x55, 0x58, 0x73, 0x4B, 0x1E, 0x65, 0x5B, 0xC6,
+        0x41, 0x01, 0x04, 0x00, 0x02, 0xC1, 0x03, 0xA0, 0x45, 0x15, 0x82, 0x33, 0x36, 0x15, 0x05, 0x69, 0xEC, 0x53, 0x0D,
+    ]
+
+    /// The analysis reader (`read_csv`): a prefix of a CSV can be a valid CSV.
+    static func analysisCSV() -> FuzzTarget {
+        FuzzTarget(name: "analysis CSV", fileName: "x.csv", valid: Array(csvSeed.utf8),
+                   read: { path in
+                       let table = try CSVReader.read(path: path)
+                       for c in 0 ..< table.columnCount where table.rowCount > 0 { _ = table.columns[c].text(at: table.rowCount - 1) }
+                   },
+                   truncationsAreInvalid: false, variants: csvVariants)
+    }
+
+    /// The analysis reader's `.csv.zst` path: every prefix of the frame is refused (truncated or bad magic).
+    /// Fields: frame header descriptor, content size (one byte here), first block header.
+    static func analysisCSVZstd() -> FuzzTarget {
+        FuzzTarget(name: "analysis CSV .zst", fileName: "x.csv.zst", valid: csvSeedZstd,
+                   read: { _ = try CSVReader.read(path: $0) },
+                   fields: [(0, 4), (4, 1), (5, 1), (6, 3)])
+    }
+
+    /// The results reader (sweep rows, `append_csv`), the same seed and variants.
+    static func resultsCSV() -> FuzzTarget {
+        FuzzTarget(name: "results CSV", fileName: "results.csv", valid: Array(csvSeed.utf8),
+                   read: { path in
+                       let table = try ResultsCSV.read(path: path)
+                       for row in table.rows { XCTAssertEqual(row.count, table.header.count) }
+                   },
+                   truncationsAreInvalid: false, variants: csvVariants)
+    }
+
+    /// CSV-aware variants: huge and odd cells, embedded quotes and line breaks, ragged rows,
+    /// byte-order marks, NULs and invalid UTF-8, many columns, empty files.
+    static func csvVariants(_ valid: [UInt8]) -> [(String, [UInt8])] {
+        let text = String(decoding: valid, as: UTF8.self)
+        let header = "model,pruning_algorithm,sparsity,accuracy,note\n"
+        func row(_ cells: String) -> (String, [UInt8]) { ("row " + String(cells.prefix(40)), Array((header + cells + "\n").utf8)) }
+        var out: [(String, [UInt8])] = [
+            ("empty", []), ("one newline", Array("\n".utf8)), ("only a BOM", [0xEF, 0xBB, 0xBF]),
+            ("BOM + seed", [0xEF, 0xBB, 0xBF] + valid), ("header only", Array(header.utf8)),
+            ("header without newline", Array(header.dropLast().utf8)),
+            ("CRLF line ends", Array(text.replacingOccurrences(of: "\n", with: "\r\n").utf8)),
+            ("CR line ends", Array(text.replacingOccurrences(of: "\n", with: "\r").utf8)),
+            ("blank lines between rows", Array(text.replacingOccurrences(of: "\n", with: "\n\n").utf8)),
+            ("duplicate column", Array(text.replacingOccurrences(of: "accuracy", with: "sparsity").utf8)),
+            ("a lone quote", Array("\"".utf8)), ("an empty quoted cell", Array("\"\"".utf8)), ("commas only", Array(",,,,".utf8)),
+            ("10,000 columns", Array((String(repeating: "c,", count: 9_999) + "c\n" + String(repeating: "1,", count: 9_999) + "1\n").utf8)),
+            ("NUL in a cell", Array(header.utf8) + Array("a\0b,snip,0.9,1,x\n".utf8)),
+            ("invalid UTF-8", Array(header.utf8) + [0xFF, 0xFE, 0x2C, 0xC3, 0x2C, 0x31, 0x2C, 0x32, 0x2C, 0xE2, 0x82, 0x0A]),
+        ]
+        for cells in [
+            "a,b,1,2,\"unclosed", "a,b,1,2,\"x\"y", "a,b,1,2,x\"y", "a,b,1,2,\"x\"\rb", "a,b,1,2,\"x\"\r", "a,b,1,2,\"\"\"\"\"\"",
+            "a,b,1,2", "a,b,1,2,3,4", "a,b,1,2,", "a,b,1,2,3,", ",,,,", "a,b,1e999,-1e-999,-0", "a,b,0x1p3,nan,-inf",
+            "a,b,.,e5,+", "a,b,--1,1e,1.2.3", "a,b,infinity,-nan,+inf", "a,b, 1 ,  ,\" 2 \"",
+            "a,b," + String(repeating: "9", count: 63) + "," + String(repeating: "9", count: 64) + "," + String(repeating: "1", count: 400),
+            "a,b,1,2," + String(repeating: "x", count: 200_000),
+            "a,b,1,2,\"" + String(repeating: "\"\"\n,\r", count: 20_000) + "\"",
+            "a,\"b\nc\nd\",1,2,\"\r\n\"",
+        ] { out.append(row(cells)) }
+        return out
     }
 }
 

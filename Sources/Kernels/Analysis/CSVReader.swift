@@ -78,7 +78,9 @@ public enum CSVReader {
                     guard closed else {
                         throw Failure.malformed(path: name, line: openLine, column: rowCells + 1, reason: "quoted cell is never closed")
                     }
-                    if i < n, buffer[i] != Parser.comma, buffer[i] != Parser.newline, buffer[i] != Parser.cr {
+                    // A carriage return ends the cell only as the end of the line (CRLF or the file's end).
+                    let lineEnd = i < n && buffer[i] == Parser.cr && (i + 1 == n || buffer[i + 1] == Parser.newline)
+                    if i < n, buffer[i] != Parser.comma, buffer[i] != Parser.newline, !lineEnd {
                         throw Failure.malformed(path: name, line: line, column: rowCells + 1, reason: "text after the closing quote of a quoted cell")
                     }
                     starts.append(-1 - start)

@@ -39,26 +39,58 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 2, "both figures inline")
         XCTAssertFalse(html.contains("src=\"") || html.contains("href=\""), "self-contained: no external resources")
 
-        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile) else {
+        guard let chromium = Self.chromium else {
             throw XCTSkip("chromium is not installed (apt-get install chromium): the report was not rendered in a browser")
         }
-        // A copy of the page that records, once loaded, how many figures the browser laid out with
-        // a real size and drawn marks; --dump-dom prints the DOM after that script ran.
+        let dom = try Self.renderedFigures(html, in: dir, chromium: chromium)
+        XCTAssertTrue(dom.stdout.contains("data-figures=\"2/2\""), "figures rendered: \(dom.stdout.prefix(300)) \(dom.stderr.suffix(500))")
+        let flags = Self.chromiumFlags
+        let png = dir.appendingPathComponent("page.png")
+        let shot = try runProcess(chromium, flags + ["--screenshot=\(png.path)", dir.appendingPathComponent("report.html").absoluteString],
+                                  directory: dir, timeout: 90)
+        let bytes = (try? Data(contentsOf: png)) ?? Data()
+        XCTAssertEqual(Array(bytes.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "a PNG screenshot: \(shot.stderr.suffix(500))")
+        XCTAssertGreaterThan(bytes.count, 20_000, "a page with figures is not blank")
+    }
+
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile)
+        .map { URL(fileURLWithPath: $0) }
+    static let chromiumFlags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2400"]
+
+    /// Loads a copy of the page that records, once loaded, how many figures the browser laid out
+    /// with a real size and drawn marks (`data-figures="all/drawn"` on the body); --dump-dom prints
+    /// the DOM after that script ran.
+    static func renderedFigures(_ html: String, in dir: URL, chromium: URL) throws -> ProcessResult {
         let probe = "<script>window.addEventListener('load', () => { const figs = [...document.querySelectorAll('figure svg')];"
             + " const drawn = figs.filter(s => { const b = s.getBoundingClientRect(); return b.width > 200 && b.height > 150"
             + " && s.querySelectorAll('rect,circle,line,path,text').length > 10; });"
             + " document.body.setAttribute('data-figures', figs.length + '/' + drawn.length); });</script></body>"
         let probed = dir.appendingPathComponent("probe.html")
         try html.replacingOccurrences(of: "</body>", with: probe).write(to: probed, atomically: true, encoding: .utf8)
-        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2400"]
-        let dom = try runProcess(URL(fileURLWithPath: chromium), flags + ["--dump-dom", probed.absoluteString], directory: dir, timeout: 90)
-        XCTAssertTrue(dom.stdout.contains("data-figures=\"2/2\""), "figures rendered: \(dom.stdout.prefix(300)) \(dom.stderr.suffix(500))")
-        let png = dir.appendingPathComponent("page.png")
-        let shot = try runProcess(URL(fileURLWithPath: chromium), flags + ["--screenshot=\(png.path)", dir.appendingPathComponent("report.html").absoluteString],
-                                  directory: dir, timeout: 90)
-        let bytes = (try? Data(contentsOf: png)) ?? Data()
-        XCTAssertEqual(Array(bytes.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "a PNG screenshot: \(shot.stderr.suffix(500))")
-        XCTAssertGreaterThan(bytes.count, 20_000, "a page with figures is not blank")
+        return try runProcess(chromium, chromiumFlags + ["--dump-dom", probed.absoluteString], directory: dir, timeout: 90)
+    }
+
+    /// examples/lecture.mge draws PNGs for slides; its report shows each of them inline (the SVG
+    /// the PNG was rendered from, captioned with the PNG's path), and the browser draws all ten.
+    func testLectureReportShowsEveryPNGFigure() throws {
+        guard let binary = TestPaths.product("mge-script") else { throw XCTSkip("mge-script is not built") }
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("mge-lecture-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lecture = TestPaths.packageRoot.appendingPathComponent("examples/lecture.mge").path
+        let result = try runProcess(binary, ["--report", "lecture.html", lecture, dir.path], directory: dir, timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let html = try String(contentsOf: dir.appendingPathComponent("lecture.html"), encoding: .utf8)
+        let captions = html.components(separatedBy: "<figcaption>").dropFirst().map { $0.prefix { $0 != "<" } }
+        XCTAssertEqual(captions.count, 10, "the lecture's ten figures")
+        XCTAssertTrue(captions.allSatisfy { $0.hasSuffix(".png") }, "\(captions)")
+        XCTAssertEqual(html.components(separatedBy: "<figure>\n<svg ").count - 1, 10, "each figure inline as SVG")
+        for caption in captions { XCTAssertTrue(FileManager.default.fileExists(atPath: String(caption)), "\(caption) written") }
+        guard let chromium = Self.chromium else {
+            throw XCTSkip("chromium is not installed (apt-get install chromium): the report was not rendered in a browser")
+        }
+        let dom = try Self.renderedFigures(html, in: dir, chromium: chromium)
+        XCTAssertTrue(dom.stdout.contains("data-figures=\"10/10\""), "figures rendered: \(dom.stderr.suffix(500))")
     }
 
     func testMarkdownReportWritesFiguresBesideIt() throws {

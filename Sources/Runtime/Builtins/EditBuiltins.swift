@@ -135,11 +135,12 @@ let editBuiltins: [Builtin] = [
                 mask[i] = keep
             }
         }
-        // A weight removed earlier was zeroed; keeping it again cannot bring its value back.
-        let zeroed = turnedOn.filter { net.parameter(key)?.data[$0] == 0 }.count
+        // A weight kept again takes its unmasked value back (Network.setMask); one whose unmasked
+        // value is itself 0 (e.g. loaded from a pruned checkpoint) still draws no edge: say so.
         try net.setMask(key, mask)
+        let zeroed = turnedOn.filter { net.parameter(key)?.data[$0] == 0 }.count
         if zeroed > 0 {
-            args.interpreter.writeError("note: \(zeroed) weight\(zeroed == 1 ? " was" : "s were") removed earlier and stay 0 (no edge) until load_weights restores them\n")
+            args.interpreter.writeError("note: \(zeroed) kept weight\(zeroed == 1 ? " is" : "s are") exactly 0 in the net's weights and draw\(zeroed == 1 ? "s" : "") no edge until load_weights gives \(zeroed == 1 ? "it a value" : "them values")\n")
         }
         return .none
     },

@@ -9,13 +9,7 @@ extension GraphDrawing {
         guard width > 0, height > 0, width <= 16_000, height <= 16_000 else {
             throw IOFailure.cannotWrite(path: path, reason: "a \(width)×\(height) image is out of range (1 to 16,000 px a side)")
         }
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw IOFailure.cannotWrite(path: path, reason: "folder \(dir) does not exist")
-        }
-        let temp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let temp = try AtomicFile.temporaryPath(beside: path)
         var error = [CChar](repeating: 0, count: 512)
         let bytes = Array(svg.utf8)
         let status = bytes.withUnsafeBufferPointer { data in

@@ -59,13 +59,7 @@ final class AtomicStreamWriter {
 
     init(path: String) throws {
         self.path = path
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw IOFailure.cannotWrite(path: path, reason: "folder \(dir) does not exist")
-        }
-        temporaryPath = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        temporaryPath = try AtomicFile.temporaryPath(beside: path)
         guard let f = fopen(temporaryPath, "wb") else {
             throw IOFailure.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }

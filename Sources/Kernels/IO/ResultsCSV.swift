@@ -211,9 +211,11 @@ public enum ResultsCSV {
         }
     }
 
-    static func readAll(fd: Int32, path: String) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    /// Reads the file from its start in chunks of `size` bytes, handing each to `body` until the
+    /// file ends or `body` returns false (done).
+    static func forEachChunk(fd: Int32, path: String, size: Int = 1 << 16,
+                             _ body: (ArraySlice<UInt8>) throws -> Bool) throws {
+        var chunk = [UInt8](repeating: 0, count: size)
         var offset: off_t = 0
         while true {
             let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
@@ -221,36 +223,34 @@ public enum ResultsCSV {
                 if errno == EINTR { continue }
                 throw IOFailure.cannotRead(path: path, reason: String(cString: strerror(errno)))
             }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0 ..< n])
+            if n == 0 { return }
+            guard try body(chunk[0 ..< n]) else { return }
             offset += off_t(n)
         }
+    }
+
+    static func readAll(fd: Int32, path: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try forEachChunk(fd: fd, path: path) { bytes.append(contentsOf: $0); return true }
+        return bytes
     }
 
     /// The first record of the file, read in chunks until it is complete (a header cell may
     /// be quoted and hold a newline).
     static func readHeader(fd: Int32, path: String) throws -> [String] {
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
         var inQuotes = false
-        var offset: off_t = 0
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOFailure.cannotRead(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            for k in 0 ..< n {
+        try forEachChunk(fd: fd, path: path, size: 4096) { chunk in
+            for k in chunk.indices {
                 let c = chunk[k]
                 if c == UInt8(ascii: "\"") { inQuotes.toggle() }
                 if c == UInt8(ascii: "\n"), !inQuotes {
-                    bytes.append(contentsOf: chunk[0 ..< k])
-                    return try headerCells(bytes, path: path)
+                    bytes.append(contentsOf: chunk[..<k])
+                    return false
                 }
             }
-            bytes.append(contentsOf: chunk[0 ..< n])
-            offset += off_t(n)
+            bytes.append(contentsOf: chunk)
+            return true
         }
         return try headerCells(bytes, path: path)
     }
@@ -270,22 +270,13 @@ public enum ResultsCSV {
     /// Counts records (line ends outside quotes, plus an unterminated last line), reading in
     /// chunks without holding the file.
     static func countRecords(fd: Int32, path: String) throws -> Int {
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var offset: off_t = 0
         var count = 0, inQuotes = false, last: UInt8 = UInt8(ascii: "\n")
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOFailure.cannotRead(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            for k in 0 ..< n {
-                let c = chunk[k]
+        try forEachChunk(fd: fd, path: path) { chunk in
+            for c in chunk {
                 if c == UInt8(ascii: "\"") { inQuotes.toggle() } else if c == UInt8(ascii: "\n"), !inQuotes { count += 1 }
             }
-            last = chunk[n - 1]
-            offset += off_t(n)
+            last = chunk[chunk.endIndex - 1]
+            return true
         }
         if last != UInt8(ascii: "\n") { count += 1 }
         return count

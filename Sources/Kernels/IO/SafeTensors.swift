@@ -193,20 +193,26 @@ public enum SafeTensors {
 
 /// Writes that never leave a half-written file behind.
 public enum AtomicFile {
-    /// Writes `bytes` to a temporary file in the destination's folder, then renames it into place.
-    /// Ctrl-C (the Cancellation flag) before the rename deletes the temporary and throws
-    /// `InterruptedError`: nothing is left behind.
-    public static func write(_ bytes: [UInt8], to path: String) throws {
-        try Cancellation.check()
+    /// A fresh hidden temporary path in `path`'s folder (so the final rename stays on one file
+    /// system); throws when that folder does not exist.
+    public static func temporaryPath(beside path: String) throws -> String {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw IOFailure.cannotWrite(path: path, reason: "folder \(dir) does not exist")
         }
-        let temp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        return dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    }
+
+    /// Writes `bytes` to a temporary file in the destination's folder, then renames it into place.
+    /// Ctrl-C (the Cancellation flag) before the rename deletes the temporary and throws
+    /// `InterruptedError`: nothing is left behind.
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        try Cancellation.check()
+        let temp = try AtomicFile.temporaryPath(beside: path)
         guard FileManager.default.createFile(atPath: temp, contents: Data(bytes)) else {
-            throw IOFailure.cannotWrite(path: path, reason: "cannot create a file in \(dir)")
+            throw IOFailure.cannotWrite(path: path, reason: "cannot create a file in \((path as NSString).deletingLastPathComponent)")
         }
         if Cancellation.isRequested {
             unlink(temp)

@@ -181,7 +181,7 @@ public final class Booster: @unchecked Sendable {
     }
 
     private func setFeatureNames() throws {
-        var cStrings = features.map { strdup($0) }
+        let cStrings = features.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         var pointers = cStrings.map { UnsafePointer<CChar>($0) }
         try Booster.check(XGBoosterSetStrFeatureInfo(handle, "feature_name", &pointers, bst_ulong(pointers.count)))

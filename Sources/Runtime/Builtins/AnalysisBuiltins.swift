@@ -112,19 +112,22 @@ func numbers(_ args: Arguments, _ name: String, allowMissing: Bool) throws -> [D
 /// The bodies of `fit` and `rank_pruners`.
 enum Fitting {
     /// The feature columns of table argument `name` as a matrix; text columns are refused by name.
-    static func features(_ args: Arguments, _ name: String, _ features: [String]) throws -> FeatureMatrix {
+    /// Errors blame `blame` (fit's `features` list, whose entries the user wrote; the table when
+    /// the features come from a fitted model).
+    static func features(_ args: Arguments, _ name: String, _ features: [String], blame: String? = nil) throws -> FeatureMatrix {
+        let blame = blame ?? name
         let table = try args.table(name).table
         let columns = try features.map { feature -> [Double] in
             guard table.names.contains(feature) else {
-                throw args.bad(name, "the table has no feature column '\(feature)' (columns: \(table.names.joined(separator: ", ")))")
+                throw args.bad(blame, "the table has no feature column '\(feature)' (columns: \(table.names.joined(separator: ", ")))")
             }
             guard case .number(let xs) = try table.column(feature) else {
-                throw args.bad(name, "feature '\(feature)' is not numeric (it holds text)")
+                throw args.bad(blame, "feature '\(feature)' is not numeric (it holds text)")
             }
             // XGBoost refuses infinities; missing values (none) it handles itself.
             if let first = xs.firstIndex(where: { $0.isInfinite }) {
                 let count = xs.filter(\.isInfinite).count
-                throw args.bad(name, "feature '\(feature)' has \(count) infinite value\(count == 1 ? "" : "s") (first at row \(first)); make them missing or finite first")
+                throw args.bad(blame, "feature '\(feature)' has \(count) infinite value\(count == 1 ? "" : "s") (first at row \(first)); make them missing or finite first")
             }
             return xs
         }
@@ -148,7 +151,7 @@ enum Fitting {
             let count = y.filter { !$0.isFinite }.count
             throw args.bad("target", "target '\(target)' has \(count) missing or non-finite value\(count == 1 ? "" : "s") (first at row \(first)); filter them out first")
         }
-        let x = try features(args, "t", featureNames)
+        let x = try features(args, "t", featureNames, blame: "features")
         let folds = try args.int("folds"), rounds = try args.int("rounds"), seed = try args.int("seed"), trials = try args.int("trials")
         guard folds == 0 || folds >= 2 else { throw args.bad("folds", "folds must be 0 (fit on all rows) or at least 2, got \(folds)") }
         guard rounds >= 1, rounds <= 100_000 else { throw args.bad("rounds", "rounds must be in 1...100000, got \(rounds)") }

@@ -6,19 +6,6 @@ import XCTest
 final class PruneSemanticsTests: XCTestCase {
     private func resnet20(seed: UInt64 = 0) -> Network { Network(architecture: ModelZoo.resnet(depth: 20, classes: 10), seed: seed) }
 
-    /// |w| scores over the weights; masked weights score 0 (as a real pruner's would).
-    private struct Magnitude: ScoreFunction {
-        var scope: ScoreScope = .weights
-        var keepRule: KeepRule
-        func scores(network: Network, alive: [String: [UInt8]], data: Dataset?, seed: UInt64) throws -> [String: [Float]] {
-            var out: [String: [Float]] = [:]
-            for spec in ScoredPruning.scoredParameters(network.architecture, scope) {
-                out[spec.name] = zip(network.parameters[spec.name]!.data, alive[spec.name]!).map { $1 == 0 ? 0 : abs($0) }
-            }
-            return out
-        }
-    }
-
     private func assertSameState(_ a: Network, _ b: Network, file: StaticString = #filePath, line: UInt = #line) {
         for spec in a.architecture.parameters {
             XCTAssertEqual(a.parameters[spec.name], b.parameters[spec.name], spec.name, file: file, line: line)
@@ -43,11 +30,11 @@ final class PruneSemanticsTests: XCTestCase {
         }
         // Scored, three times (as snip → erk → synflow): the last equals the fresh one.
         let scored = resnet20(seed: 3)
-        try prune(scored, scoring: Magnitude(keepRule: .keepTopCeilExact), name: "magnitude", sparsity: 0.99)
+        try prune(scored, scoring: MagnitudeScore(keepRule: .keepTopCeilExact), name: "magnitude", sparsity: 0.99)
         try prune(scored, .erk, sparsity: 0.9)
-        try prune(scored, scoring: Magnitude(keepRule: .iterativeRemoveLowest(rounds: 4)), name: "magnitude", sparsity: 0.95)
+        try prune(scored, scoring: MagnitudeScore(keepRule: .iterativeRemoveLowest(rounds: 4)), name: "magnitude", sparsity: 0.95)
         let freshScored = resnet20(seed: 3)
-        try prune(freshScored, scoring: Magnitude(keepRule: .iterativeRemoveLowest(rounds: 4)), name: "magnitude", sparsity: 0.95)
+        try prune(freshScored, scoring: MagnitudeScore(keepRule: .iterativeRemoveLowest(rounds: 4)), name: "magnitude", sparsity: 0.95)
         assertSameState(scored, freshScored)
         // dense restores every weight.
         try prune(scored, .dense, sparsity: 0)
@@ -60,7 +47,7 @@ final class PruneSemanticsTests: XCTestCase {
             try prune(net, .erk, sparsity: 0.5, seed: 4)
             let before = net.masks
             let n = net.prunableCount
-            let report = try prune(net, scoring: Magnitude(keepRule: rule), name: "magnitude", sparsity: 0.9,
+            let report = try prune(net, scoring: MagnitudeScore(keepRule: rule), name: "magnitude", sparsity: 0.9,
                                    options: PruneOptions(from: .current))
             for spec in net.architecture.prunable {
                 XCTAssertFalse(zip(net.masks[spec.name]!, before[spec.name]!).contains { $0 == 1 && $1 == 0 }, "\(rule) revived a weight in \(spec.name)")
@@ -74,7 +61,7 @@ final class PruneSemanticsTests: XCTestCase {
         XCTAssertThrowsError(try prune(net, .erk, sparsity: 0.95, options: PruneOptions(from: .current))) {
             XCTAssertTrue("\($0)".contains("at random"), "\($0)")
         }
-        XCTAssertThrowsError(try prune(net, scoring: Magnitude(keepRule: .keepTopCeilExact), name: "magnitude", sparsity: 0.5,
+        XCTAssertThrowsError(try prune(net, scoring: MagnitudeScore(keepRule: .keepTopCeilExact), name: "magnitude", sparsity: 0.5,
                                        options: PruneOptions(from: .current))) {
             XCTAssertTrue("\($0)".contains("only prune further"), "\($0)")
         }

@@ -148,22 +148,8 @@ final class PruningTests: XCTestCase {
         }
     }
 
-    // MARK: The score-function seam, driven by a data-free magnitude score
+    // MARK: The score-function seam, driven by a data-free magnitude score (MagnitudeScore, below)
 
-    private struct Magnitude: ScoreFunction {
-        var scope: ScoreScope = .weights
-        var keepRule: KeepRule
-        func scores(network: Network, alive: [String: [UInt8]], data: Dataset?, seed: UInt64) throws -> [String: [Float]] {
-            var out: [String: [Float]] = [:]
-            for spec in ScoredPruning.scoredParameters(network.architecture, scope) {
-                let w = network.parameters[spec.name]!.data
-                let a = alive[spec.name]!
-                // Dead entries score 0, as synflow's masked weights do; the driver ranks alive ones only.
-                out[spec.name] = zip(w, a).map { $1 == 0 ? 0 : abs($0) }
-            }
-            return out
-        }
-    }
 
     func testScoreDriverAppliesEachKeepRule() throws {
         let s = 0.9
@@ -171,7 +157,7 @@ final class PruningTests: XCTestCase {
             let net = resnet20(seed: 2)
             let original = net.parameters
             let n = net.prunableCount
-            let report = try prune(net, scoring: Magnitude(keepRule: rule), name: "magnitude", sparsity: s)
+            let report = try prune(net, scoring: MagnitudeScore(keepRule: rule), name: "magnitude", sparsity: s)
             let magnitudes = net.architecture.prunable.flatMap { original[$0.name]!.data.map { abs($0) } }
             switch rule {
             case .keepTopFloorWithTies:
@@ -228,5 +214,19 @@ final class PruningBenchmarkTests: XCTestCase {
         XCTAssertEqual(timings.last?.kept, 270_896, "dense keeps everything")
         XCTAssertTrue(PruningBenchmark.table(timings).contains("resnet20     erk"))
         XCTAssertThrowsError(try PruningBenchmark.run(models: ["vgg"], repeats: 1)) { XCTAssertTrue("\($0)".contains("vgg")) }
+    }
+}
+
+/// |w| scores over the weights, for driving the score-based pruning seam without data; dead
+/// entries score 0, as synflow's masked weights do, and the driver ranks alive ones only.
+struct MagnitudeScore: ScoreFunction {
+    var scope: ScoreScope = .weights
+    var keepRule: KeepRule
+    func scores(network: Network, alive: [String: [UInt8]], data: Dataset?, seed: UInt64) throws -> [String: [Float]] {
+        var out: [String: [Float]] = [:]
+        for spec in ScoredPruning.scoredParameters(network.architecture, scope) {
+            out[spec.name] = zip(network.parameters[spec.name]!.data, alive[spec.name]!).map { $1 == 0 ? 0 : abs($0) }
+        }
+        return out
     }
 }

@@ -302,23 +302,21 @@ enum FuzzTargets {
     static let tinyAnnotations = "val_0.JPEG\tn01629819\t0\t32\t44\t62\nval_1.JPEG\tn01443537\t52\t55\t57\t59\n"
 
     static func tinyImageNetAnnotations() -> FuzzTarget {
-        FuzzTarget(name: "TinyImageNet val_annotations.txt", fileName: "val_annotations.txt", valid: Array(tinyAnnotations.utf8),
-                   read: { path in
-                       // path is <root>/val_annotations.txt; the reader wants it under <root>/tiny/val/.
-                       let root = (path as NSString).deletingLastPathComponent + "/tiny"
-                       try tinyImageNetFolder(root)
-                       try FileManager.default.copyItemReplacing(path, root + "/val/val_annotations.txt")
-                       _ = try Dataset.tinyImageNet(path: root, split: .test)
-                   },
-                   truncationsAreInvalid: false)
+        tinyImageNetText(name: "TinyImageNet val_annotations.txt", at: "val/val_annotations.txt", valid: tinyAnnotations)
     }
 
     static func tinyImageNetClassList() -> FuzzTarget {
-        FuzzTarget(name: "TinyImageNet wnids.txt", fileName: "wnids.txt", valid: Array(tinyWnids.utf8),
+        tinyImageNetText(name: "TinyImageNet wnids.txt", at: "wnids.txt", valid: tinyWnids)
+    }
+
+    /// A target for one text file of a TinyImageNet folder: the fuzzed file replaces the one at
+    /// `relativePath` in an otherwise valid folder, which the loader then reads.
+    static func tinyImageNetText(name: String, at relativePath: String, valid: String) -> FuzzTarget {
+        FuzzTarget(name: name, fileName: (relativePath as NSString).lastPathComponent, valid: Array(valid.utf8),
                    read: { path in
                        let root = (path as NSString).deletingLastPathComponent + "/tiny"
                        try tinyImageNetFolder(root)
-                       try FileManager.default.copyItemReplacing(path, root + "/wnids.txt")
+                       try FileManager.default.copyItemReplacing(path, root + "/" + relativePath)
                        _ = try Dataset.tinyImageNet(path: root, split: .test)
                    },
                    truncationsAreInvalid: false)

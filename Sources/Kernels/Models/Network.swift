@@ -143,6 +143,20 @@ public final class Network: @unchecked Sendable {
         applyMasks()
     }
 
+    /// Sets every prunable weight's mask from its zero pattern (nonzero = kept), for weights
+    /// loaded from an already-pruned checkpoint; returns (kept, prunable) over all of them.
+    /// - Complexity: O(prunable weights).
+    @discardableResult
+    public func setMasksFromWeights() -> (kept: Int, total: Int) {
+        for spec in architecture.prunable {
+            guard let w = parameters[spec.name] else { continue }
+            masks[spec.name] = w.data.map { $0 != 0 ? 1 : 0 }
+        }
+        maskCompat = nil
+        applyMasks()
+        return (keptCount, prunableCount)
+    }
+
     /// The state dict in PyTorch order, as F32 tensors.
     public func stateDict() -> [(name: String, tensor: SafeTensor)] {
         architecture.parameters.compactMap { spec in parameters[spec.name].map { (spec.name, SafeTensor($0)) } }

@@ -74,8 +74,8 @@ let networkBuiltins: [Builtin] = zooModels.map(modelBuiltin) + [
         }
     },
     Builtin("load_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
-            summary: "Loads a full state dict (PyTorch names) from a safetensors file; every parameter must be there with its shape, else nothing changes. The loaded weights become the ones prune scores; masked weights stay zero. Kept weights that are exactly zero (a pruned checkpoint) are reported: they count as kept but give no edge.",
-            example: "load_weights(net, \"init.safetensors\")") { args in
+            summary: "Loads a full state dict (PyTorch names) from a safetensors file or a PyTorch torch.save file (.pt/.pth: zip or legacy format; a state dict, or one under state_dict/model/net; a DataParallel 'module.' prefix is dropped; F32/F16/BF16/F64 weights). Every parameter must be there with its shape, else nothing changes. A .pt file is read without running anything it holds: a pickled class or function (os.system…) is refused by name. The loaded weights become the ones prune scores; masked weights stay zero. Kept weights that are exactly zero (a pruned checkpoint) are reported: masks_from_weights makes the masks say so.",
+            example: "load_weights(net, \"init.safetensors\");  load_weights(net, \"resnet20_erk_0.98.pt\");  masks_from_weights(net)") { args in
         let result = try loadIntoNetwork(args, "load_weights") { try $0.loadStateDict($1) }
         let net = try args.native("net", as: NetworkObject.self).network
         var zeros = 0
@@ -84,16 +84,23 @@ let networkBuiltins: [Builtin] = zooModels.map(modelBuiltin) + [
             for i in 0 ..< mask.count where mask[i] != 0 && w.data[i] == 0 { zeros += 1 }
         }
         if zeros > 0 {
-            args.interpreter.writeError("note: \(zeros) weights the masks keep are exactly 0 in \(try args.string("path")) (a pruned checkpoint?): density counts them, unroll draws no edge for them; load_masks or prune to make the masks say what is kept\n")
+            args.interpreter.writeError("note: \(zeros) weights the masks keep are exactly 0 in \(try args.string("path")) (a pruned checkpoint?): density counts them, unroll draws no edge for them; masks_from_weights(net), load_masks or prune make the masks say what is kept\n")
         }
         return result
     },
     Builtin("save_weights", [Param("net", .native("network")), Param("path", .string)], returns: "none",
-            summary: "Writes the state dict (PyTorch names, F32) to a safetensors file, atomically.",
-            example: "save_weights(net, \"pruned.safetensors\")") { args in
+            summary: "Writes the state dict (PyTorch names, F32, masked weights 0 as a pruned PyTorch model holds them, BN running statistics) atomically: a safetensors file, or for .pt/.pth a torch.save zip file that torch.load(path, weights_only=True) reads as an OrderedDict, with each BN's num_batches_tracked as Int64 0.",
+            example: "save_weights(net, \"pruned.safetensors\");  save_weights(net, \"pruned.pt\")") { args in
         let net = try args.native("net", as: NetworkObject.self).network
-        try writeTensors(args, "path", net.stateDict())
+        try writeTensors(args, "path", TensorFile.stateDict(of: net, for: try filePath(args, "path")))
         return .none
+    },
+    Builtin("masks_from_weights", [Param("net", .native("network"))], returns: "float",
+            summary: "Sets the mask of every conv/linear weight from its zero pattern (nonzero = kept), for weights loaded from an already-pruned checkpoint; returns the density and prints kept / total.",
+            example: "load_weights(net, \"resnet20_erk_0.98.pt\");  masks_from_weights(net)  # about 0.02") { args in
+        let (kept, total) = try args.native("net", as: NetworkObject.self).network.setMasksFromWeights()
+        args.interpreter.write("masks from weights: \(kept) of \(total) prunable weights kept\n")
+        return .float(Double(kept) / Double(max(total, 1)))
     },
     Builtin("load_masks", [Param("net", .native("network")), Param("path", .string)], returns: "none",
             summary: "Loads one mask per conv/linear weight (nonzero = kept) from a safetensors file and zeroes the removed weights; all or nothing.",
@@ -232,9 +239,9 @@ func filePath(_ args: Arguments, _ name: String) throws -> String {
     return (path as NSString).expandingTildeInPath
 }
 
-/// Reads a safetensors file, blaming the path argument for unreadable or corrupt files.
+/// Reads a safetensors or PyTorch file (TensorFile), blaming the path argument for unreadable or corrupt files.
 func readTensors(_ args: Arguments, _ name: String, _ path: String) throws -> [(name: String, tensor: SafeTensor)] {
-    do { return try SafeTensors.read(path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
+    do { return try TensorFile.read(path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
 }
 
 /// Reads the safetensors file of argument "path" into argument "net" with `load`; entries that
@@ -254,7 +261,7 @@ func loadIntoNetwork(_ args: Arguments, _ builtin: String,
 func writeTensors(_ args: Arguments, _ name: String, _ entries: [(name: String, tensor: SafeTensor)]) throws {
     let path = try filePath(args, name)
     // On a worker, so Ctrl-C abandons the write and its temporary (GraphArguments.cancellable).
-    do { try GraphArguments.cancellable(isWrite: true) { try SafeTensors.write(entries, path: path) } } catch let error as IOFailure {
+    do { try GraphArguments.cancellable(isWrite: true) { try TensorFile.write(entries, path: path) } } catch let error as IOFailure {
         throw args.bad(name, error.description)
     }
     reportWrite(try args.string(name), file: path, args)

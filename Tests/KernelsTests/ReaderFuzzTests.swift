@@ -123,6 +123,8 @@ final class ReaderFuzzTests: XCTestCase {
     func testAnalysisCSVReader() throws { _ = try Self.fuzz(FuzzTargets.analysisCSV()) }
     func testAnalysisCSVZstdReader() throws { _ = try Self.fuzz(FuzzTargets.analysisCSVZstd()) }
     func testResultsCSVReader() throws { _ = try Self.fuzz(FuzzTargets.resultsCSV()) }
+    func testPyTorchZipReader() throws { _ = try Self.fuzz(try FuzzTargets.pyTorch("zip")) }
+    func testPyTorchLegacyReader() throws { _ = try Self.fuzz(try FuzzTargets.pyTorch("legacy")) }
 
     /// The compressed seed is the plain one: the .zst path reads the same table.
     func testAnalysisCSVZstdSeedIsThePlainSeed() throws {
@@ -168,6 +170,19 @@ final class ReaderFuzzTests: XCTestCase {
 
 /// The readers under fuzzing, each with a small valid file.
 enum FuzzTargets {
+    /// A torch.save file (small.<format>.pt: one tensor of every element type, non-contiguous
+    /// included). The legacy format has no checksum, so its mutations reach the unpickler and
+    /// the tensor rebuilding; the zip's mutations mostly meet its CRCs and headers.
+    static func pyTorch(_ format: String) throws -> FuzzTarget {
+        let source = PyTorchFileTests.fixtures + "/small.\(format).pt.zst"
+        let valid = try Zstd.decompress([UInt8](try Data(contentsOf: URL(fileURLWithPath: source))), path: source)
+        // Zip: the first local header's sizes, name and extra lengths.
+        let fields: [(offset: Int, width: Int)] = format == "zip" ? [(18, 4), (22, 4), (26, 2), (28, 2)] : []
+        return FuzzTarget(name: "pytorch-\(format)", fileName: "x.pt", valid: valid,
+                          read: { path in for (_, t) in try TensorFile.read(path: path) { _ = t.floats; _ = t.tensor } },
+                          fields: fields)
+    }
+
     static func safeTensors() -> FuzzTarget {
         let tensors: [(name: String, tensor: SafeTensor)] = [
             ("w", SafeTensor(Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]))),

@@ -17,7 +17,8 @@ with random weights (multiples of 1/64) of which all but DENSITY are zeroed in t
 checkpoint, for masks_from_weights), random BN statistics, num_batches_tracked = 7 (Int64).
 ResNet-20 also in float16 / bfloat16 / float64 (values exact in all: one reference), with a transposed
 (non-contiguous) weight and a weight at a storage offset, wrapped as
-{'epoch', 'state_dict' with a DataParallel 'module.' prefix, 'optimizer'}. Files that must be
+{'epoch', 'state_dict' with a DataParallel 'module.' prefix, 'optimizer'}, and pickled with
+protocol 4. small.{zip,legacy}.pt hold one tensor of each element type (the fuzz tests' seeds). Files that must be
 refused: a pickle whose __reduce__ calls os.system (zip and legacy), and a whole pickled
 nn.Module. manifest.json records the torch version, each model's kept-weight count, and that
 torch.load(weights_only=True) read back a file mge's save_weights wrote (with --mge).
@@ -46,7 +47,7 @@ def safetensors_write(path, tensors):
     names = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}
     header, blobs, offset = {}, [], 0
     for name, array in tensors.items():
-        array = np.ascontiguousarray(array)
+        array = np.array(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
         header[name] = {"dtype": names[array.dtype], "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
@@ -98,8 +99,8 @@ def reference(sd, path):
     zstd(path)
 
 
-def save(obj, path, legacy=False):
-    torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
+def save(obj, path, legacy=False, protocol=2):
+    torch.save(obj, path, _use_new_zipfile_serialization=not legacy, pickle_protocol=protocol)
     zstd(path)
 
 
@@ -153,6 +154,18 @@ def main():
             wrapped = {"epoch": 3, "state_dict": odd, "optimizer": {"state": {}, "param_groups": [{"lr": 0.1, "params": [0, 1]}]}}
             save(wrapped, os.path.join(HERE, "resnet20.wrapped.zip.pt"))
             save(wrapped, os.path.join(HERE, "resnet20.wrapped.legacy.pt"), legacy=True)
+        # Pickle protocol 4 (FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL) instead of torch's default 2.
+        save(state_dict(shapes["resnet20"], seed=1)[0], os.path.join(HERE, "resnet20.protocol4.zip.pt"), protocol=4)
+        # A small file of every element type, for the fuzz tests (small.reference.json: its values).
+        w = torch.arange(12, dtype=torch.float32).reshape(3, 4) / 4
+        small = collections.OrderedDict([
+            ("w", w), ("wt", w.t()), ("h", torch.tensor([0.5, -2.0], dtype=torch.float16)),
+            ("b", torch.tensor([1.5, -3.0], dtype=torch.bfloat16)), ("d", torch.tensor([0.25], dtype=torch.float64)),
+            ("n", torch.tensor(7)), ("i", torch.tensor([-1, 2], dtype=torch.int32)), ("m", torch.tensor([True, False, True])),
+        ])
+        save(small, os.path.join(HERE, "small.zip.pt"))
+        save(small, os.path.join(HERE, "small.legacy.pt"), legacy=True)
+        manifest["small"] = {k: [list(v.shape), [float(x) for x in v.flatten().tolist()]] for k, v in small.items()}
         # Files that must be refused, nothing run.
         save({"conv1.weight": Evil()}, os.path.join(HERE, "malicious.zip.pt"))
         save({"conv1.weight": Evil()}, os.path.join(HERE, "malicious.legacy.pt"), legacy=True)

@@ -163,6 +163,32 @@ final class PyTorchFileTests: XCTestCase {
         }
     }
 
+    /// torch.nn.utils.prune's `weight_orig` + `weight_mask`, and `weight` + `weight_mask`, load as
+    /// the effective weights: the same network as the masked state dict itself.
+    func testPrunedStateDictLayoutsLoadAsTheirEffectiveWeights() throws {
+        let reference = try SafeTensors.read(path: try fixture("resnet20.reference.safetensors"))
+        let architecture = try XCTUnwrap(ModelZoo.build("resnet20", classes: 10))
+        let plain = Network(architecture: architecture, seed: 0)
+        try plain.loadStateDict(reference)
+        let prunable = Set(architecture.prunable.map(\.name))
+        for layout in ["orig", "weight"] {
+            var entries: [(name: String, tensor: SafeTensor)] = []
+            for (name, t) in reference {
+                guard prunable.contains(name) else { entries.append((name, t)); continue }
+                // The dense weight holds 5 where the mask removes it, as an unpruned weight would.
+                let dense = t.floats.map { $0 == 0 ? Float(5) : $0 }
+                let mask = t.floats.map { $0 == 0 ? Float(0) : 1 }
+                entries.append((layout == "orig" ? name + "_orig" : name, SafeTensor(Tensor(shape: t.shape, data: dense))))
+                entries.append((name + "_mask", SafeTensor(Tensor(shape: t.shape, data: mask))))
+            }
+            let net = Network(architecture: architecture, seed: 1)
+            try net.loadStateDict(entries)
+            for spec in architecture.parameters { XCTAssertEqual(net.parameters[spec.name], plain.parameters[spec.name], "\(layout) \(spec.name)") }
+        }
+        // A mask whose weight is missing is still reported as an unknown parameter.
+        XCTAssertThrowsError(try plain.loadStateDict(reference + [("nothing_mask", SafeTensor(Tensor(shape: [1], data: [1])))]))
+    }
+
     func testSaveWeightsRoundTripIsIdenticalAndCarriesNumBatchesTracked() throws {
         let net = Network(architecture: try XCTUnwrap(ModelZoo.build("resnet20", classes: 10)), seed: 3)
         try net.loadStateDict(try TensorFile.read(path: try fixture("resnet20.zip.pt")))

@@ -36,3 +36,28 @@ public enum TensorFile {
         return out
     }
 }
+
+extension TensorFile {
+    /// Folds the two ways PyTorch pruning code stores a masked weight into the weight itself:
+    /// `torch.nn.utils.prune` keeps `X_orig` and `X_mask` instead of `X`, hand-rolled pruning
+    /// (as the reference implementation's SNIP) keeps `X` beside an `X_mask`. Either becomes `X` =
+    /// weight ⊙ (mask ≠ 0), the effective weight the PyTorch model computes with, in the place of
+    /// `X_orig` / `X`; `masks_from_weights` then recovers the masks. Entries that do not pair up
+    /// (or whose shapes differ) are left for the state-dict check to report.
+    /// - Complexity: O(entries + elements of the folded weights).
+    public static func foldingPruningMasks(_ entries: [(name: String, tensor: SafeTensor)]) -> [(name: String, tensor: SafeTensor)] {
+        var index: [String: Int] = [:]
+        for (i, entry) in entries.enumerated() { index[entry.name] = i }
+        var out = entries
+        var drop = Set<Int>()
+        for (i, entry) in entries.enumerated() where entry.name.hasSuffix("_mask") {
+            let base = String(entry.name.dropLast("_mask".count))
+            guard let target = index[base + "_orig"] ?? index[base], entries[target].tensor.shape == entry.tensor.shape else { continue }
+            let mask = entry.tensor.floats
+            let weight = zip(entries[target].tensor.floats, mask).map { $1 != 0 ? $0 : 0 }
+            out[target] = (base, SafeTensor(Tensor(shape: entry.tensor.shape, data: weight)))
+            drop.insert(i)
+        }
+        return out.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+    }
+}

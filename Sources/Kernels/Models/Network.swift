@@ -106,10 +106,12 @@ public final class Network: @unchecked Sendable {
     }
 
     /// Loads a full state dict: every name of the architecture must be present with its shape,
-    /// and no unknown name may appear. Nothing changes unless all of it fits.
+    /// and no unknown name may appear. Nothing changes unless all of it fits. A weight stored
+    /// pruned as `X_orig` + `X_mask` or `X` + `X_mask` loads as its effective weight
+    /// (TensorFile.foldingPruningMasks).
     public func loadStateDict(_ entries: [(name: String, tensor: SafeTensor)]) throws {
         var incoming: [String: Tensor] = [:]
-        for (name, t) in entries {
+        for (name, t) in TensorFile.foldingPruningMasks(entries) {
             if name.hasSuffix("num_batches_tracked") { continue }  // PyTorch bookkeeping, not state we model
             guard let spec = architecture.parameters.first(where: { $0.name == name }) else {
                 throw ModelError.unknownParameter(name, model: architecture.name)

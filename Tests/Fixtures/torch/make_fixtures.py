@@ -110,6 +110,29 @@ class Evil:
         return (os.system, ("touch " + MARKER,))
 
 
+def check_torch_reads_mge(mge, shapes, tmp, manifest):
+    """torch reads back what mge writes: the reference loaded into mge, save_weights to .pt,
+    torch.load(weights_only=True) gives the same names, order, shapes, dtypes and values."""
+    written = os.path.join(tmp, "mge-written.pt")
+    script = os.path.join(tmp, "roundtrip.mge")
+    ref = os.path.join(tmp, "ref.safetensors")
+    expected, _ = state_dict(shapes["resnet20"], seed=1)
+    safetensors_write(ref, {k: v.numpy() for k, v in expected.items()})
+    with open(script, "w") as f:
+        f.write(f'net = resnet20()\nload_weights(net, "{ref}")\nsave_weights(net, "{written}")\n')
+    subprocess.run([mge, script], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    back = torch.load(written, weights_only=True)
+    assert isinstance(back, collections.OrderedDict), type(back)
+    assert list(back.keys()) == list(expected.keys()), "names or order differ"
+    for k, v in expected.items():
+        assert back[k].dtype == (torch.int64 if k.endswith("num_batches_tracked") else torch.float32), (k, back[k].dtype)
+        assert back[k].shape == v.shape, (k, back[k].shape, v.shape)
+        if not k.endswith("num_batches_tracked"):
+            assert torch.equal(back[k], v), k
+    manifest.setdefault("mge_written_read_by_torch", {})[torch.__version__] = (
+        "torch.load(weights_only=True) read mge's resnet20 .pt: same names, order, shapes, dtypes, values")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mge", default=".build/release/mge-script")
@@ -125,6 +148,7 @@ def main():
             save(sd, os.path.join(HERE, f"resnet20.{args.tag}.zip.pt"))
             save(sd, os.path.join(HERE, f"resnet20.{args.tag}.legacy.pt"), legacy=True)
             manifest.setdefault("versioned", {})[args.tag] = torch.__version__
+            check_torch_reads_mge(args.mge, shapes, tmp, manifest)
             json.dump(manifest, open(manifest_path, "w"), indent=1, sort_keys=True)
             return
         manifest.update({"torch": torch.__version__, "density": DENSITY, "kept": {}})
@@ -172,24 +196,7 @@ def main():
         save(torch.nn.Linear(2, 2), os.path.join(HERE, "module.zip.pt"))
         if os.path.exists(MARKER):
             sys.exit(f"{MARKER} exists: remove it, the tests check that reading the malicious files does not create it")
-        # torch reads back what mge writes: load the reference into mge, save_weights to .pt.
-        written = os.path.join(tmp, "mge-written.pt")
-        script = os.path.join(tmp, "roundtrip.mge")
-        ref = os.path.join(tmp, "ref.safetensors")
-        safetensors_write(ref, {k: v.numpy() for k, v in state_dict(shapes["resnet20"], seed=1)[0].items()})
-        with open(script, "w") as f:
-            f.write(f'net = resnet20()\nload_weights(net, "{ref}")\nsave_weights(net, "{written}")\n')
-        subprocess.run([args.mge, script], check=True, stdout=subprocess.DEVNULL)
-        back = torch.load(written, weights_only=True)
-        expected, _ = state_dict(shapes["resnet20"], seed=1)
-        assert isinstance(back, collections.OrderedDict), type(back)
-        assert list(back.keys()) == list(expected.keys()), "names or order differ"
-        for k, v in expected.items():
-            assert back[k].dtype == (torch.int64 if k.endswith("num_batches_tracked") else torch.float32), (k, back[k].dtype)
-            assert back[k].shape == v.shape, (k, back[k].shape, v.shape)
-            if not k.endswith("num_batches_tracked"):
-                assert torch.equal(back[k], v), k
-        manifest["mge_written_read_by_torch"] = torch.__version__ + ": torch.load(weights_only=True) read mge's resnet20 .pt: same names, order, shapes, dtypes, values"
+        check_torch_reads_mge(args.mge, shapes, tmp, manifest)
     json.dump(manifest, open(manifest_path, "w"), indent=1, sort_keys=True)
     print("fixtures written; torch", torch.__version__)
 

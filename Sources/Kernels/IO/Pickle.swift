@@ -66,7 +66,7 @@ public struct Unpickler {
     /// Nesting (tuples in tuples…) beyond which a pickle is refused; a state dict needs about 5.
     public static let maxDepth = 64
     /// Memo entries beyond which a pickle is refused (a state dict memoizes a few per tensor).
-    public static let maxMemo = 1 << 24
+    public static let maxMemo = 1 << 20
 
     public init(allowedGlobals: Set<String>) { self.allowedGlobals = allowedGlobals }
 

@@ -187,6 +187,8 @@ def main():
             ("b", torch.tensor([1.5, -3.0], dtype=torch.bfloat16)), ("d", torch.tensor([0.25], dtype=torch.float64)),
             ("n", torch.tensor(7)), ("i", torch.tensor([-1, 2], dtype=torch.int32)), ("m", torch.tensor([True, False, True])),
         ])
+        # As model.state_dict() has it: pickled with BUILD setting the OrderedDict's __dict__.
+        small._metadata = collections.OrderedDict([("", {"version": 1})])
         save(small, os.path.join(HERE, "small.zip.pt"))
         save(small, os.path.join(HERE, "small.legacy.pt"), legacy=True)
         manifest["small"] = {k: [list(v.shape), [float(x) for x in v.flatten().tolist()]] for k, v in small.items()}

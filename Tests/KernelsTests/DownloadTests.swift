@@ -199,7 +199,7 @@ enum TestArchives {
     /// batches.meta.txt) or `cifar-100-binary.tar.gz` (cifar-100-binary/train.bin, test.bin, …),
     /// `records` random records per file.
     static func cifar(classes: Int, records: Int) throws -> [UInt8] {
-        var rng = SplitMix64(seed: UInt64(classes * 1000 + records))
+        var rng = SeededGenerator(seed: UInt64(classes * 1000 + records))
         func file() -> [UInt8] {
             var bytes: [UInt8] = []
             for _ in 0 ..< records {

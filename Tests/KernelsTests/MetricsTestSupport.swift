@@ -52,5 +52,3 @@ func relErr(_ a: Double, _ b: Double, scale: Double? = nil) -> Double {
     abs(a - b) / max(scale ?? max(abs(a), abs(b)), 1e-300)
 }
 
-/// Where the oracle cases are (OracleLocation: the full oracle, or the compact subset).
-func oracleRoot() -> String { OracleLocation.root }

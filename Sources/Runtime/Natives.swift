@@ -218,7 +218,9 @@ public protocol Summarizable: NativeValue {
 /// weight, a kept count off its target).
 /// As a table for the table builtins (`filter`, `write_csv`, `plot`, …) it is its layer rows only
 /// (columns layer, params, kept, density): the total row would count every weight twice in a sum
-/// or a plot, and stays at `.total`.
+/// or a plot, and stays at `.total`. Not a `TableObject`: a table's elements are its rows and its
+/// fields its columns (`t.kept`), where this one's elements end with the total and its fields
+/// are `.layers`, `.total` and `.warnings`.
 public final class PruneTableObject: TableValued {
     public let report: PruneReport
     public let layerRows: [Value]

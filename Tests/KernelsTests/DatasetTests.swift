@@ -1,4 +1,5 @@
 import Foundation
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -366,7 +367,7 @@ final class DatasetOracleBatchTests: XCTestCase {
     /// The oracle's `batch.safetensors` (x0, y0, … as the reference's pruners saw them) serves
     /// its batches unchanged and in order.
     func testOracleBatchFilesServeTheirBatchesInOrder() throws {
-        let dir = try Oracle.directory(of: "Resnet-20-CIFAR-10-prospr-0.98-s0")
+        let dir = try OracleLocation.directory(of: "Resnet-20-CIFAR-10-prospr-0.98-s0")
         let raw = try SafeTensors.readDictionary(path: dir + "/batch.safetensors")
         let data = try Dataset.fromSafeTensors(path: dir + "/batch.safetensors")
         let batches = Array(try data.batches(size: 512, shuffle: true, seed: 1))
@@ -376,7 +377,7 @@ final class DatasetOracleBatchTests: XCTestCase {
             XCTAssertEqual(batch.labels, raw["y\(i)"]?.integers?.map { Int($0) })
         }
         XCTAssertLessThanOrEqual(data.classes, 10)
-        let snip = try Dataset.fromSafeTensors(path: Oracle.directory(of: "Resnet-20-CIFAR-10-snip-0.98-s0") + "/batch.safetensors")
+        let snip = try Dataset.fromSafeTensors(path: OracleLocation.directory(of: "Resnet-20-CIFAR-10-snip-0.98-s0") + "/batch.safetensors")
         XCTAssertEqual(snip.count, 128)
         XCTAssertThrowsError(try Dataset.fromSafeTensors(path: dir + "/masks.safetensors")) { XCTAssertTrue("\($0)".contains("no x0/y0")) }
     }

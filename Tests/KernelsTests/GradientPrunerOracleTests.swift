@@ -17,8 +17,8 @@ final class GradientPrunerOracleTests: XCTestCase {
 
     static func load(_ pruner: String) throws -> [Case] {
         var cases: [Case] = []
-        for dir in Oracle.cases() where dir.contains("-\(pruner)-") {
-            let expected = try Oracle.expected(dir)
+        for dir in OracleLocation.cases() where dir.contains("-\(pruner)-") {
+            let expected = try OracleCase.expected(dir)
             let net = try Oracle.network(dir, stateDict: "init", masks: false)
             let batchPath = dir + "/batch.safetensors"
             let data = FileManager.default.fileExists(atPath: batchPath) ? try Dataset.fromSafeTensors(path: batchPath) : nil
@@ -27,7 +27,7 @@ final class GradientPrunerOracleTests: XCTestCase {
             let scores = FileManager.default.fileExists(atPath: scoresPath)
                 ? try SafeTensors.readDictionary(path: scoresPath).mapValues(\.tensor.data) : nil
             cases.append(Case(dir: dir, label: String(dir.split(separator: "/").last ?? ""), network: net, data: data,
-                              sparsity: try XCTUnwrap(Oracle.number(expected["sparsity"])), oracleMasks: masks, oracleScores: scores))
+                              sparsity: try XCTUnwrap(OracleCase.number(expected["sparsity"])), oracleMasks: masks, oracleScores: scores))
         }
         if cases.isEmpty { try OracleLocation.requireFull("the subset has no \(pruner) case") }
         XCTAssertFalse(cases.isEmpty, "no oracle case for \(pruner)")

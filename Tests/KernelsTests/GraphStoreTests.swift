@@ -1,3 +1,4 @@
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -106,7 +107,7 @@ final class GraphStoreTests: XCTestCase {
     /// `exportDegrees` writes the oracle's layout byte for byte (names, dtypes, shapes, order).
     func testExportDegreesReproducesOracleFileExactly() throws {
         var checked = 0
-        for dir in Oracle.cases() where FileManager.default.fileExists(atPath: dir + "/mge.safetensors") {
+        for dir in OracleLocation.cases() where FileManager.default.fileExists(atPath: dir + "/mge.safetensors") {
             let (net, _) = try UnrollFixtures.oracleNetwork(dir)
             let path = temporaryPath(".safetensors")
             defer { unlink(path) }

@@ -17,7 +17,7 @@ final class InterruptedWriteTests: XCTestCase {
         let n = 200_000, perNode = 30
         var offsets = [Int](repeating: 0, count: n + 1)
         for v in 0 ..< n { offsets[v + 1] = offsets[v] + perNode }
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         var targets = [UInt32](repeating: 0, count: n * perNode)
         for v in 0 ..< n {
             let row = (0 ..< perNode).map { _ in UInt32.random(in: 0 ..< UInt32(n), using: &rng) }.sorted()

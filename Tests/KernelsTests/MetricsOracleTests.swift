@@ -41,31 +41,6 @@ struct OracleTensors {
     }
 }
 
-/// The names of the oracle cases present (OracleLocation.cases, which counts them for the summary).
-func oracleCases(file: StaticString = #filePath, line: UInt = #line) -> [String] {
-    OracleLocation.cases(file: file, line: line).map { ($0 as NSString).lastPathComponent }
-}
-
-func oracleExpected(_ c: String) throws -> [String: Any] {
-    var text = try String(contentsOfFile: oracleRoot() + "/" + c + "/expected.json", encoding: .utf8)
-    // Python's json writes ±Infinity/NaN bare; quote them so JSONSerialization accepts them
-    // (`oracleNumber` maps them back). None is null (NSNull).
-    text = text.replacingOccurrences(of: "-Infinity", with: "\"-inf\"")
-        .replacingOccurrences(of: ": Infinity", with: ": \"inf\"")
-        .replacingOccurrences(of: ": NaN", with: ": \"nan\"")
-    return try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
-}
-
-func oracleNumber(_ v: Any?) -> Double? {
-    if let n = v as? NSNumber { return n.doubleValue }
-    switch v as? String {
-    case "-inf": return -.infinity
-    case "inf": return .infinity
-    case "nan": return .nan
-    default: return nil
-    }
-}
-
 /// Compares whole-graph MGE metrics with the oracle's `mge` record (issue 6 tolerances):
 /// integers exact, means to 1e-9 relative, spectral values to 1e-4 relative (the gap relative
 /// to |λ|₁ from `top3_abs_eigs`), and the motif count — exact or estimated — within
@@ -120,14 +95,13 @@ final class MetricsOracleTests: XCTestCase {
     struct Tol { var maxRelMean = 0.0; var maxRelSpectral = 0.0; var maxRelRamanujan = 0.0; var layers = 0 }
 
     func testPerLayerRolledAndRolledChannelMatchOracle() throws {
-        let cases = oracleCases()
-        try XCTSkipIf(cases.isEmpty, "no oracle at \(oracleRoot())")
         var tol = Tol()
-        for c in cases {
-            let exp = try oracleExpected(c)
+        for dir in OracleLocation.cases() {
+            let c = (dir as NSString).lastPathComponent
+            let exp = try OracleCase.expected(dir)
             guard let bge = exp["bge"] as? [String: Any] else { continue }
-            let w = try OracleTensors(path: oracleRoot() + "/" + c + "/weights.safetensors")
-            let masks = try OracleTensors(path: oracleRoot() + "/" + c + "/masks.safetensors")
+            let w = try OracleTensors(path: dir + "/weights.safetensors")
+            let masks = try OracleTensors(path: dir + "/masks.safetensors")
             for enc in [LayerEncoding.rolled, .rolledChannel] {
                 guard let list = bge[enc.rawValue] as? [[String: Any]] else { XCTFail("\(c): no \(enc)"); continue }
                 for rec in list {
@@ -146,7 +120,7 @@ final class MetricsOracleTests: XCTestCase {
                         let e = rec[k]
                         switch k {
                         case "layer_id", "nodes", "edges", "cut_edges", "cut_nodes", "components":
-                            XCTAssertEqual(v?.number, oracleNumber(e), "\(ctx) \(k)")
+                            XCTAssertEqual(v?.number, OracleCase.number(e), "\(ctx) \(k)")
                         case "layer_name", "kind":
                             XCTAssertEqual(v?.description, e as? String, "\(ctx) \(k)")
                         case "one_hop", "strength", "k_core", "mean_component_size":
@@ -155,12 +129,12 @@ final class MetricsOracleTests: XCTestCase {
                             XCTAssertLessThanOrEqual(r, 1e-9, "\(ctx) \(k): \(x) vs \(y)")
                         case "spectral_gap", "spectral_radius":
                             XCTAssertEqual(v == nil, e == nil, "\(ctx) \(k) presence")
-                            guard let x = v?.number, let y = oracleNumber(e) else { continue }
+                            guard let x = v?.number, let y = OracleCase.number(e) else { continue }
                             let r = k == "spectral_gap" ? abs(x - y) / max(top1, 1e-300) : relErr(x, y)
                             tol.maxRelSpectral = max(tol.maxRelSpectral, r)
                             XCTAssertLessThanOrEqual(r, 1e-4, "\(ctx) \(k): \(x) vs \(y)")
                         default: // Ramanujan: nil ↔ None; values relative to max(|value|, 1).
-                            let y = oracleNumber(e)
+                            let y = OracleCase.number(e)
                             XCTAssertEqual(v == nil, y == nil, "\(ctx) \(k): \(String(describing: v)) vs \(String(describing: e))")
                             if let x = v?.number, let y {
                                 if x.isInfinite || y.isInfinite { XCTAssertEqual(x, y, "\(ctx) \(k)"); continue }
@@ -180,12 +154,13 @@ final class MetricsOracleTests: XCTestCase {
     /// Sink/source/disconnected/removable counts depend only on the degree sequences, which
     /// the oracle stores for the reference MGE: reference mode must reproduce them exactly.
     func testLocalConnectivityFromOracleDegrees() throws {
-        let cases = oracleCases().filter { FileManager.default.fileExists(atPath: oracleRoot() + "/" + $0 + "/mge.safetensors") }
-        try XCTSkipIf(cases.isEmpty, "no oracle MGE degrees")
-        for c in cases {
-            let exp = try oracleExpected(c)
+        let cases = OracleLocation.cases().filter { FileManager.default.fileExists(atPath: $0 + "/mge.safetensors") }
+        XCTAssertFalse(cases.isEmpty, "no oracle case has mge.safetensors")
+        for dir in cases {
+            let c = (dir as NSString).lastPathComponent
+            let exp = try OracleCase.expected(dir)
             guard let mge = exp["mge"] as? [String: Any] else { continue }
-            let t = try OracleTensors(path: oracleRoot() + "/" + c + "/mge.safetensors")
+            let t = try OracleTensors(path: dir + "/mge.safetensors")
             guard let ind = t.ints("in_degree"), let outd = t.ints("out_degree"), let sizes = t.ints("layer_sizes") else {
                 XCTFail("\(c): degree arrays"); continue
             }

@@ -58,7 +58,7 @@ final class MetricsSpectralTests: XCTestCase {
     func testRepeatedTopEigenvalue() {
         var pairs: [(Int, Int)] = []
         let m = 60
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         for i in 0 ..< m { for j in i + 1 ..< m where Double.random(in: 0 ..< 1, using: &rng) < 0.1 {
             pairs.append((i, j)); pairs.append((m + i, m + j))
         } }

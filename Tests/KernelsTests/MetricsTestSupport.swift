@@ -20,7 +20,7 @@ func makeGraph(n: Int, edges: [(Int, Int, Float)], partitions: [Partition]? = ni
 /// appear when `multi` is set.
 func randomGraph(n: Int, edgeProbability p: Double, seed: UInt64, multi: Bool = false,
                  forwardOnly: Bool = false) -> Graph {
-    var rng = SplitMix64(seed: seed)
+    var rng = SeededGenerator(seed: seed)
     var edges: [(Int, Int, Float)] = []
     for u in 0 ..< n {
         for v in 0 ..< n where u != v {
@@ -52,5 +52,3 @@ func relErr(_ a: Double, _ b: Double, scale: Double? = nil) -> Double {
     abs(a - b) / max(scale ?? max(abs(a), abs(b)), 1e-300)
 }
 
-/// Where the oracle cases are (OracleLocation: the full oracle, or the compact subset).
-func oracleRoot() -> String { OracleLocation.root }

@@ -1,3 +1,4 @@
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -23,8 +24,8 @@ final class ModelTests: XCTestCase {
 
     /// Every oracle `init`, `weights` and `masks` file loads into its model by name and shape.
     func testOracleStateDictsLoad() throws {
-        for dir in Oracle.cases() {
-            let expected = try Oracle.expected(dir)
+        for dir in OracleLocation.cases() {
+            let expected = try OracleCase.expected(dir)
             _ = try Oracle.network(dir, stateDict: "init", masks: false)
             let net = try Oracle.network(dir)
             XCTAssertEqual(net.prunableCount, expected["prunable_params"] as? Int, dir)

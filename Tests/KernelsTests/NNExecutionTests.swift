@@ -183,9 +183,12 @@ final class NNExecutionTests: XCTestCase {
         let model = DifferentiableNetwork<Double>(net)
         let params = Self.leaves(model)
         let grads64 = try Autodiff.grad(of: try model.loss(V(converting: x), labels: labels), wrt: params.map(\.1))
+        // Relative to the largest entry of the whole gradient: l1.bias feeds a training-mode batch
+        // norm, so its gradient is exactly 0 and Float32 leaves only rounding there.
+        let scale = grads64.flatMap { $0.values.map(abs) }.max() ?? 1
         for ((name, _), g64) in zip(params, grads64) {
             let g32 = try XCTUnwrap(grads32[name]).data.map(Double.init)
-            XCTAssertLessThanOrEqual(AutodiffTests.relativeError(g32, g64.values), 1e-3, name)
+            XCTAssertLessThanOrEqual((zip(g32, g64.values).map { abs($0 - $1) }.max() ?? 0) / scale, 1e-3, name)
         }
     }
 

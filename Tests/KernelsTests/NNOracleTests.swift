@@ -28,7 +28,7 @@ final class NNOracleTests: XCTestCase {
 
     static func snipCases() throws -> [SnipCase] {
         var cases: [SnipCase] = []
-        for dir in Oracle.cases() where dir.contains("-snip-") {
+        for dir in OracleLocation.cases() where dir.contains("-snip-") {
             let net = try Oracle.network(dir, stateDict: "init", masks: false)
             let batch = try SafeTensors.readDictionary(path: dir + "/batch.safetensors")
             let scores = try SafeTensors.readDictionary(path: dir + "/scores.safetensors").mapValues(\.tensor)

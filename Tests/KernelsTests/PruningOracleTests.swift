@@ -21,11 +21,11 @@ final class PruningOracleTests: XCTestCase {
 
     private func load(_ dir: String) throws -> Case {
         let name = (dir as NSString).lastPathComponent
-        let expected = try Oracle.expected(dir)
+        let expected = try OracleCase.expected(dir)
         let model = try XCTUnwrap(Oracle.modelName(expected), name)
         let architecture = try XCTUnwrap(ModelZoo.build(model, classes: Oracle.classes(expected)))
         let pruner = try XCTUnwrap(Pruner.named(expected["pruning"] as? String ?? ""), name)
-        let sparsity = try XCTUnwrap(Oracle.number(expected["sparsity"]))
+        let sparsity = try XCTUnwrap(OracleCase.number(expected["sparsity"]))
         var masks: [String: [UInt8]] = [:]
         for (key, tensor) in try SafeTensors.read(path: dir + "/masks.safetensors") {
             masks[key] = tensor.floats.map { $0 != 0 ? 1 : 0 }
@@ -82,7 +82,7 @@ final class PruningOracleTests: XCTestCase {
             let densities = try XCTUnwrap(c.expected["layer_density"] as? [String: Any], name)
             for spec in c.architecture.prunable {
                 let mask = try XCTUnwrap(c.oracleMasks[spec.name], "\(name) \(spec.name)")
-                let d = try XCTUnwrap(Oracle.number(densities[spec.name]), "\(name) \(spec.name)")
+                let d = try XCTUnwrap(OracleCase.number(densities[spec.name]), "\(name) \(spec.name)")
                 XCTAssertEqual(Double(mask.reduce(0) { $0 + Int($1) }) / Double(spec.count), d, accuracy: 1e-6, "\(name) \(spec.name)")
             }
             let oracle = zScores(c.oracleMasks, p, c.architecture, label: name + " oracle")
@@ -119,7 +119,7 @@ final class PruningOracleTests: XCTestCase {
 
     /// ER in paper mode: exact ε, our masks within 4σ of its probabilities too.
     func testERPaperModeWithinFourSigma() throws {
-        let c = try load(Oracle.directory(of: "Resnet-20-CIFAR-10-er-0.95-s0"))
+        let c = try load(OracleLocation.directory(of: "Resnet-20-CIFAR-10-er-0.95-s0"))
         let p = try probabilities(c, compat: .paper)
         let net = Network(architecture: c.architecture, seed: 0)
         let report = try prune(net, .er, sparsity: c.sparsity, seed: 5)

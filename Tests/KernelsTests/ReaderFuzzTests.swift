@@ -33,7 +33,7 @@ final class ReaderFuzzTests: XCTestCase {
 
     static func mutations(of target: FuzzTarget, seed: UInt64) -> [(label: String, bytes: [UInt8], mustRefuse: Bool)] {
         let valid = target.valid, n = valid.count
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var out: [(String, [UInt8], Bool)] = []
         // Truncations: every length through the first 96 bytes, then 64 evenly spaced, then n − 1.
         var lengths = Set(0 ..< min(n, 96))

@@ -1,3 +1,4 @@
+import OracleSupport
 import XCTest
 @testable import Kernels
 
@@ -18,7 +19,7 @@ final class ReferenceCodePrunerTests: XCTestCase {
     }
 
     func oracleCase(_ name: String) throws -> String {
-        try Oracle.directory(of: name)
+        try OracleLocation.directory(of: name)
     }
 
     /// The published SynFlow code (torch.nn.utils.prune, float32) on the oracle case's `init`

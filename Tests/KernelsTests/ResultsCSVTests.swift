@@ -28,14 +28,18 @@ final class ResultsCSVTests: XCTestCase {
         XCTAssertEqual(try parse("a,b\r\n1,\"\"\r\n\"\",2").rows, [["1", ""], ["", "2"]])
         XCTAssertEqual(try parse("a,b\n1,\n").rows, [["1", ""]])
         XCTAssertEqual(try parse("").header, [])
-        XCTAssertThrowsError(try parse("a,b\n1\n")) { XCTAssertTrue("\($0)".contains("line 2 has 1 cells where the header has 2"), "\($0)") }
-        XCTAssertThrowsError(try parse("a,b\n\"1,2\n")) { XCTAssertTrue("\($0)".contains("never closed"), "\($0)") }
-        XCTAssertThrowsError(try parse("a,b\n1,x\"y\n")) { XCTAssertTrue("\($0)".contains("double quote inside"), "\($0)") }
-        XCTAssertThrowsError(try parse("a,a\n1,2\n")) { XCTAssertTrue("\($0)".contains("more than once"), "\($0)") }
+        XCTAssertEqual(try parse("a,b\n1,2\n\n3,4\n").rows, [["1", "2"], ["3", "4"]], "a blank line is no row")
+        XCTAssertThrowsError(try parse("a,b\n1\n")) { XCTAssertEqual("\($0)", "t.csv is not a valid file: line 2, column 2: 1 cells but the header has 2") }
+        XCTAssertThrowsError(try parse("a,b\n\"1,2\n")) { XCTAssertTrue("\($0)".contains("line 2, column 1: quoted cell is never closed"), "\($0)") }
+        XCTAssertThrowsError(try parse("a,b\n1,x\"y\n")) { XCTAssertTrue("\($0)".contains("a quote inside an unquoted cell"), "\($0)") }
+        XCTAssertThrowsError(try parse("a,a\n1,2\n")) { XCTAssertTrue("\($0)".contains("column name 'a' appears twice"), "\($0)") }
         // Round trip of awkward cells.
         let cells = ["", ",", "\"", "\n", "\r\n", "é,\"x\"", "plain"]
-        let text = ResultsCSV.encodeRecord(cells.indices.map { "c\($0)" }) + ResultsCSV.encodeRecord(cells)
+        let text = CSVReader.record(cells.indices.map { "c\($0)" }) + CSVReader.record(cells)
         XCTAssertEqual(try parse(text).rows, [cells])
+        // One empty cell is written quoted, so a one-column table keeps its empty rows.
+        XCTAssertEqual(CSVReader.record([""]), "\"\"\n")
+        XCTAssertEqual(try parse(CSVReader.record(["a"]) + CSVReader.record([""]) + CSVReader.record(["x"])).rows, [[""], ["x"]])
     }
 
     func testCutShortLastRowDoesNotSwallowTheNextRow() throws {
@@ -45,6 +49,15 @@ final class ResultsCSVTests: XCTestCase {
         try ResultsCSV.append(path: path, columns: [], row: ["a": "5", "b": "6"])
         XCTAssertEqual(String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self), "a,b\n1,2\n3\n5,6\n")
         XCTAssertThrowsError(try ResultsCSV.read(path: path)) { XCTAssertTrue("\($0)".contains("line 3"), "\($0)") }
+    }
+
+    /// The row count an append returns is the reader's: blank lines are not rows.
+    func testAppendCountsRowsAsTheReaderDoes() throws {
+        let path = scratch()
+        defer { unlink(path) }
+        try Data("a,b\r\n1,2\r\n\r\n\n\"x\ny\",3\n".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try ResultsCSV.append(path: path, columns: [], row: ["a": "4"], countRows: true), 3)
+        XCTAssertEqual(try ResultsCSV.read(path: path).rows, [["1", "2"], ["x\ny", "3"], ["4", ""]])
     }
 
     /// Writers on separate open file descriptions contend for the lock exactly as separate

@@ -16,7 +16,7 @@ enum UnrollFixtures {
 
     /// An oracle case's network with its pruned weights and masks loaded.
     static func oracleNetwork(_ dir: String) throws -> (Network, [String: Any]) {
-        (try Oracle.network(dir), try Oracle.expected(dir))
+        (try Oracle.network(dir), try OracleCase.expected(dir))
     }
 
     static func degrees(_ g: Graph) -> (inDegree: [Int64], outDegree: [Int64]) {
@@ -163,14 +163,14 @@ final class UnrollTests: XCTestCase {
     /// `compat: .reference` reproduces the reference's edge count and every node's degrees.
     func testReferenceModeMatchesOracleNodeByNode() throws {
         var checked = 0
-        for dir in Oracle.cases() where FileManager.default.fileExists(atPath: dir + "/mge.safetensors") {
+        for dir in OracleLocation.cases() where FileManager.default.fileExists(atPath: dir + "/mge.safetensors") {
             let (net, expected) = try UnrollFixtures.oracleNetwork(dir)
             let g = try unroll(net, compat: .reference)
             let mge = try XCTUnwrap(expected["mge"] as? [String: Any], dir)
             XCTAssertEqual(g.nodeCount, mge["nodes"] as? Int, dir)
             XCTAssertEqual(g.edgeCount, mge["edges"] as? Int, dir)
             let weightSum = g.outWeights.reduce(0.0) { $0 + Double($1) }
-            let expectedSum = try XCTUnwrap(Oracle.number(mge["weight_sum"]), dir)
+            let expectedSum = try XCTUnwrap(OracleCase.number(mge["weight_sum"]), dir)
             XCTAssertEqual(weightSum, expectedSum, accuracy: 1e-9 * expectedSum, dir)
             try UnrollFixtures.assertDegrees(g, SafeTensors.readDictionary(path: dir + "/mge.safetensors"), dir)
             checked += 1
@@ -181,7 +181,7 @@ final class UnrollTests: XCTestCase {
     /// The default paper mode matches the independent implementation's degrees node by node.
     func testPaperModeMatchesOraclePaperDegrees() throws {
         var checked = 0
-        for dir in Oracle.cases() where FileManager.default.fileExists(atPath: dir + "/mge_paper.safetensors") {
+        for dir in OracleLocation.cases() where FileManager.default.fileExists(atPath: dir + "/mge_paper.safetensors") {
             let (net, _) = try UnrollFixtures.oracleNetwork(dir)
             let g = try unroll(net)
             try UnrollFixtures.assertDegrees(g, SafeTensors.readDictionary(path: dir + "/mge_paper.safetensors"), dir)
@@ -208,7 +208,7 @@ final class UnrollTests: XCTestCase {
     /// between consecutive partitions or along a shortcut (block input → block output).
     func testPaperModeEqualsClosedFormTapCountAndIsMultipartite() throws {
         var nets: [(String, Network)] = []
-        for dir in Oracle.cases() { let (net, _) = try UnrollFixtures.oracleNetwork(dir); nets.append((dir, net)) }
+        for dir in OracleLocation.cases() { let (net, _) = try UnrollFixtures.oracleNetwork(dir); nets.append((dir, net)) }
         for model in ModelZoo.names {
             let arch = try XCTUnwrap(ModelZoo.build(model, classes: 100))
             nets.append((model, try UnrollFixtures.randomlyPruned(arch, keep: model == "mobilenetv2" ? 0.02 : 0.05, seed: 7)))
@@ -270,7 +270,7 @@ final class UnrollTests: XCTestCase {
 
     /// CONV-6 has no stride-2 convs, so the two modes give the same graph.
     func testPaperEqualsReferenceOnConv6() throws {
-        let dir = try Oracle.directory(of: "CONV-6-CIFAR-10-erk-0.98-s0")
+        let dir = try OracleLocation.directory(of: "CONV-6-CIFAR-10-erk-0.98-s0")
         let (net, _) = try UnrollFixtures.oracleNetwork(dir)
         let paper = try unroll(net), reference = try unroll(net, compat: .reference)
         XCTAssertGreaterThan(paper.edgeCount, 0)

@@ -8,17 +8,6 @@ import XCTest
 /// still alive (no trap, no stack overflow) and every diagnostic points inside its source.
 /// MGE_FUZZ_COUNT (default 100000) and MGE_FUZZ_SEED change the run.
 final class FuzzTests: XCTestCase {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let fragments = [
         "x", "y", "xs", "r", "f", "g", "i", "print", "len", "range", "sort", "sum", "min", "str", "round", "keys",
         "help", "vars", "show", "type", "append", "int", "float", "time", "abs", "max", "join", "split",
@@ -68,7 +57,7 @@ final class FuzzTests: XCTestCase {
     }
 
     static func fuzz(count: Int, seed: UInt64, corpus: [String]) -> Stats {
-        var rng = SplitMix64(state: seed)
+        var rng = SeededGenerator(seed: seed)
         var stats = Stats()
         for n in 0..<count {
             let text: String
@@ -119,13 +108,13 @@ final class FuzzTests: XCTestCase {
         }
     }
 
-    static func randomTokens(_ rng: inout SplitMix64) -> String {
+    static func randomTokens(_ rng: inout SeededGenerator) -> String {
         let length = Int.random(in: 1...40, using: &rng)
         return (0..<length).map { _ in fragments.randomElement(using: &rng) ?? "" }.joined(separator: Bool.random(using: &rng) ? " " : "")
     }
 
     /// Deletes, duplicates, inserts or replaces pieces of a real program (by token fragment or raw byte).
-    static func mutate(_ text: String, _ rng: inout SplitMix64, bytes: Bool) -> String {
+    static func mutate(_ text: String, _ rng: inout SeededGenerator, bytes: Bool) -> String {
         var b = Array(text.utf8)
         for _ in 0..<Int.random(in: 1...4, using: &rng) {
             let i = b.isEmpty ? 0 : Int.random(in: 0..<b.count, using: &rng)
@@ -144,7 +133,7 @@ final class FuzzTests: XCTestCase {
     }
 
     /// Lines from several programs stitched together: valid statements in unexpected company.
-    static func splice(_ corpus: [String], _ rng: inout SplitMix64) -> String {
+    static func splice(_ corpus: [String], _ rng: inout SeededGenerator) -> String {
         var lines: [Substring] = []
         for _ in 0..<Int.random(in: 2...12, using: &rng) {
             let source = (corpus.randomElement(using: &rng) ?? "").split(separator: "\n")

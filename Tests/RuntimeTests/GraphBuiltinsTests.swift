@@ -48,14 +48,10 @@ final class GraphBuiltinsTests: XCTestCase {
 
     /// Layer names, kinds and ids as the oracle numbers them (pooling modules count on CONV-6).
     func testRolledLayersFollowTheOracleNumbering() throws {
-        let root = OracleLocation.root
         var checked = Set<String>()
-        for c in OracleLocation.cases().map({ ($0 as NSString).lastPathComponent }) {
-            guard let data = FileManager.default.contents(atPath: root + "/" + c + "/expected.json") else { continue }
-            let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "-Infinity", with: "null")
-                .replacingOccurrences(of: "Infinity", with: "null").replacingOccurrences(of: "NaN", with: "null")
-            guard let exp = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                  let model = exp["model"] as? String, !checked.contains(model),
+        for dir in OracleLocation.cases() {
+            let exp = try OracleCase.expected(dir)
+            guard let model = exp["model"] as? String, !checked.contains(model),
                   let list = (exp["bge"] as? [String: Any])?["rolled"] as? [[String: Any]] else { continue }
             let zooName = ["CONV-6": "conv6", "Resnet-20": "resnet20", "Resnet-32": "resnet32", "Wide-Resnet-28-2": "wrn28_2"][model]
             guard let zooName, let architecture = ModelZoo.build(zooName, classes: exp["dataset"] as? String == "CIFAR-100" ? 100 : 10) else { continue }

@@ -1,10 +1,12 @@
-import CZstd
 import Foundation
 
 /// Reads CSV files (RFC 4180: comma-separated, double-quoted cells may hold commas, quotes as
 /// `""` and newlines) into typed tables. A column whose every non-empty cell is a number is
 /// numeric (empty cells become NaN, "missing"); any other column is text. `.zst` files are
 /// decompressed first. Malformed input is refused with the line and column.
+///
+/// Its tokenizer (`Cells`) and writer (`record`) are the only CSV code of mge: `ResultsCSV`
+/// (results files, sweeps, the paper's table) reads and writes string cells through them.
 public enum CSVReader {
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case malformed(path: String, line: Int, column: Int, reason: String)
@@ -30,48 +32,67 @@ public enum CSVReader {
     /// Parses CSV text; `name` is used in error messages.
     public static func parse(_ bytes: [UInt8], name: String) throws -> Table {
         try bytes.withUnsafeBufferPointer { buffer in
-            var parser = Parser(buffer: buffer, name: name)
-            return try parser.table()
+            let cells = try Cells(buffer, name: name)
+            guard cells.width > 0 else { throw Failure.malformed(path: name, line: 1, column: 1, reason: "no header line") }
+            var columns: [Column] = []
+            columns.reserveCapacity(cells.width)
+            for c in 0..<cells.width {
+                var numbers = [Double](repeating: 0, count: cells.rows)
+                var numeric = true
+                for r in 0..<cells.rows {
+                    guard let x = cells.bytes((r + 1) * cells.width + c, number) else { numeric = false; break }
+                    numbers[r] = x
+                }
+                columns.append(numeric ? .number(numbers) : .text((0..<cells.rows).map { cells.text(($0 + 1) * cells.width + c) }))
+            }
+            return try Table(names: cells.header, columns: columns)
         }
     }
 
-    /// One pass over the bytes, recording each cell's byte range; quoted cells are unescaped
-    /// into `unquoted` and recorded as negative ranges into it.
-    private struct Parser {
+    /// The cells of CSV text, in one pass over the bytes: each cell's byte range in the text, or
+    /// (a quoted cell, unescaped) a negative range into `unquoted`. Row 0 is the header; every
+    /// row has its width. A leading UTF-8 byte-order mark is skipped, rows end with `\n` or
+    /// `\r\n`, a blank line after the header is no row, and a trailing comma at the end of the
+    /// text is one more empty cell. Refused with line and column: an unclosed quote, text after a
+    /// closing quote, a quote inside an unquoted cell, a row of another width, a repeated
+    /// column name. Valid only while `buffer` is.
+    /// - Complexity: O(bytes).
+    struct Cells {
         let buffer: UnsafeBufferPointer<UInt8>
-        let name: String
-        var starts: [Int] = []
-        var ends: [Int] = []
-        var unquoted: [UInt8] = []
-
-        init(buffer: UnsafeBufferPointer<UInt8>, name: String) { self.buffer = buffer; self.name = name }
+        private var starts: [Int] = []
+        private var ends: [Int] = []
+        private var unquoted: [UInt8] = []
+        /// Cells per row; 0 when the text has no header line.
+        private(set) var width = 0
+        /// Rows after the header.
+        private(set) var rows = 0
 
         static let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\""), newline = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
 
-        mutating func table() throws -> Table {
+        init(_ buffer: UnsafeBufferPointer<UInt8>, name: String) throws {
+            self.buffer = buffer
             var i = 0
             let n = buffer.count
             if n >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { i = 3 } // UTF-8 byte-order mark
             var line = 1
             var width = -1
             var rowCells = 0
-            var rows = 0
             starts.reserveCapacity(n / 8)
             ends.reserveCapacity(n / 8)
             while i < n {
                 // One cell.
-                if buffer[i] == Parser.quote {
+                if buffer[i] == Cells.quote {
                     let start = unquoted.count
                     let openLine = line
                     i += 1
                     var closed = false
                     while i < n {
                         let c = buffer[i]
-                        if c == Parser.quote {
-                            if i + 1 < n, buffer[i + 1] == Parser.quote { unquoted.append(Parser.quote); i += 2; continue }
+                        if c == Cells.quote {
+                            if i + 1 < n, buffer[i + 1] == Cells.quote { unquoted.append(Cells.quote); i += 2; continue }
                             i += 1; closed = true; break
                         }
-                        if c == Parser.newline { line += 1 }
+                        if c == Cells.newline { line += 1 }
                         unquoted.append(c)
                         i += 1
                     }
@@ -79,8 +100,8 @@ public enum CSVReader {
                         throw Failure.malformed(path: name, line: openLine, column: rowCells + 1, reason: "quoted cell is never closed")
                     }
                     // A carriage return ends the cell only as the end of the line (CRLF or the file's end).
-                    let lineEnd = i < n && buffer[i] == Parser.cr && (i + 1 == n || buffer[i + 1] == Parser.newline)
-                    if i < n, buffer[i] != Parser.comma, buffer[i] != Parser.newline, !lineEnd {
+                    let lineEnd = i < n && buffer[i] == Cells.cr && (i + 1 == n || buffer[i + 1] == Cells.newline)
+                    if i < n, buffer[i] != Cells.comma, buffer[i] != Cells.newline, !lineEnd {
                         throw Failure.malformed(path: name, line: line, column: rowCells + 1, reason: "text after the closing quote of a quoted cell")
                     }
                     starts.append(-1 - start)
@@ -89,20 +110,20 @@ public enum CSVReader {
                     let start = i
                     while i < n {
                         let c = buffer[i]
-                        if c == Parser.comma || c == Parser.newline { break }
-                        if c == Parser.quote {
+                        if c == Cells.comma || c == Cells.newline { break }
+                        if c == Cells.quote {
                             throw Failure.malformed(path: name, line: line, column: rowCells + 1, reason: "a quote inside an unquoted cell")
                         }
                         i += 1
                     }
                     var end = i
-                    if end > start, buffer[end - 1] == Parser.cr { end -= 1 }
+                    if end > start, buffer[end - 1] == Cells.cr { end -= 1 }
                     starts.append(start)
                     ends.append(end)
                 }
                 rowCells += 1
-                if i < n, buffer[i] == Parser.cr { i += 1 }
-                if i >= n || buffer[i] == Parser.newline {
+                if i < n, buffer[i] == Cells.cr { i += 1 }
+                if i >= n || buffer[i] == Cells.newline {
                     // End of a row.
                     if width < 0 {
                         width = rowCells
@@ -131,44 +152,25 @@ public enum CSVReader {
                     }
                 }
             }
-            guard width > 0 else { throw Failure.malformed(path: name, line: 1, column: 1, reason: "no header line") }
-            var headers: [String] = []
-            for c in 0..<width { headers.append(text(c)) }
+            self.width = max(width, 0)
             var seen = Set<String>()
-            for (c, h) in headers.enumerated() where !seen.insert(h).inserted {
+            for (c, h) in header.enumerated() where !seen.insert(h).inserted {
                 throw Failure.malformed(path: name, line: 1, column: c + 1, reason: "column name '\(h)' appears twice")
             }
-            var columns: [Column] = []
-            columns.reserveCapacity(width)
-            for c in 0..<width {
-                var numbers = [Double](repeating: 0, count: rows)
-                var numeric = true
-                for r in 0..<rows {
-                    guard let x = number((r + 1) * width + c) else { numeric = false; break }
-                    numbers[r] = x
-                }
-                if numeric {
-                    columns.append(.number(numbers))
-                } else {
-                    columns.append(.text((0..<rows).map { text((($0 + 1) * width) + c) }))
-                }
-            }
-            return try Table(names: headers, columns: columns)
         }
 
-        func text(_ cell: Int) -> String {
-            let s = starts[cell], e = ends[cell]
-            if s >= 0 { return String(decoding: UnsafeBufferPointer(rebasing: buffer[s..<e]), as: UTF8.self) }
-            return String(decoding: unquoted[(-1 - s)..<(-1 - e)], as: UTF8.self)
-        }
+        var header: [String] { (0..<width).map(text) }
 
-        /// The cell as a number: NaN when empty, nil when it is not a number.
-        func number(_ cell: Int) -> Double? {
+        /// Data row `r` (0 is the first row after the header) as text.
+        func row(_ r: Int) -> [String] { ((r + 1) * width ..< (r + 2) * width).map(text) }
+
+        func text(_ cell: Int) -> String { bytes(cell) { String(decoding: $0, as: UTF8.self) } }
+
+        /// `body` applied to the cell's bytes (unescaped).
+        func bytes<T>(_ cell: Int, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
             let s = starts[cell], e = ends[cell]
-            if s >= 0 {
-                return CSVReader.number(UnsafeBufferPointer(rebasing: buffer[s..<e]))
-            }
-            return unquoted[(-1 - s)..<(-1 - e)].withUnsafeBufferPointer { CSVReader.number($0) }
+            if s >= 0 { return body(UnsafeBufferPointer(rebasing: buffer[s..<e])) }
+            return unquoted[(-1 - s)..<(-1 - e)].withUnsafeBufferPointer(body)
         }
     }
 
@@ -210,44 +212,22 @@ public enum CSVReader {
 
     /// Writes `table` as CSV (header + rows) through a temporary file renamed into place.
     public static func write(_ table: Table, to path: String) throws {
-        var out = table.names.map(escape).joined(separator: ",") + "\n"
-        for r in 0..<table.rowCount {
-            out += table.columns.map { escape($0.text(at: r)) }.joined(separator: ",")
-            out += "\n"
-        }
+        var out = record(table.names)
+        for r in 0..<table.rowCount { out += record(table.columns.map { $0.text(at: r) }) }
         try AtomicFile.write(Array(out.utf8), to: path)
     }
 
-    static func escape(_ cell: String) -> String {
-        guard cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return cell }
-        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    /// One record as RFC 4180 writes it: cells quoted where they hold a comma, a double quote, CR
+    /// or LF (quotes doubled), joined by commas, ended by `\n`. A record of one empty cell is
+    /// written `""`, so it is not read back as a blank line.
+    static func record(_ cells: [String]) -> String {
+        if cells.count == 1, cells[0].isEmpty { return "\"\"\n" }
+        return cells.map(quote).joined(separator: ",") + "\n"
     }
-}
 
-/// Whole-buffer zstd decompression (for `.zst` data files shipped with the project).
-enum Zstd {
-    static func decompress(_ input: [UInt8], path: String) throws -> [UInt8] {
-        guard let stream = ZSTD_createDStream() else { throw IOFailure.cannotRead(path: path, reason: "zstd could not allocate a decompressor") }
-        defer { ZSTD_freeDStream(stream) }
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
-        try input.withUnsafeBytes { src in
-            var inBuffer = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
-            var last = 0
-            var produced = 0
-            repeat {
-                produced = try chunk.withUnsafeMutableBytes { dst -> Int in
-                    var outBuffer = ZSTD_outBuffer(dst: dst.baseAddress, size: dst.count, pos: 0)
-                    last = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
-                    if ZSTD_isError(last) != 0 {
-                        throw IOFailure.corrupt(path: path, reason: "zstd: " + String(cString: ZSTD_getErrorName(last)))
-                    }
-                    return outBuffer.pos
-                }
-                output.append(contentsOf: chunk[0..<produced])
-            } while inBuffer.pos < inBuffer.size || produced == chunk.count
-            guard last == 0 else { throw IOFailure.corrupt(path: path, reason: "the compressed data is truncated") }
-        }
-        return output
+    /// One cell as RFC 4180 writes it.
+    static func quote(_ cell: String) -> String {
+        guard cell.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return cell }
+        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

@@ -32,7 +32,7 @@ public enum CrossValidation {
         let distinct = Array(Set(groups)).sorted()
         var sizes: [Int: Int] = [:]
         for g in groups { sizes[g, default: 0] += 1 }
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         var order = distinct
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         order = order.enumerated().sorted { (sizes[$0.element] ?? 0, -$0.offset) > (sizes[$1.element] ?? 0, -$1.offset) }.map(\.element)
@@ -109,8 +109,8 @@ public enum CrossValidation {
     /// The search space, like the paper's Optuna study's: max_depth 2…8, eta 0.01…0.3 (log),
     /// rounds 50…300, subsample and colsample_bytree 0.5…1, min_child_weight 1…10 (log), lambda
     /// and alpha 0.001…10 (log). Parameters in `fixed` are not searched.
-    public static func sample(_ rng: inout SplitMix64, fixed: [(String, String)], fixedRounds: Int?) -> (params: [(String, String)], rounds: Int) {
-        func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * Double(rng.next() >> 11) / Double(1 << 53) }
+    public static func sample(_ rng: inout SeededGenerator, fixed: [(String, String)], fixedRounds: Int?) -> (params: [(String, String)], rounds: Int) {
+        func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * rng.uniform() }
         func logUniform(_ lo: Double, _ hi: Double) -> Double { exp(uniform(log(lo), log(hi))) }
         let drawn: [(String, String)] = [
             ("max_depth", String(2 + Int(rng.next() % 7))),

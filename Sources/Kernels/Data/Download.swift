@@ -40,6 +40,7 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
     case transfer(url: String, reason: String)
     case checksum(file: String, algorithm: String, expected: String, actual: String)
     case unpack(file: String, reason: String)
+    case unverified(file: String, reason: String)
     case cannotWrite(path: String, reason: String)
 
     public var description: String {
@@ -48,6 +49,7 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
         case let .checksum(file, algorithm, expected, actual):
             return "\(file) does not match its published \(algorithm) checksum (expected \(expected), got \(actual)); the download was deleted"
         case let .unpack(file, reason): return "cannot unpack \(file): \(reason)"
+        case let .unverified(file, reason): return "cannot check \(file) against its published checksum: \(reason)"
         case let .cannotWrite(path, reason): return "cannot write \(path): \(reason)"
         }
     }
@@ -93,15 +95,15 @@ public enum DatasetDownload {
         let partial = root + "/." + archive.fileName + ".part"
 
         // The expected checksum first: a mirror without one for this file is refused up front.
-        let expected: (algorithm: String, hex: String)
+        let expected: (algorithm: Digest.Algorithm, hex: String)
         if let mirror {
             let sums = try HTTPTransfer.text(mirror + "/SHA256SUMS")
             guard let hex = checksum(in: sums, for: archive.fileName) else {
                 throw DownloadError.transfer(url: mirror + "/SHA256SUMS", reason: "it lists no checksum for \(archive.fileName)")
             }
-            expected = ("SHA-256", hex)
+            expected = (.sha256, hex)
         } else {
-            expected = ("MD5", archive.officialMD5)
+            expected = (.md5, archive.officialMD5)
         }
 
         let resumedFrom = (try? fm.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0
@@ -122,7 +124,7 @@ public enum DatasetDownload {
         let actual = try hexDigest(of: partial, algorithm: expected.algorithm)
         guard actual == expected.hex else {
             unlink(partial)
-            throw DownloadError.checksum(file: archive.fileName, algorithm: expected.algorithm, expected: expected.hex, actual: actual)
+            throw DownloadError.checksum(file: archive.fileName, algorithm: expected.algorithm.rawValue, expected: expected.hex, actual: actual)
         }
 
         let staging = root + "/." + archive.name + ".unpacking-\(getpid())"
@@ -159,22 +161,23 @@ public enum DatasetDownload {
         return nil
     }
 
-    static func hexDigest(of path: String, algorithm: String) throws -> String {
+    static func hexDigest(of path: String, algorithm: Digest.Algorithm) throws -> String {
         guard let file = fopen(path, "rb") else {
             throw DownloadError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
         }
         defer { fclose(file) }
-        var sha = SHA256(), md5 = MD5()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if got == 0 { break }
-            buffer.withUnsafeBytes { raw in
-                let chunk = UnsafeRawBufferPointer(rebasing: raw[0 ..< got])
-                if algorithm == "MD5" { md5.update(chunk) } else { sha.update(chunk) }
+        do {
+            let digest = try Digest(algorithm)
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let got = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+                if got == 0 { break }
+                buffer.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0 ..< got])) }
             }
+            return try digest.hexDigest()
+        } catch let failure as Digest.Failure {
+            throw DownloadError.unverified(file: (path as NSString).lastPathComponent, reason: failure.description)
         }
-        return algorithm == "MD5" ? md5.hexDigest() : sha.hexDigest()
     }
 }
 

@@ -1,4 +1,3 @@
-import CZstd
 import Foundation
 
 /// The paper's published unrolled-MGE table (`graph_metrics/unrolled/unrolled.csv` of its
@@ -57,7 +56,7 @@ public enum PublishedTable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw IOFailure.cannotRead(path: path, reason: "permission denied or not a file")
         }
-        let bytes = path.hasSuffix(".zst") ? try decompress(Array(data), path: path) : Array(data)
+        let bytes = path.hasSuffix(".zst") ? try Zstd.decompress(Array(data), path: path) : Array(data)
         var table = try ResultsCSV.parseTable(bytes, path: path)
         let missing = PaperTable.paperColumns.filter { !table.header.contains($0) }
         guard missing.isEmpty else {
@@ -89,33 +88,6 @@ public enum PublishedTable {
         let table = try load()
         guard let i = table.column(column) else { return [] }
         return Array(Set(table.rows.map { $0[i] })).sorted()
-    }
-
-    static func decompress(_ bytes: [UInt8], path: String) throws -> [UInt8] {
-        guard let stream = ZSTD_createDStream() else { throw IOFailure.corrupt(path: path, reason: "zstd could not allocate a decompressor") }
-        defer { ZSTD_freeDStream(stream) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 17)
-        try bytes.withUnsafeBytes { source in
-            var input = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
-            var lastStatus = 0
-            while input.pos < input.size || lastStatus != 0 {
-                let produced = try chunk.withUnsafeMutableBytes { target -> Int in
-                    var output = ZSTD_outBuffer(dst: target.baseAddress, size: target.count, pos: 0)
-                    let status = ZSTD_decompressStream(stream, &output, &input)
-                    if ZSTD_isError(status) != 0 {
-                        throw IOFailure.corrupt(path: path, reason: "zstd: " + String(cString: ZSTD_getErrorName(status)))
-                    }
-                    lastStatus = status
-                    return output.pos
-                }
-                out.append(contentsOf: chunk[0 ..< produced])
-                if produced == 0, input.pos >= input.size, lastStatus != 0 {
-                    throw IOFailure.corrupt(path: path, reason: "the compressed data ends early")
-                }
-            }
-        }
-        return out
     }
 
     static func executablePath() -> String {

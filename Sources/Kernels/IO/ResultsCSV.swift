@@ -1,7 +1,8 @@
 import Foundation
 
 /// The one place that writes and reads results tables: CSV files of named columns whose
-/// first record is the header, quoted as RFC 4180 says.
+/// first record is the header, as string cells. The text is tokenised and written by
+/// `CSVReader` (RFC 4180); this type adds the locking, the appends and the header rules.
 ///
 /// Appends are safe when several processes write to one file at once (two sweeps, a sweep and
 /// a notebook): each append takes an exclusive advisory lock (`flock`) on the file, reads its
@@ -9,7 +10,8 @@ import Foundation
 /// before unlocking. A row is therefore either wholly in the file or not at all, and no row
 /// is lost to a concurrent writer. Readers take a shared lock so they never see half a row.
 ///
-/// Records end with `\n` (as the paper's published files do); the reader also accepts `\r\n`.
+/// Records end with `\n` (as the paper's published files do); the reader also accepts `\r\n`
+/// and skips blank lines.
 /// The file's header is authoritative: a row names its cells by column, a column the row does
 /// not give is left empty, and a column the header lacks is refused (a sweep never silently
 /// drops data).
@@ -68,7 +70,7 @@ public enum ResultsCSV {
             let repeated = duplicates(columns)
             guard repeated.isEmpty else { throw Failure.duplicateColumns(path: path, columns: repeated) }
             header = columns
-            text = encodeRecord(header)
+            text = CSVReader.record(header)
         } else {
             header = try readHeader(fd: fd, path: path)
             // A file whose last row was cut short (not written by this type) gets its own
@@ -78,7 +80,7 @@ public enum ResultsCSV {
         }
         let unknown = row.keys.filter { !header.contains($0) }.sorted()
         guard unknown.isEmpty else { throw Failure.unknownColumns(path: path, columns: unknown, header: header) }
-        text += encodeRecord(header.map { row[$0] ?? "" })
+        text += CSVReader.record(header.map { row[$0] ?? "" })
         try writeAll(fd, Array(text.utf8), path: path)
         guard fsync(fd) == 0 else { throw IOFailure.cannotWrite(path: path, reason: "fsync: " + String(cString: strerror(errno))) }
         guard countRows else { return nil }
@@ -87,28 +89,16 @@ public enum ResultsCSV {
 
     /// Writes a whole table to `path` through a temporary file renamed into place.
     public static func write(_ table: Table, to path: String) throws {
-        var text = encodeRecord(table.header)
-        for row in table.rows { text += encodeRecord(row) }
+        var text = CSVReader.record(table.header)
+        for row in table.rows { text += CSVReader.record(row) }
         try AtomicFile.write(Array(text.utf8), to: path)
-    }
-
-    /// One record: cells quoted where RFC 4180 requires (a comma, a double quote, CR or LF;
-    /// quotes doubled), joined by commas, ended by `\n`.
-    public static func encodeRecord(_ cells: [String]) -> String {
-        cells.map(quote).joined(separator: ",") + "\n"
-    }
-
-    /// One cell as RFC 4180 writes it.
-    public static func quote(_ cell: String) -> String {
-        guard cell.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return cell }
-        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     // MARK: Reading
 
-    /// Reads and parses a whole table under a shared lock. Refuses (with the record's line)
-    /// a row whose cell count differs from the header's, an unterminated quote, or a stray
-    /// quote inside an unquoted cell.
+    /// Reads and parses a whole table under a shared lock. Refuses what `CSVReader.Cells`
+    /// refuses (a row whose cell count differs from the header's, an unterminated quote, a stray
+    /// quote inside an unquoted cell, a repeated column name), naming the line.
     public static func read(path: String) throws -> Table {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw IOFailure.cannotRead(path: path, reason: String(cString: strerror(errno))) }
@@ -119,76 +109,20 @@ public enum ResultsCSV {
         return try parseTable(bytes, path: path)
     }
 
-    /// Parses CSV text (a header, then rows) as RFC 4180 describes. `path` names the source in errors.
+    /// Parses CSV text (a header, then rows); empty text is a table without columns. `path`
+    /// names the source in errors.
     /// - Complexity: O(bytes).
     public static func parseTable(_ bytes: [UInt8], path: String) throws -> Table {
-        var records = try parseRecords(bytes, path: path)
-        guard !records.isEmpty else { return Table(header: [], rows: []) }
-        let header = records.removeFirst().cells
-        let repeated = duplicates(header)
-        guard repeated.isEmpty else { throw Failure.duplicateColumns(path: path, columns: repeated) }
-        for record in records where record.cells.count != header.count {
-            throw IOFailure.corrupt(path: path, reason: "the record on line \(record.line) has \(record.cells.count) cells where the header has \(header.count)")
-        }
-        return Table(header: header, rows: records.map(\.cells))
+        try tokenized(bytes, path: path) { Table(header: $0.header, rows: (0 ..< $0.rows).map($0.row)) }
     }
 
-    /// Splits CSV bytes into records of cells, each with the line it starts on (1-based).
-    /// An empty final line is not a record.
-    static func parseRecords(_ bytes: [UInt8], path: String) throws -> [(cells: [String], line: Int)] {
-        let comma = UInt8(ascii: ","), quoteMark = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
-        var records: [(cells: [String], line: Int)] = []
-        var cells: [String] = []
-        var cell: [UInt8] = []
-        var cellWasQuoted = false
-        var line = 1, recordLine = 1
-        var inRecord = false
-        var i = 0
-        func endCell() {
-            cells.append(String(decoding: cell, as: UTF8.self))
-            cell.removeAll(keepingCapacity: true)
-            cellWasQuoted = false
+    /// `body` applied to the text's cells; the tokenizer's refusals become `IOFailure.corrupt`.
+    static func tokenized<T>(_ bytes: [UInt8], path: String, _ body: (CSVReader.Cells) -> T) throws -> T {
+        do {
+            return try bytes.withUnsafeBufferPointer { body(try CSVReader.Cells($0, name: path)) }
+        } catch let CSVReader.Failure.malformed(_, line, column, reason) {
+            throw IOFailure.corrupt(path: path, reason: "line \(line), column \(column): \(reason)")
         }
-        while i < bytes.count {
-            let c = bytes[i]
-            inRecord = true
-            if c == quoteMark, cell.isEmpty, !cellWasQuoted {
-                // A quoted cell runs to its closing quote; a doubled quote stands for one.
-                let openLine = line
-                cellWasQuoted = true
-                i += 1
-                var closed = false
-                while i < bytes.count {
-                    let q = bytes[i]
-                    if q == quoteMark {
-                        if i + 1 < bytes.count, bytes[i + 1] == quoteMark { cell.append(quoteMark); i += 2; continue }
-                        closed = true; i += 1; break
-                    }
-                    if q == lf { line += 1 }
-                    cell.append(q); i += 1
-                }
-                guard closed else { throw IOFailure.corrupt(path: path, reason: "the quoted cell opened on line \(openLine) is never closed") }
-                guard i >= bytes.count || bytes[i] == comma || bytes[i] == lf || bytes[i] == cr else {
-                    throw IOFailure.corrupt(path: path, reason: "text after a closing quote on line \(line)")
-                }
-                continue
-            }
-            switch c {
-            case comma:
-                endCell(); i += 1
-            case lf, cr:
-                if c == cr, i + 1 < bytes.count, bytes[i + 1] == lf { i += 1 }
-                endCell()
-                records.append((cells, recordLine)); cells = []
-                i += 1; line += 1; recordLine = line; inRecord = false
-            case quoteMark:
-                throw IOFailure.corrupt(path: path, reason: "a double quote inside an unquoted cell on line \(line)")
-            default:
-                cell.append(c); i += 1
-            }
-        }
-        if inRecord { endCell(); records.append((cells, recordLine)) }
-        return records
     }
 
     // MARK: Descriptor helpers
@@ -256,30 +190,30 @@ public enum ResultsCSV {
     }
 
     static func headerCells(_ bytes: [UInt8], path: String) throws -> [String] {
-        guard let first = try parseRecords(bytes, path: path).first else {
+        let header = try tokenized(bytes, path: path) { $0.header }
+        guard !header.isEmpty, header != [""] else {
             throw IOFailure.corrupt(path: path, reason: "its first line (the header) is empty")
         }
-        guard !(first.cells.count == 1 && first.cells[0].isEmpty) else {
-            throw IOFailure.corrupt(path: path, reason: "its first line (the header) is empty")
-        }
-        let repeated = duplicates(first.cells)
-        guard repeated.isEmpty else { throw Failure.duplicateColumns(path: path, columns: repeated) }
-        return first.cells
+        return header
     }
 
-    /// Counts records (line ends outside quotes, plus an unterminated last line), reading in
-    /// chunks without holding the file.
+    /// Counts records (line ends outside quotes after a line that is not blank, plus an
+    /// unterminated last line), reading in chunks without holding the file.
     static func countRecords(fd: Int32, path: String) throws -> Int {
-        var count = 0, inQuotes = false, last: UInt8 = UInt8(ascii: "\n")
+        var count = 0, inQuotes = false, lineHasText = false
         try forEachChunk(fd: fd, path: path) { chunk in
             for c in chunk {
-                if c == UInt8(ascii: "\"") { inQuotes.toggle() } else if c == UInt8(ascii: "\n"), !inQuotes { count += 1 }
+                if c == UInt8(ascii: "\"") { inQuotes.toggle() }
+                if c == UInt8(ascii: "\n"), !inQuotes {
+                    if lineHasText { count += 1 }
+                    lineHasText = false
+                } else if c != UInt8(ascii: "\r") {
+                    lineHasText = true
+                }
             }
-            last = chunk[chunk.endIndex - 1]
             return true
         }
-        if last != UInt8(ascii: "\n") { count += 1 }
-        return count
+        return lineHasText ? count + 1 : count
     }
 
     static func duplicates(_ names: [String]) -> [String] {

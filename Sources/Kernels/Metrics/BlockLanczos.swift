@@ -5,14 +5,11 @@ import CLapacke
 // reorthogonalisation, Double precision.
 //
 // Why a block method: a single-vector Krylov space holds one vector per eigenspace, so a
-// repeated eigenvalue shows up once; the former solver certified multiplicity afterwards by
-// locking the converged vectors and searching the deflated operator again, which cost ≈ 40 of
-// its 99 products on ResNet-20 at sparsity 0.6. A block Krylov space started from b random
-// vectors holds min(multiplicity, b) vectors of every eigenspace, so with b = k the k most
-// wanted eigenvalues *counted with multiplicity* are all represented (a multiplicity above k
-// does not change the top-k multiset) — the certification comes for free. And a product with
-// b vectors costs little more than with one (the matrix is streamed once; `apply(block:)`), so
-// the block method also needs fewer passes over the matrix.
+// repeated eigenvalue shows up once. A block Krylov space started from b random vectors holds
+// min(multiplicity, b) vectors of every eigenspace, so with b = k the k most wanted eigenvalues
+// *counted with multiplicity* are all represented (a multiplicity above k does not change the
+// top-k multiset). And a product with b vectors costs little more than with one (the matrix is
+// streamed once; `apply(block:)`), so the block method also needs fewer passes over the matrix.
 
 /// Result of an eigen-solve.
 public struct EigenResult: Sendable {
@@ -45,28 +42,21 @@ public struct LanczosOptions: Sendable {
     /// what one SIMD4<Double> lane group of `SymmetricGraphOperator.apply(block:)` carries, so
     /// a product of four vectors streams the matrix once, and the reorthogonalisation reads
     /// the basis once per block whatever b is: the cost per pass hardly grows with b while
-    /// the Krylov space grows b times faster. Measured on ResNet-20 at 0.6 (top-3 |λ|,
-    /// tolerance 1e-9, basis 40): 135 single-vector products (plus ≈ 40 for the former
-    /// multiplicity search) versus 110 passes of four; Laplacian radius 40 → 15 passes.
-    /// Eight (one 64-byte lane group) was measured too, at tolerance 1e-8: 54 passes with basis
-    /// 96 against 66 of four with basis 80, but 5.6 s against 3.8 s — the reorthogonalisation
-    /// costs O(n·m·b) per pass, so doubling b and m does not pay on two cores.
+    /// the Krylov space grows b times faster. Beyond four the reorthogonalisation, O(n·m·b)
+    /// per pass, outweighs the passes saved.
     public var blockSize: Int = 0
     /// Problems of at most this dimension go to dense LAPACK.
     public var denseThreshold: Int = 300
     public var seed: UInt64 = 0x5EED
     public init() {}
 
-    /// The whole-graph topometrics' setting: relative residual 1e-8, the solver's contract in
-    /// the metrics issue. A Ritz value with residual r lies within r of an eigenvalue, so every
-    /// value is within 1e-8·|λ|₁ of the spectrum. 1e-7 would save ≈ 25 of ≈ 110 block products
-    /// on ResNet-20 at 0.6 and still be far inside the SPEC's 1e-4 bar; we keep the stated
-    /// contract rather than trade it silently for speed.
+    /// The whole-graph topometrics' setting: relative residual 1e-8, the solver's contract. A
+    /// Ritz value with residual r lies within r of an eigenvalue, so every value is within
+    /// 1e-8·|λ|₁ of the spectrum (the SPEC asks 1e-4).
     ///
-    /// Basis 80 rather than 40: a longer cycle loses less to restarts. On ResNet-20 at 0.6 the
-    /// gap took 100 block products with basis 40, 71 with 64, 66 with 80 and 63 with 100; the
-    /// reorthogonalisation grows with the basis, and 80 measured fastest (3.8 s against 5.6 s
-    /// before, both at load ≈ 2.2). The basis costs 8·n·(80 + b) bytes (≈ 130 MB there).
+    /// Basis 80: a longer cycle loses less to restarts, while the reorthogonalisation grows with
+    /// the basis; 80 is where the two balance on ResNet-20. The basis costs 8·n·(80 + b) bytes
+    /// (≈ 130 MB there).
     public static var wholeGraph: LanczosOptions {
         var o = LanczosOptions()
         o.tolerance = 1e-8
@@ -124,7 +114,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
     if m < 2 * b { b = max(1, m / 2) }
     m = (m / b) * b
     let spansAll = m >= n
-    var rng = SplitMix64(seed: options.seed)
+    var rng = SeededGenerator(seed: options.seed)
     var V = [Double](repeating: 0, count: n * (m + b))
     var H = [Double](repeating: 0, count: m * m)
     var Rlast = [Double](repeating: 0, count: b * b)
@@ -139,7 +129,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
     // Fills columns [s, s+b) with normalised random vectors orthogonal to columns [0, s) and
     // to each other.
     func randomBlock(_ V: inout [Double], start s: Int) {
-        for i in 0 ..< n * b { V[s * n + i] = Double(rng.next() >> 11) * 0x1p-53 - 0.5 }
+        for i in 0 ..< n * b { V[s * n + i] = rng.uniform() - 0.5 }
         var R = [Double](repeating: 0, count: b * b)
         _ = orthonormalizeBlock(&V, start: s, width: b, R: &R, normEstimate: 0, rng: &rng)
     }
@@ -151,7 +141,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
     // i.e. rank loss or an invariant subspace) becomes a fresh random vector orthogonal to
     // everything, with a zero diagonal entry in R.
     func orthonormalizeBlock(_ V: inout [Double], start s: Int, width w: Int, R: inout [Double],
-                             normEstimate: Double, rng: inout SplitMix64) -> [Double] {
+                             normEstimate: Double, rng: inout SeededGenerator) -> [Double] {
         var C = [Double](repeating: 0, count: max(1, s * w))
         var R1 = [Double](repeating: 0, count: w * w), R2 = R1
         V.withUnsafeMutableBufferPointer { vp in
@@ -188,7 +178,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
                     Rq[i + i * w] = 0
                     var ok = false
                     for _ in 0 ..< 5 where !ok {
-                        for r in 0 ..< n { col[r] = Double(rng.next() >> 11) * 0x1p-53 - 0.5 }
+                        for r in 0 ..< n { col[r] = rng.uniform() - 0.5 }
                         let start = parallelDot(col, col, n).squareRoot()
                         for _ in 0 ..< 2 {
                             if s > 0 {

@@ -252,7 +252,7 @@ public func esuRootCounts(_ view: UndirectedView, roots: [Int]) -> [Int] {
 public func motifSampleRoots(nodeCount n: Int, sample: Int? = nil, seed: UInt64 = 0) -> [Int] {
     guard n > 0 else { return [] }
     let s = min(n, max(1, sample ?? Int((0.001 * Double(n)).rounded(.down))))
-    var rng = SplitMix64(seed: seed)
+    var rng = SeededGenerator(seed: seed)
     var swapped: [Int: Int] = [:]
     var out: [Int] = []
     out.reserveCapacity(s)

@@ -52,9 +52,8 @@ public struct SymmetricGraphOperator: @unchecked Sendable {
     ///
     /// The vectors are interleaved up to eight at a time (64 bytes per node for five to eight,
     /// 32 bytes for up to four), so each matrix entry is read once per group and its
-    /// neighbour's lanes arrive in one contiguous load. Measured on ResNet-20 at 0.6 (2 cores,
-    /// 46.6 M entries): 33 ms for one group of four, 54 ms for one of eight against 66 ms for
-    /// two of four (the matrix stream is shared; the lane arithmetic, two doubles per SSE2
+    /// neighbour's lanes arrive in one contiguous load: one group of eight costs less than two
+    /// of four (the matrix stream is shared; the lane arithmetic, two doubles per SSE2
     /// instruction, is not). Not reentrant: one product at a time per operator.
     /// - Complexity: O(n + nnz) per group of eight vectors; O(n) scratch.
     public func apply(block x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count b: Int) {
@@ -208,22 +207,9 @@ final class BlockWorkspace: @unchecked Sendable {
     deinit { raw?.deallocate() }
 }
 
-/// Deterministic generator (SplitMix64) for start vectors and sampling.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// x·y over n entries, two threads. Summed per fixed block of rows, then over the blocks in
-/// order, so the value does not depend on the thread count (sweep shards on machines with
-/// other core counts write the same rows).
+/// x·y over n entries, row blocks spread over the cores. Summed per fixed block of rows, then
+/// over the blocks in order, so the value does not depend on the thread count (sweep shards on
+/// machines with other core counts write the same rows).
 func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: Int) -> Double {
     let chunk = 16384
     var partial = [Double](repeating: 0, count: max(1, (n + chunk - 1) / chunk))
@@ -238,7 +224,7 @@ func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: In
     return partial.reduce(0, +)
 }
 
-/// c = Vᵀw for the first `cols` columns of column-major V (n rows), two threads over row blocks;
+/// c = Vᵀw for the first `cols` columns of column-major V (n rows), row blocks spread over the cores;
 /// per-block sums added in block order (independent of the thread count, as `parallelDot`).
 func projectCoefficients(_ V: UnsafePointer<Double>, _ cols: Int, _ w: UnsafePointer<Double>, _ n: Int) -> [Double] {
     let chunk = 8192
@@ -261,7 +247,7 @@ func projectCoefficients(_ V: UnsafePointer<Double>, _ cols: Int, _ w: UnsafePoi
     return c
 }
 
-/// w −= V c, two threads over row blocks.
+/// w −= V c, row blocks spread over the cores.
 func subtractCombination(_ V: UnsafePointer<Double>, _ cols: Int, _ c: [Double], _ w: UnsafeMutablePointer<Double>, _ n: Int) {
     let wp = SharedMutablePointer(w)
     c.withUnsafeBufferPointer { cp in

@@ -23,8 +23,7 @@ public struct SyntheticConv: Sendable {
 /// - Complexity: O(n + m) time and memory.
 public func syntheticLayeredGraph(input: [Int], convs: [SyntheticConv], classes: Int,
                                   density: Double, seed: UInt64) -> Graph {
-    var rng = SplitMix64(seed: seed)
-    func uniform() -> Double { Double(rng.next() >> 11) * 0x1p-53 }
+    var rng = SeededGenerator(seed: seed)
     var shapes: [[Int]] = [[input[0], input[1] + 2, input[2] + 2]]
     var starts: [Int] = [0]
     var total = shapes[0].reduce(1, *)
@@ -45,8 +44,8 @@ public func syntheticLayeredGraph(input: [Int], convs: [SyntheticConv], classes:
         var kept: [(i: Int, a: Int, b: Int, w: Float16)] = []
         for o in 0 ..< c.outChannels {
             kept.removeAll(keepingCapacity: true)
-            for i in 0 ..< cin { for a in 0 ..< k { for b in 0 ..< k where uniform() < density {
-                kept.append((i, a, b, Float16(Float(0.01 + uniform()))))
+            for i in 0 ..< cin { for a in 0 ..< k { for b in 0 ..< k where rng.uniform() < density {
+                kept.append((i, a, b, Float16(Float(0.01 + rng.uniform()))))
             } } }
             for y in 0 ..< hOut { for x in 0 ..< hOut {
                 let t = UInt32(starts[outIndex] + (o * hOut + y) * hOut + x)
@@ -63,8 +62,8 @@ public func syntheticLayeredGraph(input: [Int], convs: [SyntheticConv], classes:
     let linStart = total
     total += classes
     for j in 0 ..< classes {
-        for ch in 0 ..< ls[0] where uniform() < density {
-            let w = Float16(Float(0.01 + uniform()))
+        for ch in 0 ..< ls[0] where rng.uniform() < density {
+            let w = Float16(Float(0.01 + rng.uniform()))
             for p in 0 ..< ls[1] * ls[2] {
                 src.append(UInt32(starts[last] + ch * ls[1] * ls[2] + p)); tgt.append(UInt32(linStart + j)); wts.append(w)
             }

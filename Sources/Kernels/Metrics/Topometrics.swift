@@ -60,16 +60,11 @@ public enum MotifMode: Sendable, Equatable {
 
     /// The default: `.auto(maxCensusWork: 500_000_000)`.
     ///
-    /// Why (measured on 2 cores, release build, synthetic ResNet-20-shaped graph from
-    /// `syntheticResNet20Graph(density: 0.4)`: 191,894 nodes, 15.0 M edges, W = 2.81·10⁹):
-    /// the exact census took 9.8 s, RAND-ESU on 191 roots 2.2–3.4 s — the census alone would
-    /// exceed the 10 s budget for all topometrics (at density 0.6, 22.4 M edges, W = 6.3·10⁹,
-    /// RAND-ESU took 10.2 s: its d³-per-root cost grows faster; both were timed on a loaded
-    /// machine). The census costs ≈ 3.5 ns per unit of W, so
-    /// below 5·10⁸ (≈ 2 s; every oracle case at sparsity ≥ 0.95 is far below) the exact count is
-    /// affordable and is preferred (SPEC: "an exact count is better where affordable"); above
-    /// it the reference's estimator is used. The kind of the result tells which was used:
-    /// `.int` for exact, `.double` for an estimate.
+    /// Why: the census costs ≈ 3.5 ns per unit of W on two cores, so below 5·10⁸ (≈ 2 s; every
+    /// oracle case at sparsity ≥ 0.95 is far below) the exact count is affordable and preferred
+    /// (SPEC: "an exact count is better where affordable"); above it the census alone would
+    /// outgrow the 10 s budget of all topometrics, and the reference's estimator is used. The
+    /// kind of the result tells which was used: `.int` for exact, `.double` for an estimate.
     public static let defaultMode: MotifMode = .auto(maxCensusWork: 500_000_000)
 }
 

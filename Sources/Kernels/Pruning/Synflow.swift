@@ -14,9 +14,8 @@ import Foundation
 /// largest exceeds Float's range all scores of the round are scaled by one power of two
 /// (which keeps their order) so that it fits.
 ///
-/// Speed: a round is one forward and one backward of a single image, run on `FirstOrderPass`
-/// (no autodiff tape: recording closures per op and generic per-element work cost ~60 ms of
-/// the 70 ms a round took on ResNet-20; the convolutions themselves are a few ms in Double).
+/// Speed: a round is one forward and one backward of a single image on `FirstOrderPass`, so it
+/// costs about its convolutions (no closures recorded per op, no generic per-element work).
 struct SynflowScoring<Scalar: NNScalar>: ScoreFunction {
     let options: SynflowOptions
     var scope: ScoreScope { .weightsAndBiases }

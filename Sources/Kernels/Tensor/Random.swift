@@ -1,6 +1,9 @@
 import Foundation
 
-/// The one seeded random generator of mge: SplitMix64 (Steele, Lea & Flood 2014).
+/// mge's seeded random generator: SplitMix64 (Steele, Lea & Flood 2014), seeded as its reference
+/// code is (the state starts at the seed). Every seeded draw in mge goes through it: weight
+/// initialisation, random masks, shuffles, start vectors of the eigensolvers, sampled motif roots,
+/// the regression search.
 ///
 /// Chosen because it is tiny, fast, passes BigCrush and gives the same stream on every
 /// machine; normals come from Box–Muller on two uniform doubles, so `seed` alone fixes every
@@ -9,7 +12,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
     private var spareNormal: Double?
 
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15; spareNormal = nil }
+    public init(seed: UInt64) { state = seed; spareNormal = nil }
 
     public mutating func next() -> UInt64 {
         state = state &+ 0x9E37_79B9_7F4A_7C15
@@ -34,9 +37,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// A generator for a named stream, so adding a layer does not shift every other layer's draws.
+    /// Its state starts at the seed xor the name's FNV-1a hash, one step on.
     public static func stream(seed: UInt64, name: String) -> SeededGenerator {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the name
         for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        return SeededGenerator(seed: seed ^ h)
+        return SeededGenerator(seed: (seed ^ h) &+ 0x9E37_79B9_7F4A_7C15)
     }
 }

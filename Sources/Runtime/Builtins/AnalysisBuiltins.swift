@@ -202,7 +202,7 @@ enum Fitting {
         var trialTable: Table?
         try tableError(args, "params") {
             if trials > 0 {
-                var rng = SplitMix64(seed: UInt64(seed) &+ 0x5EED)
+                var rng = SeededGenerator(seed: UInt64(seed) &+ 0x5EED)
                 let given = Set(params.map(\.0))
                 let progress = Progress(label: "fit", total: trials, unit: "trials")
                 defer { progress.finish() }

@@ -11,7 +11,7 @@ let graphBuiltins: [Builtin] = [
             example: "g = unroll(net);  unroll(net, compat: \"reference\")") { args in
         let net = try args.native("net", as: NetworkObject.self)
         let compat = try GraphArguments.unrollCompat(args)
-        let graph = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: compat) }
+        let graph = try cancellable { try Kernels.unroll(net.network, compat: compat) }
         var modes: [(stage: String, compat: String)] = []
         if let masks = net.network.maskCompat { modes.append(("prune", masks.rawValue)) }
         modes.append(("unroll", compat.rawValue))
@@ -41,7 +41,7 @@ let graphBuiltins: [Builtin] = [
             example: "g = load(\"resnet20-erk-0.98.mgeg\");  f = load(\"accuracy-model.json\")") { args in
         if (try args.string("path")).lowercased().hasSuffix(".json") { return try Fitting.load(args) }
         let path = try filePath(args, "path", extensions: ["mgeg"], what: "a graph file")
-        let graph = try GraphArguments.cancellable { try Graph.load(from: path) }
+        let graph = try cancellable { try Graph.load(from: path) }
         let parts = graph.partitions
         if parts.count == 2, parts[0].name == parts[1].name + ".in" {
             // A per-layer (rolled) graph: its layer's name is the right partition's.
@@ -158,7 +158,7 @@ enum NetworkLayers {
     static func encode(_ network: Network, channel: Bool) throws -> LayersObject {
         let encoding = channel ? "rolled-channel" : "rolled"
         let layers = try weights(network)
-        let graphs = try GraphArguments.cancellable {
+        let graphs = try cancellable {
             try layers.map { l in try channel ? rolledChannelGraph(l.weight) : rolledGraph(l.weight) }
         }
         let names = layers.map(\.entry.name)
@@ -242,7 +242,7 @@ enum GraphDrawings {
             }
             let name = net.network.architecture.name
             func unrolled(_ panelTitle: String) throws -> DrawingPanel {
-                let g = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: .paper) }
+                let g = try cancellable { try Kernels.unroll(net.network, compat: .paper) }
                 return .unrolled(g, plan: try UnrollPlan(net.network.architecture), title: panelTitle)
             }
             func rolled(_ channel: Bool, _ panelTitle: String) throws -> DrawingPanel {

@@ -44,7 +44,7 @@ let metricsBuiltins: [Builtin] = [
         var rows: [Value] = []
         for (i, layer) in layers.enumerated() {
             let left = layer.graph.partitions.first?.count ?? 0
-            let r = try GraphArguments.cancellable { ramanujanMetrics(layer.graph, leftCount: left) }
+            let r = try cancellable { ramanujanMetrics(layer.graph, leftCount: left) }
             rows.append(.record(Record([
                 ("layer_id", i < ids.count ? Value.int(ids[i]) : Value.none), ("layer_name", .string(layer.layerName)),
                 ("delta_r", MetricsBinding.value(r.deltaR)), ("spectral_gap", MetricsBinding.value(r.weightedGap)),
@@ -131,7 +131,7 @@ enum MetricsBinding {
         defer { progress.finish() }
         var values: [String: MetricValue] = ["nodes": .int(graph.nodeCount), "edges": .int(graph.edgeCount)]
         for fields in work {
-            let m = try GraphArguments.cancellable { try topometrics(graph, compat: compat, motifs: mode, only: Set(fields)) }
+            let m = try cancellable { try topometrics(graph, compat: compat, motifs: mode, only: Set(fields)) }
             for (name, value) in m.orderedFields { values[name] = value }
             progress.advance()
         }
@@ -173,7 +173,7 @@ enum MetricsBinding {
         defer { progress.finish() }
         var rows: [Value] = []
         for (i, layer) in layers.enumerated() {
-            let m = try GraphArguments.cancellable {
+            let m = try cancellable {
                 layerTopometrics(layer.graph, layerId: i < ids.count ? ids[i] : -1, name: layer.layerName, kind: layer.layerKind)
             }
             var record = Record()

@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-
 import Kernels
 
 // What the front ends show of long work on stderr: a bar per stage a kernel reports (or a

@@ -37,8 +37,8 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Lang", "Kernels", "CEditLine"], path: "Sources/Runtime"),
         .executableTarget(name: "mge", dependencies: ["Runtime", "Kernels"], path: "Sources/mge"),
         .executableTarget(name: "mge-script", dependencies: ["Runtime", "Kernels"], path: "Sources/mge-script"),
-        .executableTarget(name: "mge-bench", dependencies: ["Kernels"], path: "Sources/mge-bench"),
-        .executableTarget(name: "mge-bench-graph", dependencies: ["Kernels"], path: "Sources/mge-bench-graph"),
+        .executableTarget(name: "mge-bench", dependencies: ["Runtime", "Kernels"], path: "Sources/mge-bench"),
+        .executableTarget(name: "mge-bench-graph", dependencies: ["Runtime", "Kernels"], path: "Sources/mge-bench-graph"),
         // Where the tests find the reference oracle (full, or the compact subset in Tests/Fixtures/oracle).
         .target(name: "OracleSupport", dependencies: ["CZstd"], path: "Tests/OracleSupport"),
         .testTarget(name: "LangTests", dependencies: ["Lang"], path: "Tests/LangTests"),

@@ -602,11 +602,3 @@ public final class Interpreter {
         return .none
     }
 }
-
-/// "12.3 ms", "1.52 s", "850 µs".
-func formatDuration(_ seconds: Double) -> String {
-    if seconds < 1e-3 { return String(format: "%.0f µs", seconds * 1e6) }
-    if seconds < 1 { return String(format: "%.1f ms", seconds * 1e3) }
-    if seconds < 60 { return String(format: "%.2f s", seconds) }
-    return String(format: "%dm%04.1fs", Int(seconds) / 60, seconds.truncatingRemainder(dividingBy: 60))
-}

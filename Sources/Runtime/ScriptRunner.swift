@@ -121,7 +121,7 @@ public enum ScriptRunner {
         if case .worker = options.sweep.mode {
             // A --jobs worker: stdout carries the protocol and the coordinator draws the bar.
             interpreter.write = { _ in }
-            Progress.forceEnabled = false
+            ProgressBar.forceEnabled = false
         }
         guard let reportPath = options.reportPath else {
             return runAsScript(source, in: interpreter, keepGoing: options.keepGoing)

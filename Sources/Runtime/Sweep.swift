@@ -207,7 +207,7 @@ final class SweepRun {
     func execute(_ pending: [Int], of total: Int) throws {
         let start = Date()
         let skipped = total - pending.count
-        let progress = Progress(label: "sweep", total: pending.count, unit: "points")
+        let progress = ProgressBar(label: "sweep", total: pending.count, unit: "points")
         var failed = 0, ran = 0
         var slowest: (seconds: Double, index: Int)?
         let available = SweepCost.availableBytes()
@@ -256,10 +256,10 @@ final class SweepRun {
     /// Calls the body on one point in this process. Errors in the body become a failed result;
     /// Ctrl-C and a body that returns no record stop the sweep.
     func runHere(_ i: Int) throws -> PointResult {
-        let savedError = interpreter.writeError, savedProgress = Progress.forceEnabled
+        let savedError = interpreter.writeError, savedProgress = ProgressBar.forceEnabled
         interpreter.writeError = { _ in } // per-call timing notes would scroll the sweep's bar away
-        Progress.forceEnabled = false
-        defer { interpreter.writeError = savedError; Progress.forceEnabled = savedProgress }
+        ProgressBar.forceEnabled = false
+        defer { interpreter.writeError = savedError; ProgressBar.forceEnabled = savedProgress }
         let start = Date()
         let value: Value
         do {

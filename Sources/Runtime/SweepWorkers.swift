@@ -46,7 +46,7 @@ extension SweepRun {
     /// reply with its row or error. Exits when stdin closes.
     func serve() -> Never {
         interpreter.write = { _ in } // stdout carries the protocol
-        Progress.forceEnabled = false
+        ProgressBar.forceEnabled = false
         fputs(WorkerPool.readyLine(fingerprint), stdout)
         fflush(stdout)
         while let line = readLine() {

@@ -13,9 +13,10 @@
 // builds the same graph.
 import Foundation
 import Kernels
+import Runtime
 
-// The same OpenBLAS kernels the mge and mge-script users get (the spectral solver's GEMMs).
-BLASKernels.reexecWithBetterKernelsIfNeeded()
+// The same start-up as mge and mge-script (OpenBLAS kernels for the spectral solver's GEMMs).
+Startup.prepare()
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data((message + "\n").utf8))

@@ -1,8 +1,10 @@
 // Benchmarks of the numeric kernels (run by scripts/bench-nn, always in release):
 // ResNet-20 forward+backward on a batch of 128, conv layers against OpenBLAS sgemm's own rate.
-// With `--prune NAME` (scripts/bench-prune): one pruner's time and peak memory instead.
+// With `--prune NAME` (scripts/bench-prune): one pruner's time and peak memory instead;
+// with `--data-free`: the data-free pruners on every model.
 import Foundation
 import Kernels
+import Runtime
 
 func now() -> Double {
     var t = timespec()
@@ -38,6 +40,17 @@ func timeIt(runs: Int, _ body: () throws -> Void) rethrows -> Double {
     return median(times)
 }
 
+/// A new array of `shape`'s size written by `body` (zeroed first for kernels that accumulate).
+func output(_ shape: [Int], zeroed: Bool = false, _ body: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+    let count = shape.reduce(1, *)
+    return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        guard let base = buffer.baseAddress else { initialized = 0; return }
+        if zeroed { base.initialize(repeating: 0, count: count) }
+        body(base)
+        initialized = count
+    }
+}
+
 func peakMemoryMB() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -49,12 +62,23 @@ func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     return Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in Float(rng.normal()) })
 }
 
-BLASKernels.reexecWithBetterKernelsIfNeeded()
+Startup.prepare()  // as mge and mge-script: OpenBLAS kernels, allocator settings
+Progress.reporter = nil  // no bars in the figures
 print("OpenBLAS kernels: \(BLASKernels.coreName)")
 let arguments = CommandLine.arguments
 let runs = arguments.firstIndex(of: "--runs").flatMap { Int(arguments[$0 + 1]) } ?? 7
 let model = arguments.firstIndex(of: "--model").map { arguments[$0 + 1] } ?? "resnet20"
 let batch = 128
+
+if arguments.contains("--data-free") {
+    do {
+        print(DataFreePruningBenchmark.table(try DataFreePruningBenchmark.run(repeats: max(1, runs))))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write("mge-bench: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}
 
 // `--prune NAME`: time one pruner on the model at `--sparsity` (default 0.98) on synthetic
 // CIFAR-shaped data, then exit. One pruner per process, so the peak memory is that pruner's.
@@ -124,12 +148,19 @@ do {
     for (cin, cout, size, stride) in [(16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 32, 32, 2)] {
         let g = ConvGeometry(batch: batch, inChannels: cin, height: size, width: size, outChannels: cout, kernel: 3,
                              stride: stride, padding: 1)
-        let xs = Variable(randomTensor(g.inputShape, seed: 5)), ws = Variable(randomTensor(g.weightShape, seed: 6))
-        let dy = Variable(randomTensor(g.outputShape, seed: 7))
+        let xs = randomTensor(g.inputShape, seed: 5).data, ws = randomTensor(g.weightShape, seed: 6).data
+        let dy = randomTensor(g.outputShape, seed: 7).data
         let flops = 2 * Double(g.batch * g.outChannels * g.outHeight * g.outWidth * cin * 9)
-        let f = try timeIt(runs: runs) { _ = try Autodiff.conv2d(xs, ws, stride: stride, padding: 1) }
-        let bi = try timeIt(runs: runs) { _ = try Autodiff.conv2dBackwardInput(dy, ws, g) }
-        let bw = try timeIt(runs: runs) { _ = try Autodiff.conv2dBackwardWeight(xs, dy, g) }
+        // Each kernel into a fresh output array, as the gradient engine calls them.
+        let f = timeIt(runs: runs) {
+            _ = output(g.outputShape) { y in Conv2D.forward(g, x: xs, weight: ws, y: y) }
+        }
+        let bi = timeIt(runs: runs) {
+            _ = output(g.inputShape, zeroed: true) { dx in Conv2D.backwardInput(g, dy: dy, weight: ws, dx: dx) }
+        }
+        let bw = timeIt(runs: runs) {
+            _ = output(g.weightShape, zeroed: true) { dw in Conv2D.backwardWeight(g, x: xs, dy: dy, dw: dw) }
+        }
         print(String(format: "conv %d->%d %dx%d s%d: forward %.1f, input grad %.1f, weight grad %.1f GFLOP/s (%.0f%%, %.0f%%, %.0f%% of sgemm peak)",
                      cin, cout, size, size, stride, flops / f / 1e9, flops / bi / 1e9, flops / bw / 1e9,
                      100 * flops / f / (gemmFlops * Double(Parallel.workers)),

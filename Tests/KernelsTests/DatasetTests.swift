@@ -354,12 +354,14 @@ final class DatasetTests: XCTestCase {
         }
     }
 
-    func testDefaultLocationsHonourMGEData() {
-        let roots = Dataset.defaultLocations("cifar10")
-        XCTAssertTrue(roots.last?.hasSuffix("/.mge/data/cifar10") ?? false, "\(roots)")
-        if let env = ProcessInfo.processInfo.environment["MGE_DATA"], !env.isEmpty {
-            XCTAssertEqual(roots.first, env + "/cifar10")
-        }
+    /// Datasets are looked for under each root the front end set; `download` unpacks into the first.
+    func testDefaultLocationsFollowTheRoots() {
+        let saved = Dataset.roots
+        defer { Dataset.roots = saved }
+        XCTAssertTrue(Dataset.defaultLocations("cifar10").last?.hasSuffix("/.mge/data/cifar10") ?? false, "\(Dataset.roots)")
+        Dataset.roots = ["/a", "/b"]
+        XCTAssertEqual(Dataset.defaultLocations("cifar10"), ["/a/cifar10", "/b/cifar10"])
+        XCTAssertEqual(DatasetDownload.dataRoot, "/a")
     }
 }
 

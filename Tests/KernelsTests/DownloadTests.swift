@@ -14,13 +14,11 @@ final class DownloadTests: XCTestCase {
         server = try LocalHTTPServer()
         root = NSTemporaryDirectory() + "mge-download-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        Progress.forceEnabled = false
     }
 
     override func tearDown() {
         server.stop()
         try? FileManager.default.removeItem(atPath: root)
-        Progress.forceEnabled = nil
         Cancellation.reset()
     }
 

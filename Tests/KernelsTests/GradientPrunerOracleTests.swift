@@ -65,7 +65,6 @@ final class GradientPrunerOracleTests: XCTestCase {
     }
 
     func measure(_ pruner: Pruner, scoring: (any ScoreFunction)? = nil) throws {
-        Progress.forceEnabled = false
         for c in try Self.load(pruner.name) {
             let clock = ContinuousClock()
             var report: PruneReport?
@@ -129,7 +128,6 @@ final class GradientPrunerOracleTests: XCTestCase {
     }
 
     func check(_ pruner: Pruner, masks minimum: Double, scoreLayer: Double?, scoreGlobal: Double?) throws {
-        Progress.forceEnabled = false
         for c in try Self.load(pruner.name) {
             let report = try prune(c.network, pruner, sparsity: c.sparsity, seed: 0, data: c.data, options: PruneOptions(keepScores: true))
             let (fraction, ours, theirs) = try Self.agreement(c.network, c.oracleMasks)

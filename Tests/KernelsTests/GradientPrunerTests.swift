@@ -7,7 +7,6 @@ import XCTest
 final class GradientPrunerTests: XCTestCase {
     typealias V = Variable<Double>
 
-    override func setUp() { Progress.forceEnabled = false }
 
     /// A small network on CIFAR-shaped input with every kind of scored parameter (conv with
     /// and without bias, BN, linear with bias), cheap enough for debug builds.

@@ -26,7 +26,6 @@ final class ReferenceCodePrunerTests: XCTestCase {
     /// weights: measured 270,896 of 270,896 weights equal. Bound: at most 0.01% may differ
     /// (alive weights of score exactly 0 are removed in an order PyTorch's topk leaves open).
     func testSynflowEqualsThePublishedCode() throws {
-        Progress.forceEnabled = false
         let dir = try oracleCase("Resnet-20-CIFAR-10-synflow-0.95-s0")
         let net = try Oracle.network(dir, stateDict: "init", masks: false)
         try prune(net, .synflow(), sparsity: 0.95, seed: 0)
@@ -40,7 +39,6 @@ final class ReferenceCodePrunerTests: XCTestCase {
     /// PyTorch's float64 double backward of the same unrolled steps: measured 270,896 of
     /// 270,896 equal. Float64 rounding differences do not move the ranking; float32's do.
     func testProsprInDoubleEqualsPyTorchFloat64() throws {
-        Progress.forceEnabled = false
         let dir = try oracleCase("Resnet-20-CIFAR-10-prospr-0.98-s0")
         let net = try Oracle.network(dir, stateDict: "init", masks: false)
         let data = try Dataset.fromSafeTensors(path: dir + "/batch.safetensors")

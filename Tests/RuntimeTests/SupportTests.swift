@@ -1,5 +1,6 @@
 import XCTest
-@testable import Kernels
+import Kernels
+@testable import Runtime
 
 /// The cancellation flag and progress reporter that kernels share with the REPL.
 final class SupportTests: XCTestCase {
@@ -14,12 +15,25 @@ final class SupportTests: XCTestCase {
     }
 
     func testProgressLine() {
-        let p = Progress(label: "synflow", total: 100, unit: "rounds")
+        let p = ProgressBar(label: "synflow", total: 100, unit: "rounds")
         XCTAssertEqual(p.render(done: 100, elapsed: 1.94, final: true),
                        "synflow  100/100 rounds  [████████████████████] 1.9 s")
         XCTAssertEqual(p.render(done: 25, elapsed: 2, final: false),
                        "synflow  25/100 rounds  [█████···············] 12.5/s  ETA 6.0 s")
-        XCTAssertEqual(Progress.seconds(125), "2m05s")
+        XCTAssertEqual(ProgressBar.seconds(125), "2m05s")
         p.finish()
+    }
+
+    /// The executables' start-up takes the data folders from the environment (the kernels never read it).
+    func testStartupTakesDataFoldersFromTheEnvironment() {
+        let saved = (Dataset.roots, DatasetDownload.mirror, PublishedTable.folder)
+        defer { (Dataset.roots, DatasetDownload.mirror, PublishedTable.folder) = saved }
+        Startup.readEnvironment(["MGE_DATA": "~/d", "MGE_DATA_MIRROR": "http://m/", "MGE_PAPER_DATA": "/p"])
+        XCTAssertEqual(Dataset.roots, [NSHomeDirectory() + "/d", NSHomeDirectory() + "/.mge/data"])
+        XCTAssertEqual(DatasetDownload.dataRoot, NSHomeDirectory() + "/d")
+        XCTAssertEqual(DatasetDownload.mirror, "http://m")
+        XCTAssertEqual(PublishedTable.searchedFolders().first, "/p")
+        Startup.readEnvironment([:])
+        XCTAssertEqual(Dataset.roots, [NSHomeDirectory() + "/.mge/data"])
     }
 }

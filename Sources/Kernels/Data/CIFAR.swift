@@ -29,7 +29,7 @@ struct CIFARFormat {
 
     var source: String {
         "run download(\"\(folder)\"), or get the binary version (\(archive)) from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into "
-            + "$MGE_DATA/\(folder) or ~/.mge/data/\(folder), or pass the folder that holds the .bin files"
+            + Dataset.defaultLocations(folder).joined(separator: " or ") + ", or pass the folder that holds the .bin files"
     }
 
     static let cifar10 = CIFARFormat(display: "CIFAR-10", folder: "cifar10", archiveFolder: "cifar-10-batches-bin",
@@ -41,7 +41,7 @@ struct CIFARFormat {
 }
 
 extension Dataset {
-    /// CIFAR-10 from the folder at `path` (or `$MGE_DATA/cifar10`, then `~/.mge/data/cifar10`;
+    /// CIFAR-10 from the folder at `path` (or `cifar10` under each of `Dataset.roots`;
     /// either the folder with the .bin files or its parent holding `cifar-10-batches-bin`).
     /// The train split augments by default (random crop with 4-pixel padding + flip).
     /// - Complexity: O(file size); images stay as 3,072 bytes each.

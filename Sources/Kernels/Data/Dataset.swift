@@ -364,12 +364,14 @@ extension Dataset {
 
     // MARK: Locations
 
-    /// Where a dataset called `name` is looked for when no path is given: `$MGE_DATA/<name>`,
-    /// then `~/.mge/data/<name>`.
+    /// The folders datasets are looked for in by name, in order (`<root>/<name>`); `download`
+    /// unpacks into the first. The front end sets them at start-up (the Runtime puts
+    /// `$MGE_DATA` first); by default only `~/.mge/data`.
+    nonisolated(unsafe) public static var roots: [String] = [NSHomeDirectory() + "/.mge/data"]
+
+    /// Where a dataset called `name` is looked for when no path is given: `<root>/<name>` for
+    /// each of `roots`.
     public static func defaultLocations(_ name: String) -> [String] {
-        var roots: [String] = []
-        if let env = ProcessInfo.processInfo.environment["MGE_DATA"], !env.isEmpty { roots.append(env + "/" + name) }
-        roots.append(NSHomeDirectory() + "/.mge/data/" + name)
-        return roots
+        roots.map { $0 + "/" + name }
     }
 }

@@ -57,8 +57,8 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
 
 /// Fetches a dataset's archive, checks it, and unpacks it into `<data root>/<name>` atomically.
 ///
-/// - The archive comes from its official URL, or from `$MGE_DATA_MIRROR/<file name>` with the
-///   checksum taken from `$MGE_DATA_MIRROR/SHA256SUMS` (sha256sum's format) when that is set.
+/// - The archive comes from its official URL, or from `<mirror>/<file name>` with the checksum
+///   taken from `<mirror>/SHA256SUMS` (sha256sum's format) when a mirror is set.
 /// - It is downloaded to `<root>/.<file name>.part`; a cut connection or Ctrl-C leaves that
 ///   file, and the next call resumes it with an HTTP range request.
 /// - The complete archive is checked (MD5 for the official archives, SHA-256 with a mirror),
@@ -66,16 +66,12 @@ public enum DownloadError: Error, CustomStringConvertible, Equatable {
 ///   renamed to `<root>/<name>`; any failure removes the half-unpacked folder, so no half
 ///   dataset is ever visible. The archive is deleted once unpacked.
 public enum DatasetDownload {
-    /// `$MGE_DATA`, else `~/.mge/data` (the first of `Dataset.defaultLocations`' roots).
-    public static var dataRoot: String {
-        if let env = ProcessInfo.processInfo.environment["MGE_DATA"], !env.isEmpty { return (env as NSString).expandingTildeInPath }
-        return NSHomeDirectory() + "/.mge/data"
-    }
+    /// Where archives are unpacked: the first of `Dataset.roots`.
+    public static var dataRoot: String { Dataset.roots.first ?? NSHomeDirectory() + "/.mge/data" }
 
-    public static var mirror: String? {
-        guard let m = ProcessInfo.processInfo.environment["MGE_DATA_MIRROR"], !m.isEmpty else { return nil }
-        return m.hasSuffix("/") ? String(m.dropLast()) : m
-    }
+    /// A mirror's base URL (no trailing slash) to fetch archives from instead of the official
+    /// URLs; set by the front end at start-up (the Runtime from `$MGE_DATA_MIRROR`).
+    nonisolated(unsafe) public static var mirror: String?
 
     public enum Outcome: Equatable { case downloaded(String), alreadyPresent(String) }
 
@@ -195,8 +191,8 @@ enum HTTPTransfer {
         var discardBody = false
         /// Why the write callback stopped the transfer, when it did.
         var failure: DownloadError?
-        var progress: Progress?
-        var progressDone = 0
+        var progress: (any ProgressStage)?
+        var progressDone = 0, progressTotal = 0
         let label: String
         let url: String
 
@@ -255,7 +251,7 @@ enum HTTPTransfer {
             _ = mge_curl_set_pointer(curl, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(buffer.baseAddress!))
             return curl_easy_perform(curl)
         }
-        if code == CURLE_OK, let bar = sink.progress { bar.advance(by: bar.total) }   // the last partial MB
+        if code == CURLE_OK, let bar = sink.progress { bar.advance(by: sink.progressTotal - sink.progressDone) }   // the last partial MB
         sink.progress?.finish()
         if let failure = sink.failure { throw failure }
         if Cancellation.isRequested { throw InterruptedError() }
@@ -321,7 +317,8 @@ enum HTTPTransfer {
         guard sink.file != nil, total > 0 else { return }
         let whole = sink.resumeOffset + total, done = sink.resumeOffset + now
         if sink.progress == nil {
-            sink.progress = Progress(label: sink.label, total: max(1, (whole + 999_999) / 1_000_000), unit: "MB")
+            sink.progressTotal = max(1, (whole + 999_999) / 1_000_000)
+            sink.progress = Progress.begin(sink.label, total: sink.progressTotal, unit: "MB")
             sink.progressDone = sink.resumeOffset / 1_000_000
             sink.progress?.advance(by: sink.progressDone)
         }

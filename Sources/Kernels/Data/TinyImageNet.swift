@@ -114,13 +114,13 @@ extension Dataset {
     /// Images (64x64) are decoded with libjpeg-turbo and area-resized to 32x32 (see `AreaResize`).
     /// Labels are the positions of the wnids in sorted order, as torchvision's ImageFolder (the
     /// reference's loader) numbers class folders; samples are ordered by label, then file name.
-    /// Located like `cifar10` (`$MGE_DATA/tinyimagenet`, `~/.mge/data/tinyimagenet`, or its
+    /// Located like `cifar10` (`tinyimagenet` under each of `Dataset.roots`, or its
     /// parent holding `tiny-imagenet-200`). Decoding runs on all cores.
     /// - Complexity: O(images · 64²) once; 3,072 bytes per image kept.
     public static func tinyImageNet(path: String? = nil, split: Split = .train, augment: Bool? = nil) throws -> Dataset {
         let display = "TinyImageNet (\(split == .train ? "train" : "val") split)"
         let source = "run download(\"tinyimagenet\"), or get the official archive from https://cs231n.stanford.edu/tiny-imagenet-200.zip and unzip it into "
-            + "$MGE_DATA/tinyimagenet or ~/.mge/data/tinyimagenet, or pass the folder that holds wnids.txt"
+            + defaultLocations("tinyimagenet").joined(separator: " or ") + ", or pass the folder that holds wnids.txt"
         let roots = path.map { [$0] } ?? defaultLocations("tinyimagenet")
         let candidates = roots.flatMap { [$0, $0 + "/tiny-imagenet-200"] }
         let fm = FileManager.default

@@ -4,7 +4,8 @@ import Foundation
 /// code repository, Apache-2.0), shipped with mge as `data/paper/unrolled.csv.zst`, so a
 /// computed row can be put beside the published rows of the same configuration.
 ///
-/// Found at `$MGE_PAPER_DATA/unrolled.csv.zst` (or `.csv`), else in `data/paper/` of the first
+/// Found in `folder` (set by the front end at start-up, the Runtime from `$MGE_PAPER_DATA`) as
+/// `unrolled.csv.zst` (or `.csv`), else in `data/paper/` of the first
 /// folder above the running executable that has one (the repository of a `swift build`), else
 /// in `data/paper/` under the current folder.
 public enum PublishedTable {
@@ -16,10 +17,12 @@ public enum PublishedTable {
         public func number(_ column: String) -> Double? { cells[column].flatMap(Double.init) }
     }
 
+    /// A folder searched first, when set.
+    nonisolated(unsafe) public static var folder: String?
+
     /// The folders searched, in order.
     public static func searchedFolders() -> [String] {
-        var folders: [String] = []
-        if let env = ProcessInfo.processInfo.environment["MGE_PAPER_DATA"], !env.isEmpty { folders.append(env) }
+        var folders: [String] = folder.map { [$0] } ?? []
         var dir = URL(fileURLWithPath: executablePath()).deletingLastPathComponent()
         for _ in 0 ..< 6 {
             folders.append(dir.appendingPathComponent("data/paper").path)
@@ -50,7 +53,7 @@ public enum PublishedTable {
         lock.lock(); defer { lock.unlock() }
         guard let path = locate() else {
             throw IOFailure.cannotRead(path: fileName, reason: "the paper's table was not found in "
-                + searchedFolders().joined(separator: ", ") + "; set MGE_PAPER_DATA to the folder that holds it")
+                + searchedFolders().joined(separator: ", "))
         }
         if let cache, cache.path == path { return cache.table }
         guard let data = FileManager.default.contents(atPath: path) else {

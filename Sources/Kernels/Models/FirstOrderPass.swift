@@ -2,12 +2,10 @@
 /// routine per node kind, activations in plain arrays), for gradients and, in forward-over-reverse
 /// mode, exact Hessian-vector products.
 ///
-/// The autodiff tape (`DifferentiableNetwork` + `Autodiff.grad`) records a node with closures
-/// per operation and can differentiate its own backward pass; pruners that need one gradient
-/// (synflow's 100 rounds, SNIP's single batch) or one Hessian-vector product per step (ProsPr)
-/// pay for that machinery — and, for Hv by double backward, hold the whole recorded backward
-/// graph. This pass computes the same values with the same kernels (`Conv2D`, `BatchNorm`,
-/// `Pooling`, `CrossEntropy`) and keeps only what its backward reads:
+/// The library's one gradient engine: `Execution` (forward, loss, gradients), the pruners and
+/// training run on it. It uses the kernels (`Conv2D`, `BatchNorm`, `Pooling`, `CrossEntropy`)
+/// directly and keeps only what its backward reads (the test suite checks it against finite
+/// differences and an independent autodiff tape):
 /// - the input of every conv / linear (for the weight gradient) and of every training-mode
 ///   batch norm (with the batch mean and 1/σ);
 /// - the output of every ReLU (its 0/1 pattern; y > 0 ⇔ x > 0) and max-pool indices.
@@ -17,14 +15,15 @@
 /// included), and `backward` given the seed's tangent propagates the tangent of every gradient.
 /// The tangent of ∇L along v is H·v, exactly (up to rounding) and with about twice the memory of
 /// a gradient, instead of the recorded double-backward graph. ReLU and max pool are piecewise
-/// linear: their 0/1 pattern and indices are constants, as in the tape's double backward.
+/// linear: their 0/1 pattern and indices are constants.
 ///
 /// Weights are taken as given: the caller passes the *effective* weights (w ⊙ m). The gradient
 /// returned for a weight is ∂L/∂(w ⊙ m); ∂L/∂w = that ⊙ m and ∂L/∂m = that ⊙ w.
 ///
 /// Batch norm: `.batch` normalises with the batch's mean and biased variance (training mode,
 /// running statistics untouched); `.running` uses the running statistics (evaluation mode) as
-/// y = x·(γσ⁻¹) + (β − μ·γσ⁻¹), the same arithmetic as `DifferentiableNetwork.forward`.
+/// y = x·(γσ⁻¹) + (β − μ·γσ⁻¹). `updatedRunningStatistics` folds a `.batch` forward's
+/// statistics into the running ones (PyTorch's training-mode forward).
 /// Tangents and batch-norm weight gradients are provided in `.batch` mode only.
 final class FirstOrderPass<S: NNScalar> {
     enum Normalisation { case batch, running }
@@ -56,9 +55,12 @@ final class FirstOrderPass<S: NNScalar> {
     /// - Parameters:
     ///   - parameters: every conv/linear weight (effective, w ⊙ m) and bias and every batch-norm
     ///     weight and bias the architecture declares, by state-dict name.
-    ///   - runningStatistics: `running_mean` / `running_var` by name (read in `.running` mode).
+    ///   - runningStatistics: `running_mean` / `running_var` by name (read in `.running` mode;
+    ///     in `.batch` mode only `updatedRunningStatistics` reads them).
+    ///   - forBackward: keep what `backward` reads; false for a forward-only pass (evaluation,
+    ///     a loss), which then frees every activation after its last reader.
     init(_ architecture: Architecture, parameters: [String: [S]], runningStatistics: [String: [S]],
-         normalisation: Normalisation) throws {
+         normalisation: Normalisation, forBackward: Bool = true) throws {
         for spec in architecture.parameters {
             let isRunning = spec.role == .runningMean || spec.role == .runningVar
             if isRunning && normalisation == .batch { continue }
@@ -70,7 +72,7 @@ final class FirstOrderPass<S: NNScalar> {
         self.parameters = parameters
         self.runningStatistics = runningStatistics
         var keep = [Bool](repeating: false, count: architecture.nodes.count)
-        for node in architecture.nodes {
+        for node in architecture.nodes where forBackward {
             switch node.op {
             case .conv, .linear: keep[node.inputs[0]] = true
             case .batchNorm: if normalisation == .batch { keep[node.inputs[0]] = true }
@@ -278,6 +280,31 @@ final class FirstOrderPass<S: NNScalar> {
         let scale = (0 ..< gamma.count).map { gamma[$0] * (1 / (variance[$0] + S(BatchNorm.epsilon)).squareRoot()) }
         let shift = (0 ..< gamma.count).map { beta[$0] - scale[$0] * mean[$0] }
         return (scale, shift)
+    }
+
+    /// The running statistics after the last `.batch` forward, updated as PyTorch's `train()`
+    /// forward does: momentum 0.1, `running_var` from the *unbiased* batch variance. Starts from
+    /// the `runningStatistics` given at init; returns every `running_mean` / `running_var`.
+    func updatedRunningStatistics() throws -> [String: [S]] {
+        var result = runningStatistics
+        for node in architecture.nodes {
+            guard case let .batchNorm(channels) = node.op else { continue }
+            let meanName = node.name + ".running_mean", varName = node.name + ".running_var"
+            guard normalisation == .batch, let (mean, invStd) = statistics[node.id] else { throw missing(node) }
+            guard var runningMean = result[meanName], var runningVar = result[varName],
+                  runningMean.count == channels, runningVar.count == channels else {
+                throw ModelError.missingParameter(meanName, model: architecture.name)
+            }
+            let count = batch * architecture.nodes[node.inputs[0]].shape.reduce(1, *) / channels
+            runningMean.withUnsafeMutableBufferPointer { pm in
+                runningVar.withUnsafeMutableBufferPointer { pv in
+                    BatchNorm.updateRunningStatistics(mean: mean, invStd: invStd, count: count, channels: channels,
+                                                      runningMean: Autodiff.base(pm), runningVar: Autodiff.base(pv))
+                }
+            }
+            result[meanName] = runningMean; result[varName] = runningVar
+        }
+        return result
     }
 
     // MARK: Loss

@@ -73,7 +73,7 @@ struct ProsprScoring<Scalar: NNScalar>: ScoreFunction {
             return (learnable.map { g[$0.name] ?? zeros($0) }, vector == nil ? [] : learnable.map { hv[$0.name] ?? zeros($0) })
         }
 
-        let progress = Progress(label: "prospr", total: 2 * steps + 1, unit: "passes")
+        let progress = Progress.begin("prospr", total: 2 * steps + 1, unit: "passes")
         defer { progress.finish() }
 
         // Forward through the inner steps, keeping every p_t (parameters only: small).

@@ -7,8 +7,8 @@ import Foundation
 // Two families share the entry point:
 // - data-free random pruners (uniform, er, erk, dense), implemented in `RandomPruners.swift`;
 // - score-based pruners (snip, grasp, synflow, prospr): a `ScoreFunction` computes saliencies
-//   and the pruner's `KeepRule` turns them into masks (`ScoreFunction.swift`). Their score
-//   functions need gradients and arrive with the autodiff; `Pruner.scoreFunction` is the seam.
+//   (gradients on `FirstOrderPass`) and its `KeepRule` turns them into masks
+//   (`ScoreFunction.swift`).
 
 /// A pruning-at-initialisation method with its hyperparameters (reference defaults).
 public enum Pruner: Equatable, Sendable, CustomStringConvertible {
@@ -67,14 +67,6 @@ public enum Pruner: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// True for the pruners whose scores come from gradients (the autodiff seam).
-    public var needsGradients: Bool {
-        switch self {
-        case .snip, .grasp, .synflow, .prospr: return true
-        case .uniform, .er, .erk, .dense: return false
-        }
-    }
-
     /// How the pruner turns scores into masks (score-based pruners only).
     public var keepRule: KeepRule? {
         switch self {
@@ -82,19 +74,6 @@ public enum Pruner: Equatable, Sendable, CustomStringConvertible {
         case .grasp: return .removeTopFloorKeepThreshold
         case let .synflow(o): return .iterativeRemoveLowest(rounds: o.rounds)
         case .prospr: return .keepTopCeilExact
-        case .uniform, .er, .erk, .dense: return nil
-        }
-    }
-
-    /// The score function of a score-based pruner (its `keepRule` equals `self.keepRule`);
-    /// nil for the random pruners, which draw masks without scores. `prune` runs it through
-    /// `ScoredPruning.masks`.
-    public var scoreFunction: (any ScoreFunction)? {
-        switch self {
-        case let .snip(o): return SnipScoring<Float>(options: o)
-        case let .grasp(o): return GraspScoring<Float>(options: o)
-        case let .synflow(o): return SynflowScoring<Double>(options: o)
-        case let .prospr(o): return ProsprScoring<Float>(options: o)
         case .uniform, .er, .erk, .dense: return nil
         }
     }
@@ -120,6 +99,31 @@ public enum Pruner: Equatable, Sendable, CustomStringConvertible {
         case .uniform, .er, .erk, .dense:
             break
         }
+    }
+
+    /// Everything `prune` refuses before any work, in this order: the hyperparameters
+    /// (`invalidOption`), the sparsity (`invalidSparsity`), a network without prunable weights,
+    /// given data that cannot serve the network (`emptyDataset`, `tooManyClasses`), and dense
+    /// at a sparsity other than 0. Front ends call it to blame the right argument before
+    /// loading default data.
+    public func check(sparsity: Double, network: Network, data: Dataset?) throws {
+        try validate()
+        try checkPrunable(network, sparsity: sparsity, data: data)
+        if case .dense = self, sparsity != 0 { throw PruneError.denseWithSparsity(sparsity) }
+    }
+}
+
+/// The checks of every prune, whatever the pruner: sparsity in [0, 1), prunable weights, and
+/// data, when given, that can serve the network.
+private func checkPrunable(_ network: Network, sparsity: Double, data: Dataset?) throws {
+    guard sparsity.isFinite, sparsity >= 0, sparsity < 1 else { throw PruneError.invalidSparsity(sparsity) }
+    guard !network.architecture.prunable.isEmpty else { throw PruneError.noPrunableWeights(model: network.architecture.name) }
+    // Data-free pruners ignore data, but data that cannot serve this network is still refused.
+    guard let data else { return }
+    guard data.count > 0 else { throw PruneError.emptyDataset(data.name) }
+    guard data.classes <= network.architecture.classes else {
+        throw PruneError.tooManyClasses(dataset: data.name, classes: data.classes,
+                                        model: network.architecture.name, modelClasses: network.architecture.classes)
     }
 }
 
@@ -183,12 +187,9 @@ public struct PruneOptions: Sendable {
     public var from: PruneStart = .unpruned
     /// Put the raw per-weight scores (or, for random pruners, the random draws that decided) in the report.
     public var keepScores: Bool
-    /// Called with (done, total) as an iterative pruner advances (synflow rounds); may be nil.
-    public var progress: (@Sendable (Int, Int) -> Void)?
 
-    public init(compat: PruneCompat = .paper, from: PruneStart = .unpruned, keepScores: Bool = false,
-                progress: (@Sendable (Int, Int) -> Void)? = nil) {
-        self.compat = compat; self.from = from; self.keepScores = keepScores; self.progress = progress
+    public init(compat: PruneCompat = .paper, from: PruneStart = .unpruned, keepScores: Bool = false) {
+        self.compat = compat; self.from = from; self.keepScores = keepScores
     }
 }
 
@@ -261,7 +262,6 @@ public enum PruneError: Error, CustomStringConvertible, Equatable {
     case needsData(pruner: String)
     case emptyDataset(String)
     case tooManyClasses(dataset: String, classes: Int, model: String, modelClasses: Int)
-    case notYetAvailable(pruner: String)
     case denseWithSparsity(Double)
     case noPrunableWeights(model: String)
     case searchDidNotConverge(pruner: String, detail: String)
@@ -275,15 +275,13 @@ public enum PruneError: Error, CustomStringConvertible, Equatable {
         case let .invalidOption(pruner, option, value, requirement):
             return "\(pruner): option \(option) = \(value) is invalid; it needs \(requirement)"
         case let .needsData(pruner):
-            return "\(pruner) scores weights on training data; pass a dataset (e.g. cifar10() or synthetic())"
+            return "\(pruner) scores weights on training data and none was given"
         case let .emptyDataset(name):
             return "dataset \(name) holds no samples"
         case let .tooManyClasses(dataset, classes, model, modelClasses):
             return "dataset \(dataset) has \(classes) classes but \(model) has \(modelClasses) outputs; build the model for \(classes) classes"
-        case let .notYetAvailable(pruner):
-            return "\(pruner) is not yet available: it needs gradients (autodiff), which this build does not have yet; uniform, er, erk and dense work now"
         case let .denseWithSparsity(s):
-            return "dense keeps every weight, so its sparsity must be 0 (got \(s))"
+            return "dense keeps every weight, so its sparsity must be 0, got \(s)"
         case let .noPrunableWeights(model):
             return "\(model) has no conv or linear weights to prune"
         case let .searchDidNotConverge(pruner, detail):
@@ -298,24 +296,22 @@ public enum PruneError: Error, CustomStringConvertible, Equatable {
 
 /// Prunes `network` at initialisation to `sparsity` (fraction of prunable weights removed).
 ///
-/// Validates everything first (sparsity in [0, 1), the pruner's options, data present for
-/// data-driven pruners, any given dataset non-empty with classes ≤ the model's outputs;
-/// data-free pruners otherwise ignore it), computes every
-/// mask, and only then sets the masks (zeroing removed weights). On any error the network is
-/// unchanged. The same `seed` gives the same masks on every machine.
+/// Validates everything first (`Pruner.check`, then data present for data-driven pruners;
+/// data-free pruners ignore data), computes every mask, and only then sets the masks (zeroing
+/// removed weights). On any error the network is unchanged. The same `seed` gives the same
+/// masks on every machine.
 /// - Complexity: O(N) for the random pruners (N = prunable weights); score-based pruners add
 ///   their score function's cost.
 @discardableResult
 public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: UInt64 = 0,
                   data: Dataset? = nil, options: PruneOptions = PruneOptions()) throws -> PruneReport {
-    try pruner.validate()
-    guard sparsity.isFinite, sparsity >= 0, sparsity < 1 else { throw PruneError.invalidSparsity(sparsity) }
-    if case .dense = pruner, sparsity != 0 { throw PruneError.denseWithSparsity(sparsity) }
-    guard !network.architecture.prunable.isEmpty else { throw PruneError.noPrunableWeights(model: network.architecture.name) }
+    try pruner.check(sparsity: sparsity, network: network, data: data)
     if pruner.needsData, data == nil { throw PruneError.needsData(pruner: pruner.name) }
-    // Data-free pruners ignore data, but data that cannot serve this network is still refused.
-    if let data { try checkFits(data, network) }
-    let start = try startingPoint(network, pruner: pruner.name, scored: pruner.scoreFunction != nil, sparsity: sparsity, options: options)
+    let start = try startingPoint(network, pruner: pruner.name, scored: pruner.keepRule != nil, sparsity: sparsity, options: options)
+    func scored(_ function: any ScoreFunction) throws -> PruneOutcome {
+        try ScoredPruning.masks(start.network, function, name: pruner.name, sparsity: sparsity, seed: seed,
+                                data: data, keepScores: options.keepScores, current: start.current)
+    }
 
     let outcome: PruneOutcome
     switch pruner {
@@ -328,10 +324,10 @@ public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: 
         outcome = RandomPruners.erk(network.architecture, sparsity: sparsity, seed: seed, keepScores: options.keepScores)
     case .dense:
         outcome = RandomPruners.dense(network.architecture)
-    case .snip, .grasp, .synflow, .prospr:
-        guard let function = pruner.scoreFunction else { throw PruneError.notYetAvailable(pruner: pruner.name) }
-        outcome = try ScoredPruning.masks(start.network, function, name: pruner.name, sparsity: sparsity, seed: seed,
-                                          data: data, keepScores: options.keepScores, progress: options.progress, current: start.current)
+    case let .snip(o): outcome = try scored(SnipScoring<Float>(options: o))
+    case let .grasp(o): outcome = try scored(GraspScoring<Float>(options: o))
+    case let .synflow(o): outcome = try scored(SynflowScoring<Double>(options: o))
+    case let .prospr(o): outcome = try scored(ProsprScoring<Float>(options: o))
     }
     let report = try commit(outcome, to: network, pruner: pruner.name, sparsity: sparsity, seed: seed)
     if case .er = pruner { network.maskCompat = options.compat } else { network.maskCompat = nil }
@@ -358,28 +354,18 @@ private func startingPoint(_ network: Network, pruner: String, scored: Bool, spa
     }
 }
 
-/// Prunes with a caller-supplied score function and keep rule (the same driver the gradient
-/// pruners will use). `name` labels errors and the report.
+/// Prunes with a caller-supplied score function and keep rule (the driver the gradient pruners
+/// use). `name` labels errors and the report.
 @discardableResult
 public func prune(_ network: Network, scoring function: any ScoreFunction, name: String, sparsity: Double,
                   seed: UInt64 = 0, data: Dataset? = nil, options: PruneOptions = PruneOptions()) throws -> PruneReport {
-    guard sparsity.isFinite, sparsity >= 0, sparsity < 1 else { throw PruneError.invalidSparsity(sparsity) }
-    guard !network.architecture.prunable.isEmpty else { throw PruneError.noPrunableWeights(model: network.architecture.name) }
-    if let data { try checkFits(data, network) }
+    try checkPrunable(network, sparsity: sparsity, data: data)
     let start = try startingPoint(network, pruner: name, scored: true, sparsity: sparsity, options: options)
     let outcome = try ScoredPruning.masks(start.network, function, name: name, sparsity: sparsity, seed: seed, data: data,
-                                          keepScores: options.keepScores, progress: options.progress, current: start.current)
+                                          keepScores: options.keepScores, current: start.current)
     let report = try commit(outcome, to: network, pruner: name, sparsity: sparsity, seed: seed)
     network.maskCompat = nil
     return report
-}
-
-private func checkFits(_ data: Dataset, _ network: Network) throws {
-    guard data.count > 0 else { throw PruneError.emptyDataset(data.name) }
-    guard data.classes <= network.architecture.classes else {
-        throw PruneError.tooManyClasses(dataset: data.name, classes: data.classes,
-                                        model: network.architecture.name, modelClasses: network.architecture.classes)
-    }
 }
 
 /// Masks (and optional scores) computed but not yet applied.

@@ -49,8 +49,7 @@ public enum ScoredPruning {
     /// - Complexity: O(N) per scoring call plus the score function's cost (one call, or
     ///   `rounds` calls for the iterative rule).
     static func masks(_ network: Network, _ function: any ScoreFunction, name: String, sparsity: Double, seed: UInt64,
-                      data: Dataset?, keepScores: Bool, progress: (@Sendable (Int, Int) -> Void)?,
-                      current: [String: [UInt8]]? = nil) throws -> PruneOutcome {
+                      data: Dataset?, keepScores: Bool, current: [String: [UInt8]]? = nil) throws -> PruneOutcome {
         let specs = scoredParameters(network.architecture, function.scope)
         let total = specs.reduce(0) { $0 + $1.count }
         var keep = 1 - sparsity
@@ -123,15 +122,14 @@ public enum ScoredPruning {
                 keep = aliveCount == 0 ? 0 : min(1, keep * Double(total) / Double(aliveCount))
             }
             let perRound = 1 - Foundation.pow(keep, 1 / Double(rounds))
-            let bar = Progress(label: name, total: rounds, unit: "rounds")
-            defer { bar.finish() }
-            for round in 1 ... rounds {
+            let progress = Progress.begin(name, total: rounds, unit: "rounds")
+            defer { progress.finish() }
+            for _ in 1 ... rounds {
                 try Cancellation.check()
                 last = try score(alive)
                 let aliveCount = alive.reduce(0) { $0 + Int($1) }
                 ScoreSelection.removeSmallest(last, alive: &alive, count: pythonRound(perRound * Double(aliveCount)))
-                progress?(round, rounds)
-                bar.advance()
+                progress.advance()
             }
         }
 

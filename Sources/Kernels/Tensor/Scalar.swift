@@ -1,7 +1,7 @@
 import CBLAS
 import Foundation
 
-/// The floating-point types the numeric kernels and the autodiff run on.
+/// The floating-point types the numeric kernels and the gradient engine run on.
 ///
 /// Float is the production type (OpenBLAS `sgemm`); Double exists so the tests can check
 /// gradients and Hessian-vector products against finite differences without Float's rounding
@@ -44,44 +44,12 @@ extension Double: NNScalar {
     @inline(__always) public var doubleValue: Double { self }
 }
 
-/// Which OpenBLAS kernels run. Debian's OpenBLAS picks its kernels by CPU model when it loads;
-/// on virtual CPUs that report a generic model ("Intel Xeon Processor") it falls back to the
-/// SSE3 "Prescott" kernels, 4x slower than the AVX-512 ones on this machine (sgemm 32 vs 136
-/// GFLOP/s per core). The choice can only be made before the library loads, through the
-/// environment variable OPENBLAS_CORETYPE, so an executable that cares re-executes itself once.
+/// Which OpenBLAS kernels run (the front end may pick better ones at start-up: OpenBLAS
+/// reads OPENBLAS_CORETYPE when it loads).
 public enum BLASKernels {
     /// The kernel family OpenBLAS chose ("Prescott", "Haswell", "SkylakeX", ...).
     public static var coreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
-    }
-
-    /// The best core type the CPU supports by its flags, when OpenBLAS chose something weaker.
-    public static var betterCoreType: String? {
-        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
-        let flags = Set(flagsLine.split(separator: " ").map(String.init))
-        let current = coreName.lowercased()
-        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) {
-            return ["skylakex", "cooperlake", "sapphirerapids"].contains(current) ? nil : "SkylakeX"
-        }
-        if flags.isSuperset(of: ["avx2", "fma"]) {
-            return ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"].contains(current) ? nil : "Haswell"
-        }
-        return nil
-    }
-
-    /// If OpenBLAS runs weaker kernels than the CPU supports and OPENBLAS_CORETYPE is unset,
-    /// sets it and replaces the process with a fresh copy of itself (same arguments). Returns
-    /// normally when nothing needs doing or the re-exec fails. Call first thing in `main`.
-    public static func reexecWithBetterKernelsIfNeeded() {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let core = betterCoreType else { return }
-        setenv("OPENBLAS_CORETYPE", core, 1)
-        let arguments = CommandLine.arguments
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-        argv.append(nil)
-        execv("/proc/self/exe", &argv)  // returns only on failure: carry on with the slow kernels
-        for p in argv { free(p) }
     }
 }

@@ -204,7 +204,7 @@ enum Fitting {
             if trials > 0 {
                 var rng = SeededGenerator(seed: UInt64(seed) &+ 0x5EED)
                 let given = Set(params.map(\.0))
-                let progress = Progress(label: "fit", total: trials, unit: "trials")
+                let progress = ProgressBar(label: "fit", total: trials, unit: "trials")
                 defer { progress.finish() }
                 var rows: [(CrossValidation.Trial)] = []
                 var bestR2 = -Double.infinity
@@ -277,7 +277,7 @@ enum Fitting {
 extension Fitting {
     /// `save(f, "model.json")`: XGBoost's JSON model with the target, rounds and parameters as attributes.
     static func save(_ model: RegressionObject, _ args: Arguments) throws -> Value {
-        let path = try GraphArguments.path(args, "path", extensions: ["json"], what: "an XGBoost model file")
+        let path = try filePath(args, "path", extensions: ["json"], what: "an XGBoost model file")
         let expanded = (path as NSString).expandingTildeInPath
         let params = model.params.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
         let bytes = try tableError(args, "x") {

@@ -11,7 +11,7 @@ let graphBuiltins: [Builtin] = [
             example: "g = unroll(net);  unroll(net, compat: \"reference\")") { args in
         let net = try args.native("net", as: NetworkObject.self)
         let compat = try GraphArguments.unrollCompat(args)
-        let graph = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: compat) }
+        let graph = try cancellable { try Kernels.unroll(net.network, compat: compat) }
         var modes: [(stage: String, compat: String)] = []
         if let masks = net.network.maskCompat { modes.append(("prune", masks.rawValue)) }
         modes.append(("unroll", compat.rawValue))
@@ -40,8 +40,8 @@ let graphBuiltins: [Builtin] = [
             summary: "Loads a graph saved by save(g, \"x.mgeg\") or a regression saved by save(f, \"x.json\"); a truncated, altered or foreign file is refused with the reason.",
             example: "g = load(\"resnet20-erk-0.98.mgeg\");  f = load(\"accuracy-model.json\")") { args in
         if (try args.string("path")).lowercased().hasSuffix(".json") { return try Fitting.load(args) }
-        let path = try GraphArguments.path(args, "path", extensions: ["mgeg"], what: "a graph file")
-        let graph = try GraphArguments.cancellable { try Graph.load(from: path) }
+        let path = try filePath(args, "path", extensions: ["mgeg"], what: "a graph file")
+        let graph = try cancellable { try Graph.load(from: path) }
         let parts = graph.partitions
         if parts.count == 2, parts[0].name == parts[1].name + ".in" {
             // A per-layer (rolled) graph: its layer's name is the right partition's.
@@ -67,15 +67,15 @@ let graphBuiltins: [Builtin] = [
             returns: "none",
             summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; highlight: a node set (or a list of them) drawn over a faded graph.",
             example: "draw(toy(), \"toy.png\", encoding: \"all\");  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
-        let path = try GraphArguments.path(args, "path", extensions: ["svg", "png"], what: "a figure")
+        let path = try filePath(args, "path", extensions: ["svg", "png"], what: "a figure")
         let title = args.optional("title").map(Display.plain)
         let options = try GraphDrawings.options(args)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
         if (path as NSString).pathExtension.lowercased() == "png" {
             let size = GraphDrawing.size(of: svg) ?? (options.width, options.height ?? options.width * 0.6)
-            try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.writePNG(svg, width: Int(size.width.rounded()), height: Int(size.height.rounded()), to: path) }
+            try cancellable(isWrite: true) { try GraphDrawing.writePNG(svg, width: Int(size.width.rounded()), height: Int(size.height.rounded()), to: path) }
         } else {
-            try GraphArguments.cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
+            try cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
         }
         reportWrite(path, file: path, args)
         args.interpreter.figureWritten?(path, svg)
@@ -83,7 +83,7 @@ let graphBuiltins: [Builtin] = [
     },
 ]
 
-/// Argument checks and small helpers shared by the graph and metrics builtins.
+/// Argument checks of the graph builtins.
 enum GraphArguments {
     static func unrollCompat(_ args: Arguments) throws -> UnrollCompat {
         let text = try args.string("compat")
@@ -93,62 +93,16 @@ enum GraphArguments {
         return compat
     }
 
-    /// A path argument under the one path rule (`filePath`: non-empty, `~` expanded) whose
-    /// extension is one of `extensions`.
-    static func path(_ args: Arguments, _ name: String, extensions: [String], what: String) throws -> String {
-        let path = try filePath(args, name)
-        let ext = (path as NSString).pathExtension.lowercased()
-        guard extensions.contains(ext) else {
-            let list = extensions.map { "." + $0 }.joined(separator: " or ")
-            throw args.bad(name, "\(Display.quoted(path)) should name \(what) ending in \(list)")
-        }
-        return path
-    }
-
     /// Writes the graph of argument `graph` to the checked argument "path" with `write` (Ctrl-C
     /// abandons it) and reports the file: `wrote g.mgeg (1.3 MB)`.
     static func writeGraph(_ args: Arguments, _ graph: String, extensions: [String], what: String,
                            _ write: @escaping (Graph, String) throws -> Void) throws -> Value {
         let object = try args.native(graph, as: GraphObject.self)
-        let path = try self.path(args, "path", extensions: extensions, what: what)
+        let path = try filePath(args, "path", extensions: extensions, what: what)
         try cancellable(isWrite: true) { try write(object.graph, path) }
         reportWrite(path, file: path, args)
         return .none
     }
-
-    /// Runs `work` on a worker thread while this one polls Ctrl-C every 20 ms. On an interrupt
-    /// a computation is abandoned at once (`InterruptedError`; it finishes in the background
-    /// and its result is dropped: the kernels do not poll the flag). A write (`isWrite`) is
-    /// waited for instead: the file writers poll the flag (`AtomicStreamWriter`, `AtomicFile`)
-    /// and delete their temporary, so after Ctrl-C neither a file nor a temporary appears
-    /// later; a write that completed before it saw the flag stands.
-    static func cancellable<T>(isWrite: Bool = false, _ work: @escaping () throws -> T) throws -> T {
-        try Cancellation.check()
-        let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            let result = Result { try work() }
-            box.set(result)
-            done.signal()
-        }
-        thread.stackSize = 64 << 20
-        thread.start()
-        while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
-            guard Cancellation.isRequested else { continue }
-            if !isWrite { throw InterruptedError() }
-            done.wait()
-            break
-        }
-        guard let result = box.get() else { throw RuntimeError("internal error: a worker thread ended without a result") }
-        return try result.get()
-    }
-}
-
-private final class ResultBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Result<T, Error>?
-    func set(_ v: Result<T, Error>) { lock.lock(); value = v; lock.unlock() }
-    func get() -> Result<T, Error>? { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// The prunable conv, shortcut and linear layers of a network as the rolled encodings and the
@@ -204,7 +158,7 @@ enum NetworkLayers {
     static func encode(_ network: Network, channel: Bool) throws -> LayersObject {
         let encoding = channel ? "rolled-channel" : "rolled"
         let layers = try weights(network)
-        let graphs = try GraphArguments.cancellable {
+        let graphs = try cancellable {
             try layers.map { l in try channel ? rolledChannelGraph(l.weight) : rolledGraph(l.weight) }
         }
         let names = layers.map(\.entry.name)
@@ -288,7 +242,7 @@ enum GraphDrawings {
             }
             let name = net.network.architecture.name
             func unrolled(_ panelTitle: String) throws -> DrawingPanel {
-                let g = try GraphArguments.cancellable { try Kernels.unroll(net.network, compat: .paper) }
+                let g = try cancellable { try Kernels.unroll(net.network, compat: .paper) }
                 return .unrolled(g, plan: try UnrollPlan(net.network.architecture), title: panelTitle)
             }
             func rolled(_ channel: Bool, _ panelTitle: String) throws -> DrawingPanel {

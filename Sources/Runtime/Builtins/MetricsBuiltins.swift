@@ -39,12 +39,12 @@ let metricsBuiltins: [Builtin] = [
         case .native(let g as GraphObject) where !g.layerName.isEmpty: (layers, ids) = ([g], [])
         default: throw args.bad("x", "the layers of rolled(net) or rolled_channel(net), or one of them, expected; an unrolled graph has no bipartite layers")
         }
-        let progress = Progress(label: "ramanujan", total: layers.count, unit: "layers")
+        let progress = ProgressBar(label: "ramanujan", total: layers.count, unit: "layers")
         defer { progress.finish() }
         var rows: [Value] = []
         for (i, layer) in layers.enumerated() {
             let left = layer.graph.partitions.first?.count ?? 0
-            let r = try GraphArguments.cancellable { ramanujanMetrics(layer.graph, leftCount: left) }
+            let r = try cancellable { ramanujanMetrics(layer.graph, leftCount: left) }
             rows.append(.record(Record([
                 ("layer_id", i < ids.count ? Value.int(ids[i]) : Value.none), ("layer_name", .string(layer.layerName)),
                 ("delta_r", MetricsBinding.value(r.deltaR)), ("spectral_gap", MetricsBinding.value(r.weightedGap)),
@@ -68,7 +68,7 @@ let metricsBuiltins: [Builtin] = [
             returns: "int",
             summary: "Appends one row to a CSV in the paper's dataset layout (accuracy, pruning, sparsity, model, dataset, seed, nodes, edges, the normalised metrics, then compat: the encoding mode of the row). Model and dataset are spelled as the paper does (a network or \"resnet20\" → Resnet-20, cifar10 → CIFAR-10); sparsity must be in [0, 1), accuracy in [0, 1], seed an int ≥ 0. compat defaults to the mode recorded in m by topometrics. Safe with several processes appending to one file (whole rows under a lock). Returns the number of rows in the file.",
             example: "append_csv(\"sweep.csv\", topometrics(g), pruning: erk, sparsity: 0.98, model: net, dataset: cifar10, seed: 0)") { args in
-        let path = try GraphArguments.path(args, "path", extensions: ["csv"], what: "a CSV file")
+        let path = try filePath(args, "path", extensions: ["csv"], what: "a CSV file")
         let given = try args.record("m")
         var run = PaperTable.Run()
         run.pruning = try args.optional("pruning").map { try MetricsBinding.label($0, "pruning", args) }
@@ -126,12 +126,12 @@ enum MetricsBinding {
         let mode = try motifMode(args, nodeCount: graph.nodeCount)
         let wanted = try onlyFields(args, known: Topometrics.fieldNames)
         let work = groups.map { $0.filter { wanted?.contains($0) ?? true } }.filter { !$0.isEmpty }
-        let progress = Progress(label: "topometrics", total: work.count, unit: "steps")
+        let progress = ProgressBar(label: "topometrics", total: work.count, unit: "steps")
         progress.showWhileWaiting()  // the first group can take minutes on a dense net
         defer { progress.finish() }
         var values: [String: MetricValue] = ["nodes": .int(graph.nodeCount), "edges": .int(graph.edgeCount)]
         for fields in work {
-            let m = try GraphArguments.cancellable { try topometrics(graph, compat: compat, motifs: mode, only: Set(fields)) }
+            let m = try cancellable { try topometrics(graph, compat: compat, motifs: mode, only: Set(fields)) }
             for (name, value) in m.orderedFields { values[name] = value }
             progress.advance()
         }
@@ -169,11 +169,11 @@ enum MetricsBinding {
             throw args.bad("motifs", "per-layer records have no motifs (got \(Display.quoted(motifs)))")
         }
         let wanted = try onlyFields(args, known: LayerTopometrics.fieldNames)
-        let progress = Progress(label: "topometrics", total: layers.count, unit: "layers")
+        let progress = ProgressBar(label: "topometrics", total: layers.count, unit: "layers")
         defer { progress.finish() }
         var rows: [Value] = []
         for (i, layer) in layers.enumerated() {
-            let m = try GraphArguments.cancellable {
+            let m = try cancellable {
                 layerTopometrics(layer.graph, layerId: i < ids.count ? ids[i] : -1, name: layer.layerName, kind: layer.layerKind)
             }
             var record = Record()

@@ -229,82 +229,6 @@ func rounded4(_ kept: Int, _ total: Int) -> Double {
     total == 0 ? 0 : (Double(kept) / Double(total) * 10_000).rounded() / 10_000
 }
 
-// MARK: - Shared helpers (also used by the prune and data builtins)
-
-/// The one path rule of every builtin that takes a path: empty paths are refused and a
-/// leading `~` is expanded (GraphArguments.path adds an extension check on top).
-func filePath(_ args: Arguments, _ name: String) throws -> String {
-    let path = try args.string(name)
-    guard !path.isEmpty else { throw args.bad(name, "empty path") }
-    return (path as NSString).expandingTildeInPath
-}
-
-/// Reads a safetensors or PyTorch file (TensorFile), blaming the path argument for unreadable or corrupt files.
-func readTensors(_ args: Arguments, _ name: String, _ path: String) throws -> [(name: String, tensor: SafeTensor)] {
-    do { return try TensorFile.read(path: path) } catch let error as IOFailure { throw args.bad(name, error.description) }
-}
-
-/// Reads the safetensors file of argument "path" into argument "net" with `load`; entries that
-/// do not fit the network (missing, unknown, mis-shaped) are refused naming the file and the model.
-func loadIntoNetwork(_ args: Arguments, _ builtin: String,
-                     _ load: (Network, [(name: String, tensor: SafeTensor)]) throws -> Void) throws -> Value {
-    let net = try args.native("net", as: NetworkObject.self).network
-    let path = try filePath(args, "path")
-    let entries = try readTensors(args, "path", path)
-    do { try load(net, entries) } catch let error as ModelError {
-        throw RuntimeError("\(builtin): \(path) does not fit \(net.architecture.name): \(error)")
-    }
-    return .none
-}
-
-/// Writes a safetensors file atomically and reports it on the output: `wrote masks.safetensors (265 kB)`.
-func writeTensors(_ args: Arguments, _ name: String, _ entries: [(name: String, tensor: SafeTensor)]) throws {
-    let path = try filePath(args, name)
-    // On a worker, so Ctrl-C abandons the write and its temporary (GraphArguments.cancellable).
-    do { try GraphArguments.cancellable(isWrite: true) { try TensorFile.write(entries, path: path) } } catch let error as IOFailure {
-        throw args.bad(name, error.description)
-    }
-    reportWrite(try args.string(name), file: path, args)
-}
-
-/// A tensor value, or a flat list of numbers as a 1-d tensor; nil for anything else.
-func tensorValue(_ value: Value) -> Tensor? {
-    switch value {
-    case .native(let object as TensorObject): return object.tensor
-    case .list(let items):
-        var data: [Float] = []
-        for item in items { guard let d = item.asDouble else { return nil }; data.append(Float(d)) }
-        return Tensor(shape: [data.count], data: data)
-    default: return nil
-    }
-}
-
-/// Labels from a tensor of non-negative integral values or a list of non-negative ints.
-func labelList(_ args: Arguments, _ name: String) throws -> [Int] {
-    switch args[name] {
-    case .native(let object as TensorObject):
-        do { return try Dataset.labels(from: object.tensor) } catch let error as DatasetError { throw args.bad(name, error.description) }
-    case .list(let items):
-        return try items.enumerated().map { i, item in
-            guard let label = integralLabel(item) else {
-                throw args.bad(name, "labels must be non-negative ints, item \(i) is \(Display.inline(item))")
-            }
-            return label
-        }
-    case let other:
-        throw args.bad(name, "tensor or list of ints expected, got \(other.typeName)")
-    }
-}
-
-/// A label: a non-negative int, or a float with such a value (as `t.values` gives).
-func integralLabel(_ value: Value) -> Int? {
-    switch value {
-    case .int(let i): return i >= 0 ? i : nil
-    case .float(let d): return d >= 0 && d == d.rounded() && d < 1e15 ? Int(d) : nil
-    default: return nil
-    }
-}
-
 /// Checks that x is a batch of the network's inputs: `[N] + input shape`, N ≥ 1.
 private func checkInput(_ x: Tensor, of net: NetworkObject, _ args: Arguments) throws {
     let input = net.network.architecture.nodes.first?.shape ?? []
@@ -316,21 +240,15 @@ private func checkInput(_ x: Tensor, of net: NetworkObject, _ args: Arguments) t
     }
 }
 
-/// Flattens nested lists of numbers into `flat`, returning their shape; ragged lists are refused.
-func nestedList(_ value: Value, into flat: inout [Float], _ args: Arguments, depth: Int = 0) throws -> [Int] {
-    switch value {
-    case .list(let items):
-        guard depth < 32 else { throw args.bad("values", "lists nested too deeply") }
-        var inner: [Int]?
-        for item in items {
-            let shape = try nestedList(item, into: &flat, args, depth: depth + 1)
-            if let inner, inner != shape { throw args.bad("values", "ragged nested lists (sub-lists of shapes \(Tensor.describe(inner)) and \(Tensor.describe(shape)))") }
-            inner = shape
-        }
-        return [items.count] + (inner ?? [])
-    default:
-        guard let d = value.asDouble else { throw args.bad("values", "numbers expected, got \(value.typeName)") }
-        flat.append(Float(d))
-        return []
+/// Reads the safetensors file of argument "path" into argument "net" with `load`; entries that
+/// do not fit the network (missing, unknown, mis-shaped) are refused naming the file and the model.
+private func loadIntoNetwork(_ args: Arguments, _ builtin: String,
+                     _ load: (Network, [(name: String, tensor: SafeTensor)]) throws -> Void) throws -> Value {
+    let net = try args.native("net", as: NetworkObject.self).network
+    let path = try filePath(args, "path")
+    let entries = try readTensors(args, "path", path)
+    do { try load(net, entries) } catch let error as ModelError {
+        throw RuntimeError("\(builtin): \(path) does not fit \(net.architecture.name): \(error)")
     }
+    return .none
 }

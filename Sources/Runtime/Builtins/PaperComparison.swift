@@ -22,7 +22,8 @@ enum PaperComparison {
         do {
             rows = try PublishedTable.rows(pruning: pruning, sparsity: sparsity, model: model, dataset: dataset)
         } catch let failure as IOFailure {
-            throw RuntimeError("compare_to_paper: \(failure)")
+            let hint = PublishedTable.locate() == nil ? "; set MGE_PAPER_DATA to the folder that holds it" : ""
+            throw RuntimeError("compare_to_paper: \(failure)\(hint)")
         }
         guard !rows.isEmpty else {
             let known = (try? PublishedTable.values(of: "pruning")) ?? []

@@ -97,7 +97,7 @@ enum Plotting {
         interpreter.figureCount += 1
         let path: String
         if args.optional("path") != nil {
-            path = try GraphArguments.path(args, "path", extensions: ["svg"], what: "an SVG file")
+            path = try filePath(args, "path", extensions: ["svg"], what: "an SVG file")
         } else {
             path = "plot-\(interpreter.figureCount).svg"
         }

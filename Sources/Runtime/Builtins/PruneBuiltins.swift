@@ -61,11 +61,11 @@ let pruneBuiltins: [Builtin] = [
         let net = try args.native("net", as: NetworkObject.self).network
         let pruner = try configuredPruner(args)
         let sparsity = try args.double("sparsity")
-        guard sparsity.isFinite, sparsity >= 0, sparsity < 1 else {
-            throw args.bad("sparsity", "sparsity must be in [0, 1) (the fraction of weights removed), got \(Display.float(sparsity))")
-        }
-        if case .dense = pruner, sparsity != 0 {
-            throw args.bad("sparsity", "dense keeps every weight, so its sparsity must be 0, got \(Display.float(sparsity))")
+        var data: Dataset?
+        if case .native(let object as DatasetObject)? = args.optional("data") { data = object.dataset }
+        // The kernel's checks, before default data is loaded, each blamed on its argument.
+        do { try pruner.check(sparsity: sparsity, network: net, data: data) } catch let error as PruneError {
+            throw blame(error, pruner, args)
         }
         let seed = try args.int("seed")
         guard seed >= 0 else { throw args.bad("seed", "seed must be >= 0, got \(seed)") }
@@ -81,26 +81,16 @@ let pruneBuiltins: [Builtin] = [
         case "current": from = .current
         case let other: throw args.bad("from", "\"unpruned\" (replace the masks) or \"current\" (prune further from them) expected, got \(Display.quoted(other))")
         }
-        var data: Dataset?
-        if case .native(let object as DatasetObject)? = args.optional("data") {
-            data = object.dataset
-            guard object.dataset.count > 0 else { throw args.bad("data", "dataset \(object.dataset.name) holds no samples") }
-            guard object.dataset.classes <= net.architecture.classes else {
-                throw args.bad("data", "dataset \(object.dataset.name) has \(object.dataset.classes) classes but \(net.architecture.name) "
-                    + "has \(net.architecture.classes) outputs; build the model with classes: \(object.dataset.classes)")
-            }
-        } else if pruner.needsData {
+        if data == nil, pruner.needsData {
             data = try defaultTrainingData(for: net, pruner: pruner.name, args.interpreter)
         }
 
-        let bar = ProgressBar(label: pruner.name)
-        let options = PruneOptions(compat: compat, from: from, keepScores: try args.bool("scores"), progress: { done, total in bar.update(done, total) })
+        let options = PruneOptions(compat: compat, from: from, keepScores: try args.bool("scores"))
         let report: PruneReport
         do {
-            defer { bar.finish() }
             report = try prune(net, pruner, sparsity: sparsity, seed: UInt64(seed), data: data, options: options)
         } catch let error as PruneError {
-            throw RuntimeError("prune: \(error)")
+            throw blame(error, pruner, args)
         }
         let table = Value.native(PruneTableObject(report))
         guard try args.bool("scores") else { return table }
@@ -110,7 +100,26 @@ let pruneBuiltins: [Builtin] = [
     },
 ]
 
+/// A refusal of `prune` in the language's words: one about an argument names it.
+private func blame(_ error: PruneError, _ pruner: Pruner, _ args: Arguments) -> RuntimeError {
+    switch error {
+    case let .invalidOption(_, option, value, requirement):
+        return args.bad(option, "\(option) = \(value) is invalid for \(pruner.name); it needs \(requirement)")
+    case .invalidSparsity, .denseWithSparsity:
+        return args.bad("sparsity", "\(error)")
+    case .emptyDataset:
+        return args.bad("data", "\(error)")
+    case let .tooManyClasses(dataset, classes, model, modelClasses):
+        return args.bad("data", "dataset \(dataset) has \(classes) classes but \(model) has \(modelClasses) outputs; build the model with classes: \(classes)")
+    case let .needsData(name):
+        return RuntimeError("prune: \(name) scores weights on training data; pass data: (e.g. cifar10() or synthetic())")
+    default:
+        return RuntimeError("prune: \(error)")
+    }
+}
+
 /// The chosen pruner with the given keywords applied; a keyword for another pruner is an error.
+/// Its values are checked with the rest by `Pruner.check`.
 private func configuredPruner(_ args: Arguments) throws -> Pruner {
     var pruner = try args.native("pruner", as: PrunerObject.self).pruner
     for (keyword, pruners) in prunerKeywords where args.optional(keyword) != nil && !pruners.contains(pruner.name) {
@@ -141,9 +150,6 @@ private func configuredPruner(_ args: Arguments) throws -> Pruner {
     case .uniform, .er, .erk, .dense:
         break
     }
-    do { try pruner.validate() } catch let PruneError.invalidOption(_, option, value, requirement) {
-        throw args.bad(option, "\(option) = \(value) is invalid for \(pruner.name); it needs \(requirement)")
-    }
     return pruner
 }
 
@@ -172,27 +178,5 @@ private func defaultTrainingData(for net: Network, pruner: String, _ interpreter
             hint = "\n  " + downloadHint(archive)
         }
         throw RuntimeError("prune: \(pruner) scores weights on training data; no data: was given and \(name) is not available: \(error)\(hint)\n  \(suggestion)")
-    }
-}
-
-/// A progress bar created when a kernel first reports its total (synflow rounds…).
-final class ProgressBar: @unchecked Sendable {
-    private let label: String
-    private let lock = NSLock()
-    private var bar: Kernels.Progress?
-    private var done = 0
-
-    init(label: String) { self.label = label }
-
-    func update(_ done: Int, _ total: Int) {
-        lock.lock(); defer { lock.unlock() }
-        if bar == nil { bar = Kernels.Progress(label: label, total: total, unit: label == "synflow" ? "rounds" : "steps") }
-        bar?.advance(by: max(0, done - self.done))
-        self.done = max(self.done, done)
-    }
-
-    func finish() {
-        lock.lock(); defer { lock.unlock() }
-        bar?.finish()
     }
 }

@@ -12,17 +12,3 @@ let sharedBuiltins: [Builtin] = [
         return try summarizable.summary()
     },
 ]
-
-/// Reports a finished write on the interpreter's output as `wrote toy.svg (12 kB)`:
-/// `shown` is the path as the user gave it, `path` the file whose size is reported.
-func reportWrite(_ shown: String, file path: String, _ args: Arguments) {
-    let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-    args.interpreter.write("wrote \(shown)\(bytes.map { " (" + byteSize($0) + ")" } ?? "")\n")
-}
-
-/// Sizes for messages: "412 B", "12 kB", "1.1 MB", "1228.8 MB".
-func byteSize(_ n: Int) -> String {
-    if n < 1000 { return "\(n) B" }
-    if n < 1_000_000 { return "\(Int((Double(n) / 1000).rounded())) kB" }
-    return String(format: "%.1f MB", Double(n) / 1_000_000)
-}

@@ -55,7 +55,7 @@ let sweepBuiltins: [Builtin] = [
                       Param("retry_failed", .bool, default: .bool(false))], returns: "list",
             summary: "Runs f on every point and appends one CSV row per point to path (the point's values, then the record f returns; a topometrics record in the paper's layout). Resumes: points already in the file are skipped. A point whose f raises an error is recorded in <path>.errors.csv and the sweep goes on; retry_failed: true (or mge-script --retry-failed) runs those again. Returns one record per point with a row. mge-script --jobs N, --shard i/n, --merge and --plan run it in parallel, on a cluster, or only estimate it (docs/sweeps.md).",
             example: "rows = sweep(grid(sparsity: [0.9, 0.98], seed: [0, 1]), \"sweep.csv\", fn (p) { net = conv6(seed: p.seed);  prune(net, erk, p.sparsity, seed: p.seed);  return topometrics(unroll(net)) })") { args in
-        let path = try GraphArguments.path(args, "path", extensions: ["csv"], what: "a CSV file")
+        let path = try filePath(args, "path", extensions: ["csv"], what: "a CSV file")
         if case .function(let f) = args["f"], f.decl.params.count != 1 {
             throw args.bad("f", "the function must take one argument, the point; it takes \(f.decl.params.count)")
         }

@@ -18,8 +18,8 @@ let tableBuiltins: [Builtin] = [
         case .string: paths = [try filePath(args, "path")]
         case .list(let items):
             for (i, item) in items.enumerated() {
-                guard case .string(let p) = item, !p.isEmpty else { throw args.bad("path", "item \(i) is \(Display.inline(item)), a path expected") }
-                paths.append((p as NSString).expandingTildeInPath)
+                guard case .string(let text) = item, let p = checkedPath(text) else { throw args.bad("path", "item \(i) is \(Display.inline(item)), a path expected") }
+                paths.append(p)
             }
             guard !paths.isEmpty else { throw args.bad("path", "an empty list of paths") }
         default: break

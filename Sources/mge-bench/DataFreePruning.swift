@@ -1,26 +1,27 @@
 import Foundation
+import Kernels
 
-/// Wall-clock timings of the data-free pruners, for `scripts/bench`.
-public enum PruningBenchmark {
-    public struct Timing: Sendable {
-        public var model: String
-        public var pruner: String
-        public var sparsity: Double
-        public var prunable: Int
-        public var kept: Int
+/// Wall-clock timings of the data-free pruners (`mge-bench --data-free`, run by scripts/bench-prune).
+enum DataFreePruningBenchmark {
+    struct Timing: Sendable {
+        var model: String
+        var pruner: String
+        var sparsity: Double
+        var prunable: Int
+        var kept: Int
         /// Median and fastest of `runs` timed calls of `prune` (network construction excluded).
-        public var medianSeconds: Double
-        public var bestSeconds: Double
-        public var runs: Int
+        var medianSeconds: Double
+        var bestSeconds: Double
+        var runs: Int
     }
 
     /// The pruners that run without data or gradients.
-    public static let dataFree: [Pruner] = [.uniform, .er, .erk, .dense]
+    static let dataFree: [Pruner] = [.uniform, .er, .erk, .dense]
 
     /// Times `prune` for every model × pruner, `repeats` times each, after one untimed warm-up.
     /// `dense` runs at sparsity 0 (the only sparsity it accepts). Unknown model names throw.
     /// - Complexity: O(models · pruners · repeats · N).
-    public static func run(models: [String] = ModelZoo.names, pruners: [Pruner] = dataFree, sparsity: Double = 0.98,
+    static func run(models: [String] = ModelZoo.names, pruners: [Pruner] = dataFree, sparsity: Double = 0.98,
                            repeats: Int = 5, classes: Int = 10, seed: UInt64 = 0) throws -> [Timing] {
         guard repeats > 0 else { throw PruneError.invalidOption(pruner: "bench", option: "repeats", value: "\(repeats)", requirement: "a positive count") }
         var timings: [Timing] = []
@@ -52,7 +53,7 @@ public enum PruningBenchmark {
     }
 
     /// A plain-text table of timings, one row per model × pruner.
-    public static func table(_ timings: [Timing]) -> String {
+    static func table(_ timings: [Timing]) -> String {
         var lines = ["model        pruner    sparsity   prunable      kept   median ms    best ms"]
         for t in timings {
             lines.append(String(format: "%@ %@ %8.4f %10d %9d %11.2f %10.2f",

@@ -1,4 +1,9 @@
-/// Reverse-mode automatic differentiation that can differentiate its own backward pass.
+import Foundation
+@testable import Kernels
+
+/// The test suite's reference: reverse-mode automatic differentiation that can differentiate
+/// its own backward pass. The library's gradient engine is `FirstOrderPass`; this tape, written
+/// independently of it, checks it (with finite differences, which check the tape).
 ///
 /// Every differentiable operation records a node holding its inputs and a backward rule. The
 /// backward rules are written with the same differentiable operations (conv's input-gradient is
@@ -7,19 +12,6 @@
 /// again: Hessian-vector products and gradients through unrolled SGD steps are exact.
 /// With `createGraph: false` the rules receive detached inputs, record nothing and may use fused
 /// kernels (batch norm), which keeps first-order work (training, SNIP) as fast as a plain backward.
-
-/// Errors of the numeric layer that user data can cause.
-public enum NNError: Error, CustomStringConvertible, Equatable {
-    case shapeMismatch(operation: String, detail: String)
-    case invalidArgument(operation: String, detail: String)
-
-    public var description: String {
-        switch self {
-        case let .shapeMismatch(op, detail): return "\(op): shape mismatch: \(detail)"
-        case let .invalidArgument(op, detail): return "\(op): \(detail)"
-        }
-    }
-}
 
 /// A backward rule: given the gradient of the output, the inputs (detached unless a graph is
 /// being created) and which inputs need a gradient, returns one gradient (or nil) per input.
@@ -37,17 +29,16 @@ final class Node<S: NNScalar> {
 
 /// A dense row-major array that remembers how it was computed.
 ///
-/// `Variable<Float>` is what the executor and the pruners use; `Variable<Double>` runs the same
-/// code for finite-difference checks. Values are immutable once created (gradients are new Variables).
-public final class Variable<Scalar: NNScalar> {
-    public let shape: [Int]
-    public let values: [Scalar]
+/// `Variable<Double>` runs the same code as `Variable<Float>` for finite-difference checks. Values are immutable once created (gradients are new Variables).
+final class Variable<Scalar: NNScalar> {
+    let shape: [Int]
+    let values: [Scalar]
     /// True for leaves created with `requiresGrad` and for results of operations on such Variables.
-    public let requiresGrad: Bool
+    let requiresGrad: Bool
     let node: Node<Scalar>?
 
     /// A leaf. Throws when `values.count` does not match `shape`.
-    public init(shape: [Int], values: [Scalar], requiresGrad: Bool = false) throws {
+    init(shape: [Int], values: [Scalar], requiresGrad: Bool = false) throws {
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == values.count else {
             throw NNError.shapeMismatch(operation: "Variable", detail: "shape \(Tensor.describe(shape)) does not hold \(values.count) values")
         }
@@ -60,10 +51,10 @@ public final class Variable<Scalar: NNScalar> {
     }
 
     /// A constant (no gradient) sharing this Variable's values.
-    public var detached: Variable<Scalar> { Variable(uncheckedShape: shape, values: values, node: nil) }
+    var detached: Variable<Scalar> { Variable(uncheckedShape: shape, values: values, node: nil) }
 
     /// The same values as a leaf that requires a gradient (cuts any history).
-    public func leaf(requiresGrad: Bool = true) -> Variable<Scalar> {
+    func leaf(requiresGrad: Bool = true) -> Variable<Scalar> {
         let v = Variable(uncheckedShape: shape, values: values, node: nil, requiresGrad: requiresGrad)
         return v
     }
@@ -72,15 +63,15 @@ public final class Variable<Scalar: NNScalar> {
         self.shape = shape; self.values = values; self.requiresGrad = requiresGrad; self.node = node
     }
 
-    public var count: Int { values.count }
+    var count: Int { values.count }
 
     /// A constant filled with `value`.
-    public static func constant(_ value: Scalar, shape: [Int]) -> Variable<Scalar> {
+    static func constant(_ value: Scalar, shape: [Int]) -> Variable<Scalar> {
         Variable(uncheckedShape: shape, values: [Scalar](repeating: value, count: shape.reduce(1, *)), node: nil)
     }
 
     /// The single value of a one-element Variable (a loss).
-    public var scalar: Scalar? { values.count == 1 ? values[0] : nil }
+    var scalar: Scalar? { values.count == 1 ? values[0] : nil }
 
     /// Records the result of an operation: a node only when some input requires a gradient.
     static func result(_ name: String, shape: [Int], values: [Scalar], inputs: [Variable<Scalar>],
@@ -94,23 +85,23 @@ public final class Variable<Scalar: NNScalar> {
 
 extension Variable where Scalar == Float {
     /// A leaf holding a tensor's values (no copy: arrays are copy-on-write).
-    public convenience init(_ tensor: Tensor, requiresGrad: Bool = false) {
+    convenience init(_ tensor: Tensor, requiresGrad: Bool = false) {
         self.init(uncheckedShape: tensor.shape, values: tensor.data, node: nil, requiresGrad: requiresGrad)
     }
 
-    public var tensor: Tensor { Tensor(shape: shape, data: values) }
+    var tensor: Tensor { Tensor(shape: shape, data: values) }
 }
 
 extension Variable {
     /// Converts a Float tensor (used to run a network's parameters in Double for checks).
-    public convenience init(converting tensor: Tensor, requiresGrad: Bool = false) {
+    convenience init(converting tensor: Tensor, requiresGrad: Bool = false) {
         self.init(uncheckedShape: tensor.shape, values: tensor.data.map { Scalar(Double($0)) }, node: nil,
                   requiresGrad: requiresGrad)
     }
 }
 
 /// Gradients by reverse accumulation over the recorded graph.
-public enum Autodiff {
+extension Autodiff {
     /// ∂output/∂wrt for every Variable of `wrt`, seeded with `seed` (default: ones, so a scalar
     /// loss gives its gradient). Variables the output does not depend on get zeros.
     ///
@@ -120,7 +111,7 @@ public enum Autodiff {
     /// - Complexity: one backward rule per recorded node reachable from `output`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func grad<S: NNScalar>(of output: Variable<S>, wrt: [Variable<S>], seed: Variable<S>? = nil,
+    static func grad<S: NNScalar>(of output: Variable<S>, wrt: [Variable<S>], seed: Variable<S>? = nil,
                                          createGraph: Bool = false) throws -> [Variable<S>] {
         if let seed, seed.shape != output.shape {
             throw NNError.shapeMismatch(operation: "grad", detail: "seed \(Tensor.describe(seed.shape)) for output \(Tensor.describe(output.shape))")
@@ -159,7 +150,7 @@ public enum Autodiff {
     /// Returns the gradient as well (it is computed on the way).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func hessianVectorProduct<S: NNScalar>(of output: Variable<S>, wrt: [Variable<S>],
+    static func hessianVectorProduct<S: NNScalar>(of output: Variable<S>, wrt: [Variable<S>],
                                                          vector: [Variable<S>], createGraph: Bool = false)
         throws -> (gradient: [Variable<S>], hessianVector: [Variable<S>]) {
         guard vector.count == wrt.count else {

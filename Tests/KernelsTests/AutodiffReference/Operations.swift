@@ -1,4 +1,5 @@
 import Foundation
+@testable import Kernels
 
 /// The differentiable operations. Each one computes its value with a kernel on plain buffers
 /// and records a backward rule written with these same operations, so the set is closed under
@@ -11,55 +12,13 @@ import Foundation
 /// - batch norm runs fused; its backward is a fused kernel for first order and, when a graph is
 ///   created, the same formula built from channel reductions and broadcasts.
 extension Autodiff {
-    // MARK: Buffers
-
-    /// An array of `count` values written by `body` (zeroed first when asked: backward kernels accumulate).
-    @inline(__always)
-    static func buffer<S: NNScalar>(_ count: Int, zeroed: Bool = false, _ body: (UnsafeMutablePointer<S>) -> Void) -> [S] {
-        if count == 0 { return [] }
-        _ = keepFreedMemory
-        return [S](unsafeUninitializedCapacity: count) { buf, initialized in
-            guard let base = buf.baseAddress else { initialized = 0; return }
-            if zeroed { base.initialize(repeating: 0, count: count) }
-            body(base)
-            initialized = count
-        }
-    }
-
-    /// Activations and gradients are arrays of megabytes, allocated and freed many times per
-    /// step. glibc serves blocks above its mmap threshold with fresh mappings and returns them on
-    /// free, so every such array is page-faulted in again (and zero-filled by the kernel). Raising
-    /// the threshold to its maximum (32 MB) and not trimming the heap lets freed blocks be reused:
-    /// the resident size stays at the step's peak instead of going up and down. Done once.
-    static let keepFreedMemory: Void = {
-        #if os(Linux)
-        _ = glibcMallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD (<malloc.h>, not in the Glibc module)
-        _ = glibcMallopt(-1, 1 << 30)   // M_TRIM_THRESHOLD
-        #endif
-    }()
+    // MARK: Buffers (`buffer`, `base`, `elementwise` are the library's, in NN/Buffers.swift)
 
     @inline(__always)
     static func read<S: NNScalar, R>(_ v: Variable<S>, _ body: (UnsafePointer<S>) -> R) -> R {
         v.values.withUnsafeBufferPointer { buf in
             body(base(buf))
         }
-    }
-
-    /// Never dereferenced: stands in for the base address of an empty array, which kernels loop over zero times.
-    private static let emptyPlaceholder = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
-
-    @inline(__always) static func base<T>(_ b: UnsafeBufferPointer<T>) -> UnsafePointer<T> {
-        b.baseAddress ?? UnsafePointer(emptyPlaceholder.assumingMemoryBound(to: T.self))
-    }
-
-    @inline(__always) static func base<T>(_ b: UnsafeMutableBufferPointer<T>) -> UnsafeMutablePointer<T> {
-        b.baseAddress ?? emptyPlaceholder.assumingMemoryBound(to: T.self)
-    }
-
-    /// Runs `body` over `0..<count` split across cores when the array is large enough to pay
-    /// for the thread hop (elementwise passes over activations are memory-bound; two cores help).
-    @inline(__always) static func elementwise(_ count: Int, _ body: (Range<Int>) -> Void) {
-        Parallel.forChunks(count, costPerItem: 1, body)
     }
 
     static func sameShape<S>(_ op: String, _ a: Variable<S>, _ b: Variable<S>) throws {
@@ -79,7 +38,7 @@ extension Autodiff {
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func add<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
+    static func add<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sameShape("add", a, b)
         return .result("add", shape: a.shape, values: map2(a, b, +), inputs: [a, b]) { g, _, needs, _ in
             [needs[0] ? g : nil, needs[1] ? g : nil]
@@ -88,7 +47,7 @@ extension Autodiff {
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func subtract<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
+    static func subtract<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sameShape("subtract", a, b)
         return .result("subtract", shape: a.shape, values: map2(a, b, -), inputs: [a, b]) { g, _, needs, _ in
             [needs[0] ? g : nil, needs[1] ? try scale(g, by: -1) : nil]
@@ -98,7 +57,7 @@ extension Autodiff {
     /// Elementwise product.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func multiply<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
+    static func multiply<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sameShape("multiply", a, b)
         return .result("multiply", shape: a.shape, values: map2(a, b, *), inputs: [a, b]) { g, inputs, needs, _ in
             [needs[0] ? try multiply(g, inputs[1]) : nil, needs[1] ? try multiply(g, inputs[0]) : nil]
@@ -108,7 +67,7 @@ extension Autodiff {
     /// c·a for a constant c.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func scale<S: NNScalar>(_ a: Variable<S>, by c: S) throws -> Variable<S> {
+    static func scale<S: NNScalar>(_ a: Variable<S>, by c: S) throws -> Variable<S> {
         let values: [S] = read(a) { pa in buffer(a.count) { out in elementwise(a.count) { for i in $0 { out[i] = c * pa[i] } } } }
         return .result("scale", shape: a.shape, values: values, inputs: [a]) { g, _, _, _ in [try scale(g, by: c)] }
     }
@@ -116,7 +75,7 @@ extension Autodiff {
     /// Σ a, shape `[]`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func sum<S: NNScalar>(_ a: Variable<S>) throws -> Variable<S> {
+    static func sum<S: NNScalar>(_ a: Variable<S>) throws -> Variable<S> {
         let total: Double = read(a) { pa in var s = 0.0; for i in 0 ..< a.count { s += pa[i].doubleValue }; return s }
         return .result("sum", shape: [], values: [S(total)], inputs: [a]) { g, _, _, _ in [try broadcast(g, to: a.shape)] }
     }
@@ -124,7 +83,7 @@ extension Autodiff {
     /// A one-element Variable repeated to `shape`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func broadcast<S: NNScalar>(_ s: Variable<S>, to shape: [Int]) throws -> Variable<S> {
+    static func broadcast<S: NNScalar>(_ s: Variable<S>, to shape: [Int]) throws -> Variable<S> {
         guard s.count == 1 else {
             throw NNError.shapeMismatch(operation: "broadcast", detail: "needs one value, got \(Tensor.describe(s.shape))")
         }
@@ -137,13 +96,13 @@ extension Autodiff {
     /// ⟨a, b⟩ = Σ a⊙b, shape `[]`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func dot<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
+    static func dot<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         try sum(try multiply(a, b))
     }
 
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func reshape<S: NNScalar>(_ a: Variable<S>, to shape: [Int]) throws -> Variable<S> {
+    static func reshape<S: NNScalar>(_ a: Variable<S>, to shape: [Int]) throws -> Variable<S> {
         guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == a.count else {
             throw NNError.shapeMismatch(operation: "reshape", detail: "\(Tensor.describe(a.shape)) to \(Tensor.describe(shape))")
         }
@@ -154,7 +113,7 @@ extension Autodiff {
     /// max(x, 0).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func relu<S: NNScalar>(_ x: Variable<S>) throws -> Variable<S> {
+    static func relu<S: NNScalar>(_ x: Variable<S>) throws -> Variable<S> {
         let values: [S] = read(x) { px in buffer(x.count) { out in elementwise(x.count) { for i in $0 { out[i] = max(px[i], 0) } } } }
         return .result("relu", shape: x.shape, values: values, inputs: [x]) { g, inputs, _, _ in
             [try maskPositive(g, where: inputs[0].values)]
@@ -179,7 +138,7 @@ extension Autodiff {
     /// 1/√(a + ε).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func reciprocalSquareRoot<S: NNScalar>(_ a: Variable<S>, epsilon: S) throws -> Variable<S> {
+    static func reciprocalSquareRoot<S: NNScalar>(_ a: Variable<S>, epsilon: S) throws -> Variable<S> {
         let values: [S] = read(a) { pa in buffer(a.count) { out in for i in 0 ..< a.count { out[i] = 1 / (pa[i] + epsilon).squareRoot() } } }
         return .result("rsqrt", shape: a.shape, values: values, inputs: [a]) { g, inputs, _, _ in
             // d/da (a+ε)^(-1/2) = −½·y³, with y recomputed from the (possibly recorded) input.
@@ -204,7 +163,7 @@ extension Autodiff {
     /// Sums over every axis but `axis`: `[…, C, …]` → `[C]` (Double accumulation).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func sumChannels<S: NNScalar>(_ a: Variable<S>, axis: Int = 1) throws -> Variable<S> {
+    static func sumChannels<S: NNScalar>(_ a: Variable<S>, axis: Int = 1) throws -> Variable<S> {
         try checkAxis("sumChannels", a.shape, axis)
         let (outer, channels, inner) = layout(a.shape, axis: axis)
         let values: [S] = read(a) { pa in
@@ -224,7 +183,7 @@ extension Autodiff {
     /// Repeats `[C]` along every axis but `axis` of `shape`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func expandChannels<S: NNScalar>(_ v: Variable<S>, to shape: [Int], axis: Int = 1) throws -> Variable<S> {
+    static func expandChannels<S: NNScalar>(_ v: Variable<S>, to shape: [Int], axis: Int = 1) throws -> Variable<S> {
         try checkAxis("expandChannels", shape, axis)
         let (outer, channels, inner) = layout(shape, axis: axis)
         guard v.shape == [channels] else {
@@ -243,7 +202,7 @@ extension Autodiff {
     /// x·scale[c] + shift[c] along `axis` (eval-mode batch norm, biases). `shift` may be nil.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func channelAffine<S: NNScalar>(_ x: Variable<S>, scale: Variable<S>, shift: Variable<S>?,
+    static func channelAffine<S: NNScalar>(_ x: Variable<S>, scale: Variable<S>, shift: Variable<S>?,
                                                   axis: Int = 1) throws -> Variable<S> {
         try checkAxis("channelAffine", x.shape, axis)
         let (outer, channels, inner) = layout(x.shape, axis: axis)
@@ -280,7 +239,7 @@ extension Autodiff {
     /// op(a)·op(b) for 2-D a, b (op = transpose when asked).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func matmul<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>, transposeA: Bool = false,
+    static func matmul<S: NNScalar>(_ a: Variable<S>, _ b: Variable<S>, transposeA: Bool = false,
                                            transposeB: Bool = false) throws -> Variable<S> {
         guard a.shape.count == 2, b.shape.count == 2 else {
             throw NNError.shapeMismatch(operation: "matmul", detail: "needs matrices, got \(Tensor.describe(a.shape)) and \(Tensor.describe(b.shape))")
@@ -317,7 +276,7 @@ extension Autodiff {
     /// 2-D convolution, PyTorch semantics. x `[N, Cin, H, W]`, w `[Cout, Cin/groups, k, k]`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func conv2d<S: NNScalar>(_ x: Variable<S>, _ w: Variable<S>, stride: Int = 1, padding: Int = 0,
+    static func conv2d<S: NNScalar>(_ x: Variable<S>, _ w: Variable<S>, stride: Int = 1, padding: Int = 0,
                                            groups: Int = 1) throws -> Variable<S> {
         guard x.shape.count == 4, w.shape.count == 4, w.shape[2] == w.shape[3] else {
             throw NNError.shapeMismatch(operation: "conv2d", detail: "input \(Tensor.describe(x.shape)), weight \(Tensor.describe(w.shape)) (need NCHW and a square kernel)")
@@ -344,7 +303,7 @@ extension Autodiff {
     /// convᵀ(dy, w): the input gradient of `conv2d`, shape `g.inputShape`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func conv2dBackwardInput<S: NNScalar>(_ dy: Variable<S>, _ w: Variable<S>, _ g: ConvGeometry) throws -> Variable<S> {
+    static func conv2dBackwardInput<S: NNScalar>(_ dy: Variable<S>, _ w: Variable<S>, _ g: ConvGeometry) throws -> Variable<S> {
         guard dy.shape == g.outputShape, w.shape == g.weightShape else {
             throw NNError.shapeMismatch(operation: "conv2d backward", detail: "gradient \(Tensor.describe(dy.shape)), weight \(Tensor.describe(w.shape))")
         }
@@ -361,7 +320,7 @@ extension Autodiff {
     /// The weight gradient of `conv2d`: Σₙ dyₙ·im2col(xₙ)ᵀ, shape `g.weightShape`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func conv2dBackwardWeight<S: NNScalar>(_ x: Variable<S>, _ dy: Variable<S>, _ g: ConvGeometry) throws -> Variable<S> {
+    static func conv2dBackwardWeight<S: NNScalar>(_ x: Variable<S>, _ dy: Variable<S>, _ g: ConvGeometry) throws -> Variable<S> {
         guard x.shape == g.inputShape, dy.shape == g.outputShape else {
             throw NNError.shapeMismatch(operation: "conv2d weight gradient", detail: "input \(Tensor.describe(x.shape)), gradient \(Tensor.describe(dy.shape))")
         }
@@ -386,7 +345,7 @@ extension Autodiff {
     /// Max pool, window = stride = `kernel`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func maxPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
+    static func maxPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
         try checkPool("maxPool2d", x, kernel)
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let outShape = [n, c, h / kernel, w / kernel]
@@ -441,7 +400,7 @@ extension Autodiff {
     /// Average pool, window = stride = `kernel`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func avgPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
+    static func avgPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
         try checkPool("avgPool2d", x, kernel)
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let outShape = [n, c, h / kernel, w / kernel]
@@ -476,7 +435,7 @@ extension Autodiff {
     /// caller folds into running statistics (`BatchNorm.updateRunningStatistics`).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func batchNorm<S: NNScalar>(_ x: Variable<S>, gamma: Variable<S>, beta: Variable<S>)
+    static func batchNorm<S: NNScalar>(_ x: Variable<S>, gamma: Variable<S>, beta: Variable<S>)
         throws -> (output: Variable<S>, mean: [S], invStd: [S]) {
         guard x.shape.count >= 2, gamma.shape == [x.shape[1]], beta.shape == [x.shape[1]] else {
             throw NNError.shapeMismatch(operation: "batchNorm", detail: "input \(Tensor.describe(x.shape)), weight \(Tensor.describe(gamma.shape)), bias \(Tensor.describe(beta.shape))")
@@ -534,13 +493,6 @@ extension Autodiff {
         return (output, mean, invStd)
     }
 
-    static func withOptionalPointer<S, R>(_ array: inout [S]?, _ body: (UnsafeMutablePointer<S>?) -> R) -> R {
-        guard var values = array else { return body(nil) }
-        array = nil  // keep the buffer uniquely referenced so writing into it does not copy
-        defer { array = values }
-        return values.withUnsafeMutableBufferPointer { body(base($0)) }
-    }
-
     /// Batch norm's backward built from recorded operations (so it can be differentiated again):
     /// x̂ = (x − μ)·σ⁻¹, dγ = Σ g·x̂, dβ = Σ g, dx = σ⁻¹·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = γ·g.
     @_specialize(where S == Float)
@@ -569,7 +521,7 @@ extension Autodiff {
     /// Row softmax of `[N, K]`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func softmax<S: NNScalar>(_ z: Variable<S>) throws -> Variable<S> {
+    static func softmax<S: NNScalar>(_ z: Variable<S>) throws -> Variable<S> {
         guard z.shape.count == 2, z.shape[1] > 0 else {
             throw NNError.shapeMismatch(operation: "softmax", detail: "needs [N, K], got \(Tensor.describe(z.shape))")
         }
@@ -597,7 +549,7 @@ extension Autodiff {
     /// Mean softmax cross-entropy of logits `[N, K]` against labels in 0..<K, shape `[]`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func crossEntropy<S: NNScalar>(_ logits: Variable<S>, labels: [Int]) throws -> Variable<S> {
+    static func crossEntropy<S: NNScalar>(_ logits: Variable<S>, labels: [Int]) throws -> Variable<S> {
         guard logits.shape.count == 2, logits.shape[1] > 0 else {
             throw NNError.shapeMismatch(operation: "crossEntropy", detail: "logits must be [N, K], got \(Tensor.describe(logits.shape))")
         }
@@ -639,8 +591,3 @@ extension Autodiff {
 }
 
 @inline(__always) private func _exp(_ x: Double) -> Double { Foundation.exp(x) }
-
-#if os(Linux)
-/// glibc's `int mallopt(int param, int value)`; <malloc.h> is not part of Swift's Glibc module.
-@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-#endif

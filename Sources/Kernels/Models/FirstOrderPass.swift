@@ -57,8 +57,10 @@ final class FirstOrderPass<S: NNScalar> {
     ///   - parameters: every conv/linear weight (effective, w ⊙ m) and bias and every batch-norm
     ///     weight and bias the architecture declares, by state-dict name.
     ///   - runningStatistics: `running_mean` / `running_var` by name (read in `.running` mode).
+    ///   - retainsForBackward: false for a forward-only pass (evaluation): nothing is kept for
+    ///     `backward`, so memory stays at the live activations.
     init(_ architecture: Architecture, parameters: [String: [S]], runningStatistics: [String: [S]],
-         normalisation: Normalisation) throws {
+         normalisation: Normalisation, retainsForBackward: Bool = true) throws {
         for spec in architecture.parameters {
             let isRunning = spec.role == .runningMean || spec.role == .runningVar
             if isRunning && normalisation == .batch { continue }
@@ -70,7 +72,7 @@ final class FirstOrderPass<S: NNScalar> {
         self.parameters = parameters
         self.runningStatistics = runningStatistics
         var keep = [Bool](repeating: false, count: architecture.nodes.count)
-        for node in architecture.nodes {
+        for node in architecture.nodes where retainsForBackward {
             switch node.op {
             case .conv, .linear: keep[node.inputs[0]] = true
             case .batchNorm: if normalisation == .batch { keep[node.inputs[0]] = true }
@@ -268,6 +270,42 @@ final class FirstOrderPass<S: NNScalar> {
             }
             return (y, nil)
         }
+    }
+
+    /// PyTorch's running-statistics update for the last `.batch` forward (what `model.train();
+    /// model(x)` does to every batch norm): running ← 0.9·running + 0.1·batch statistic, the
+    /// variance unbiased (× m/(m−1), m = values per channel). Returns the updated `running_mean`
+    /// / `running_var` by name, starting from `running`; names without a batch-norm node in this
+    /// forward are returned unchanged.
+    /// - Complexity: O(Σ channels).
+    func updatedRunningStatistics(_ running: [String: [S]]) throws -> [String: [S]] {
+        guard normalisation == .batch else {
+            throw NNError.invalidArgument(operation: "\(architecture.name) running statistics", detail: "only a training-mode forward has batch statistics")
+        }
+        var result = running
+        for node in architecture.nodes {
+            guard case let .batchNorm(channels) = node.op else { continue }
+            guard let (mean, invStd) = statistics[node.id] else { throw missing(node) }
+            let meanName = node.name + ".running_mean", varName = node.name + ".running_var"
+            guard var runningMean = running[meanName], var runningVar = running[varName],
+                  runningMean.count == channels, runningVar.count == channels else {
+                throw ModelError.missingParameter(meanName, model: architecture.name)
+            }
+            let valuesPerChannel = batch * node.shape.dropFirst().reduce(1, *)
+            mean.withUnsafeBufferPointer { pm in
+                invStd.withUnsafeBufferPointer { pi in
+                    runningMean.withUnsafeMutableBufferPointer { rm in
+                        runningVar.withUnsafeMutableBufferPointer { rv in
+                            BatchNorm.updateRunningStatistics(mean: Autodiff.base(pm), invStd: Autodiff.base(pi), count: valuesPerChannel,
+                                                              channels: channels, runningMean: Autodiff.base(rm), runningVar: Autodiff.base(rv))
+                        }
+                    }
+                }
+            }
+            result[meanName] = runningMean
+            result[varName] = runningVar
+        }
+        return result
     }
 
     /// Evaluation-mode batch norm as a per-channel affine map: scale = γσ⁻¹, shift = β − μ·scale.

@@ -153,9 +153,14 @@ public final class Trainer {
     private let learnable: [ParameterSpec]
     private let schedule: MultiStepSchedule
 
-    /// - Throws: `TrainingError.invalid` for options or data that do not fit the network,
-    ///   `TrainingError.checkpoint` for a checkpoint that is not this run's.
-    public init(network: Network, data: Dataset, options: TrainingOptions, test: Dataset? = nil, checkpoint: String? = nil) throws {
+    /// - Parameters:
+    ///   - checkpoint: the file written after every epoch; when it exists and `resume` is true the
+    ///     run continues from it, when `resume` is false it is overwritten after the first epoch.
+    /// - Throws: `TrainingError.invalid` for options or data that do not fit the network or a
+    ///   checkpoint that cannot be written, `TrainingError.checkpoint` for a checkpoint that is not
+    ///   this run's.
+    public init(network: Network, data: Dataset, options: TrainingOptions, test: Dataset? = nil, checkpoint: String? = nil,
+                resume: Bool = true) throws {
         try options.validate()
         try Self.checkFit(data, network, role: "training data", options: options)
         if let test { try Self.checkFit(test, network, role: "test data", options: nil) }
@@ -169,8 +174,15 @@ public final class Trainer {
         learnable = network.architecture.parameters.filter(\.isLearnable)
         schedule = MultiStepSchedule(initial: options.learningRate, milestones: options.milestones, gamma: options.gamma)
         var state = TrainingState(network, options: options)
-        if let checkpoint, FileManager.default.fileExists(atPath: checkpoint) {
-            state = try TrainingCheckpoint.read(path: checkpoint, network: network, options: options, data: data, fresh: state)
+        if let checkpoint {
+            if resume, FileManager.default.fileExists(atPath: checkpoint) {
+                state = try TrainingCheckpoint.read(path: checkpoint, network: network, options: options, data: data, fresh: state)
+            } else {
+                // Refuse now a checkpoint that could not be written after the first epoch.
+                do { _ = try AtomicFile.temporaryPath(beside: checkpoint) } catch let error as IOFailure {
+                    throw TrainingError.invalid("the checkpoint cannot be written: \(error)")
+                }
+            }
         }
         self.state = state
     }

@@ -11,13 +11,15 @@ let trainingBuiltins: [Builtin] = [
                       Param("batch", .optional(.int), default: Value.none), Param("seed", .int, default: .int(0)),
                       Param("augment", .optional(.bool), default: Value.none), Param("shuffle", .optional(.bool), default: Value.none),
                       Param("test", .optional(.native("dataset")), default: Value.none),
-                      Param("checkpoint", .optional(.string), default: Value.none), Param("steps", .bool, default: .bool(false))],
+                      Param("checkpoint", .optional(.string), default: Value.none), Param("resume", .bool, default: .bool(true)),
+                      Param("steps", .bool, default: .bool(false))],
             returns: "record",
             summary: "Trains net on data with SGD as PyTorch's optim.SGD + MultiStepLR (SPEC §5 defaults: lr 0.1, momentum 0.9, batch 128, "
                 + "weight_decay 1e-4 (5e-4 for WRN-28-2) on every parameter, 160 epochs with x0.1 (gamma) at milestones [80, 120]; "
                 + "TinyImageNet 100 epochs, [30, 60, 80]), BN in training mode, shuffled, the dataset's own augmentation (crop + flip on "
                 + "training splits; augment: false turns it off). Pruned weights stay exactly 0. test: a dataset evaluated after each epoch. "
-                + "checkpoint: a file written atomically after every epoch; the same call again resumes from it. steps: true adds "
+                + "checkpoint: a file written atomically after every epoch; the same call again resumes from it (resume: false starts afresh "
+                + "and overwrites it). steps: true adds "
                 + "step_losses. Datasets made by dataset(...) are served as given, in order. Returns {epochs, table, step_losses}; "
                 + "Ctrl-C stops at the next batch, the net and the checkpoint keep the last finished epoch.",
             example: "r = train(net, cifar10(), epochs: 2, test: cifar10(split: \"test\"), checkpoint: \"run.ckpt\");  r.table") { args in
@@ -30,10 +32,12 @@ let trainingBuiltins: [Builtin] = [
         if args.optional("checkpoint") != nil { checkpoint = try filePath(args, "checkpoint") }
         let trainer: Trainer
         do {
-            trainer = try Trainer(network: net.network, data: data, options: options, test: test, checkpoint: checkpoint)
+            trainer = try Trainer(network: net.network, data: data, options: options, test: test, checkpoint: checkpoint,
+                                  resume: try args.bool("resume"))
         } catch let error as TrainingError {
             switch error {
             case .checkpoint: throw args.bad("checkpoint", error.description)
+            case .invalid(let reason) where reason.hasPrefix("the checkpoint"): throw args.bad("checkpoint", reason)
             default: throw RuntimeError("train: \(error)")
             }
         }

@@ -114,8 +114,14 @@ private func trainingOptions(_ args: Arguments, _ network: Network, _ data: Data
         options.milestones = milestones
     }
     if case .int(let batch)? = args.optional("batch") {
-        guard !data.isPreBatched else {
-            throw args.bad("batch", "a dataset made by dataset(...) is served in the batches it was given; build it with other batches instead")
+        if data.isPreBatched {
+            // Served as given: batch: may only restate the size of the given batches.
+            let sizes = try data.batches(size: 1).map(\.count)
+            guard sizes.dropLast().allSatisfy({ $0 == batch }), (sizes.last ?? 0) <= batch else {
+                let given = Set(sizes).sorted().map(String.init).joined(separator: ", ")
+                throw args.bad("batch", "a dataset made by dataset(...) is served in the batches it was given (of \(given) samples), "
+                    + "not in batches of \(batch); build it with other batches instead")
+            }
         }
         guard batch >= 1, batch <= 1_000_000 else { throw args.bad("batch", "batch must be in 1...1000000, got \(batch)") }
         options.batchSize = batch

@@ -67,14 +67,19 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(result.stepLosses.count, 20)
         let worstLoss = zip(result.stepLosses, expected).map { abs($0 - $1) }.max() ?? .infinity
         XCTAssertLessThanOrEqual(worstLoss, 2e-3, "step losses \(result.stepLosses) vs PyTorch \(expected)")
+        // Before rounding differences compound (PyTorch's float32 and float64 runs agree to 1e-6
+        // over the first three steps), the losses agree to float32 precision.
+        let early = zip(result.stepLosses.prefix(3), expected).map { abs($0 - $1) }.max() ?? .infinity
+        XCTAssertLessThanOrEqual(early, 1e-5, "first three step losses \(result.stepLosses.prefix(3)) vs PyTorch \(expected.prefix(3))")
         // Per entry: within 1e-3, or within 3x the distance between PyTorch's own float32 and
         // float64 runs where float32 rounding alone moves the result further (make_reference.py).
-        var worstWeight = 0.0, worstRatio = 0.0
+        var worstWeight = 0.0, worstRatio = 0.0, worstPrunable = 0.0
         for (name, t) in Self.group(entries, "final") {
             let ours = try XCTUnwrap(net.parameters[name], name).data
             let error = Self.relativeL2(ours, t.floats)
             let floor = savedDoubles(try XCTUnwrap(entries["floor." + name], name))[0]
             worstWeight = max(worstWeight, error)
+            if net.masks[name] != nil { worstPrunable = max(worstPrunable, error) }
             worstRatio = max(worstRatio, error / max(floor, 1e-12))
             XCTAssertLessThanOrEqual(error, max(1e-3, 3 * floor), "\(name): relative ℓ2 \(error), PyTorch float32 vs float64 \(floor)")
         }
@@ -83,8 +88,8 @@ final class TrainingTests: XCTestCase {
             XCTAssertFalse(zip(w, mask).contains { $0.1 == 0 && $0.0 != 0 }, "\(name): a pruned weight is not exactly 0")
         }
         let floorLoss = zip(expected, savedDoubles(try XCTUnwrap(entries["losses64"]))).map { abs($0 - $1) }.max() ?? 0
-        print("TrainingTests: worst step-loss difference \(worstLoss) (PyTorch float32 vs float64: \(floorLoss)); "
-            + "worst relative ℓ2 of a final state-dict entry \(worstWeight), at most \(worstRatio)x PyTorch's float32-vs-float64 distance")
+        print("TrainingTests: first three step losses within \(early); worst step-loss difference \(worstLoss) (PyTorch float32 vs float64: \(floorLoss)); "
+            + "worst relative ℓ2 of a final conv/linear weight \(worstPrunable), of any state-dict entry \(worstWeight), at most \(worstRatio)x PyTorch's float32-vs-float64 distance")
     }
 
     func testOptimiserStepsAreTorchsSGDExactly() throws {

@@ -130,7 +130,7 @@ public enum OracleLocation {
     }
 
     /// One zstd frame whose header records its content size (as `zstd` writes it).
-    static func decompress(_ compressed: Data, name: String) throws -> Data {
+    public static func decompress(_ compressed: Data, name: String) throws -> Data {
         try compressed.withUnsafeBytes { (input: UnsafeRawBufferPointer) throws -> Data in
             let size = ZSTD_getFrameContentSize(input.baseAddress, input.count)
             guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size < 1 << 32 else {

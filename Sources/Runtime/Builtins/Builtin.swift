@@ -124,7 +124,7 @@ public struct Constant {
 public enum BuiltinRegistry {
     public static var areas: [[Builtin]] {
         [coreBuiltins, sharedBuiltins, networkBuiltins, pruneBuiltins, dataBuiltins, graphBuiltins, nodeBuiltins, editBuiltins, metricsBuiltins, sweepBuiltins,
-         tableBuiltins, analysisBuiltins, plotBuiltins]
+         tableBuiltins, analysisBuiltins, plotBuiltins, trainingBuiltins]
     }
     public static var constantAreas: [[Constant]] {
         [pruneConstants, [Constant("args", .list([]), summary: ScriptRunner.scriptArgumentsSummary)]]

@@ -51,6 +51,9 @@ final class FirstOrderPass<S: NNScalar> {
     private var batch = 0
     /// Which node outputs a backward rule reads (see the type's comment).
     private let keep: [Bool]
+    /// Kept taps of the very sparse conv weights (by weight name) that may run on
+    /// `SparseConv2D` (`ConvKernelChoice` picks per layer); empty unless `sparseKernels`.
+    private let sparseTaps: [String: SparseConvTaps]
 
     /// - Parameters:
     ///   - parameters: every conv/linear weight (effective, w ⊙ m) and bias and every batch-norm
@@ -59,8 +62,14 @@ final class FirstOrderPass<S: NNScalar> {
     ///     in `.batch` mode only `updatedRunningStatistics` reads them).
     ///   - forBackward: keep what `backward` reads; false for a forward-only pass (evaluation,
     ///     a loss), which then frees every activation after its last reader.
+    ///   - sparseKernels: let conv layers whose kept fraction is below
+    ///     `ConvKernelChoice.densityLimit` run on the sparse kernels when measured faster. The
+    ///     kept pattern is `masks[weight name]` (non-zero = kept), else — forward-only passes —
+    ///     the weight's non-zeros. With a mask, weight gradients are produced for kept weights
+    ///     only (0 elsewhere). Tangent (Hessian-vector) terms always run dense.
     init(_ architecture: Architecture, parameters: [String: [S]], runningStatistics: [String: [S]],
-         normalisation: Normalisation, forBackward: Bool = true) throws {
+         normalisation: Normalisation, forBackward: Bool = true, sparseKernels: Bool = false,
+         masks: [String: [S]] = [:]) throws {
         for spec in architecture.parameters {
             let isRunning = spec.role == .runningMean || spec.role == .runningVar
             if isRunning && normalisation == .batch { continue }
@@ -81,6 +90,20 @@ final class FirstOrderPass<S: NNScalar> {
             }
         }
         self.keep = keep
+        var sparseTaps: [String: SparseConvTaps] = [:]
+        for node in architecture.nodes where sparseKernels {
+            guard case let .conv(c) = node.op, c.groups == 1 else { continue }
+            let name = node.name + ".weight"
+            guard let pattern = masks[name] ?? (forBackward ? nil : parameters[name]) else { continue }
+            let s = architecture.nodes[node.inputs[0]].shape
+            let g = ConvGeometry(batch: 1, inChannels: c.inChannels, height: s[1], width: s[2], outChannels: c.outChannels,
+                                 kernel: c.kernel, stride: c.stride, padding: c.padding, groups: c.groups)
+            if let taps = pattern.withUnsafeBufferPointer({ SparseConvTaps(g, kept: $0) }),
+               taps.density < ConvKernelChoice.densityLimit {
+                sparseTaps[name] = taps
+            }
+        }
+        self.sparseTaps = sparseTaps
         let none = Array(repeating: [S]?.none, count: architecture.nodes.count)
         saved = none; savedTangent = none
         statistics = Array(repeating: nil, count: architecture.nodes.count)
@@ -132,10 +155,10 @@ final class FirstOrderPass<S: NNScalar> {
                 let g = geometry(c, node)
                 let w = try parameter(node.name + ".weight"), wDot = tangent(node.name + ".weight")
                 var out: [S]? = nil
-                Self.convolve(g, x, w, into: &out)
+                Self.convolve(g, x, w, into: &out, taps: sparse(node.name + ".weight"))
                 y = out ?? []
                 // ẏ = conv(ẋ, w) + conv(x, ẇ) (+ ḃ).
-                if let xDot { Self.convolve(g, xDot, w, into: &yDot) }
+                if let xDot { Self.convolve(g, xDot, w, into: &yDot, taps: sparse(node.name + ".weight")) }
                 if let wDot { Self.convolve(g, x, wDot, into: &yDot) }
                 if c.bias {
                     try addBias(&y, parameter(node.name + ".bias"), inner: g.outPixels)
@@ -406,7 +429,7 @@ final class FirstOrderPass<S: NNScalar> {
                     guard let x else { throw missing(node) }
                     // dW = dW(x, g);  ḋW = dW(ẋ, g) + dW(x, ġ).
                     var dw: [S]? = nil
-                    Self.convolveWeight(geometry, x, g, into: &dw)
+                    Self.convolveWeight(geometry, x, g, into: &dw, taps: withTangents ? nil : sparse(weightName))
                     result[weightName] = dw
                     if withTangents {
                         var dwDot: [S]? = nil
@@ -418,8 +441,8 @@ final class FirstOrderPass<S: NNScalar> {
                 if needsInput(node) {
                     // dx = convᵀ(g, w);  ḋx = convᵀ(ġ, w) + convᵀ(g, ẇ).
                     var dx: [S]? = nil, dxDot: [S]? = nil
-                    Self.convolveInput(geometry, g, w, into: &dx)
-                    if let gDot { Self.convolveInput(geometry, gDot, w, into: &dxDot) }
+                    Self.convolveInput(geometry, g, w, into: &dx, taps: sparse(weightName))
+                    if let gDot { Self.convolveInput(geometry, gDot, w, into: &dxDot, taps: sparse(weightName)) }
                     if let wDot { Self.convolveInput(geometry, g, wDot, into: &dxDot) }
                     accumulate(&gradients, node.inputs[0], dx)
                     accumulate(&gradientTangents, node.inputs[0], dxDot)
@@ -599,6 +622,13 @@ final class FirstOrderPass<S: NNScalar> {
         .invalidArgument(operation: "\(architecture.name) backward", detail: "node \(node.id) (\(node.name)) has no saved forward values; run forward first")
     }
 
+    /// The sparse taps of weight `name` at the current batch size (nil: dense kernels).
+    private func sparse(_ name: String) -> SparseConvTaps? {
+        guard var taps = sparseTaps[name] else { return nil }
+        taps.geometry.batch = batch
+        return taps
+    }
+
     private func geometry(_ c: Convolution, _ node: ArchitectureNode) -> ConvGeometry {
         let s = architecture.nodes[node.inputs[0]].shape
         return ConvGeometry(batch: batch, inChannels: c.inChannels, height: s[1], width: s[2], outChannels: c.outChannels,
@@ -651,33 +681,47 @@ final class FirstOrderPass<S: NNScalar> {
     }
 
     /// y (+)= conv(x, w). x `[N, Cin, H, W]`, w `[Cout, Cin/groups, k, k]`, y `[N, Cout, Ho, Wo]`.
-    private static func convolve(_ g: ConvGeometry, _ x: [S], _ w: [S], into y: inout [S]?) {
+    /// With `taps`, `ConvKernelChoice` runs the dense or sparse kernel, whichever is faster.
+    private static func convolve(_ g: ConvGeometry, _ x: [S], _ w: [S], into y: inout [S]?, taps: SparseConvTaps? = nil) {
         x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
                 into(&y, count: g.outputShape.reduce(1, *)) {
-                    Conv2D.forward(g, x: Autodiff.base(px), weight: Autodiff.base(pw), y: $0, accumulate: $1)
+                    if let taps {
+                        ConvKernelChoice.forward(taps, x: Autodiff.base(px), weight: Autodiff.base(pw), y: $0, accumulate: $1)
+                    } else {
+                        Conv2D.forward(g, x: Autodiff.base(px), weight: Autodiff.base(pw), y: $0, accumulate: $1)
+                    }
                 }
             }
         }
     }
 
     /// dx (+)= convᵀ(dy, w). dy `[N, Cout, Ho, Wo]`, dx `[N, Cin, H, W]`.
-    private static func convolveInput(_ g: ConvGeometry, _ dy: [S], _ w: [S], into dx: inout [S]?) {
+    private static func convolveInput(_ g: ConvGeometry, _ dy: [S], _ w: [S], into dx: inout [S]?, taps: SparseConvTaps? = nil) {
         dy.withUnsafeBufferPointer { pg in
             w.withUnsafeBufferPointer { pw in
                 into(&dx, count: g.inputShape.reduce(1, *)) {
-                    Conv2D.backwardInput(g, dy: Autodiff.base(pg), weight: Autodiff.base(pw), dx: $0, accumulate: $1)
+                    if let taps {
+                        ConvKernelChoice.backwardInput(taps, dy: Autodiff.base(pg), weight: Autodiff.base(pw), dx: $0, accumulate: $1)
+                    } else {
+                        Conv2D.backwardInput(g, dy: Autodiff.base(pg), weight: Autodiff.base(pw), dx: $0, accumulate: $1)
+                    }
                 }
             }
         }
     }
 
     /// dw (+)= Σₙ dyₙ·im2col(xₙ)ᵀ. dw `[Cout, Cin/groups, k, k]`.
-    private static func convolveWeight(_ g: ConvGeometry, _ x: [S], _ dy: [S], into dw: inout [S]?) {
+    /// With `taps`, only the kept weights' gradients are computed (the rest stay 0).
+    private static func convolveWeight(_ g: ConvGeometry, _ x: [S], _ dy: [S], into dw: inout [S]?, taps: SparseConvTaps? = nil) {
         x.withUnsafeBufferPointer { px in
             dy.withUnsafeBufferPointer { pg in
                 into(&dw, count: g.weightShape.reduce(1, *), zeroed: true) { out, _ in
-                    Conv2D.backwardWeight(g, x: Autodiff.base(px), dy: Autodiff.base(pg), dw: out)
+                    if let taps {
+                        ConvKernelChoice.backwardWeight(taps, x: Autodiff.base(px), dy: Autodiff.base(pg), dw: out)
+                    } else {
+                        Conv2D.backwardWeight(g, x: Autodiff.base(px), dy: Autodiff.base(pg), dw: out)
+                    }
                 }
             }
         }

@@ -44,7 +44,7 @@ public enum Evaluation {
     static func evaluate(_ architecture: Architecture, parameters: [String: [Float]], runningStatistics: [String: [Float]],
                          data: Dataset, onBatch: ((_ images: Int) -> Void)? = nil) throws -> EvaluationResult {
         let pass = try FirstOrderPass<Float>(architecture, parameters: parameters, runningStatistics: runningStatistics,
-                                             normalisation: .running, forBackward: false)
+                                             normalisation: .running, forBackward: false, sparseKernels: true)
         var lossSum = 0.0, correct = 0, count = 0
         let sampleSize = architecture.nodes.first?.shape.reduce(1, *) ?? 0
         for batch in try data.augmented(nil).batches(size: samplesPerForward) {

@@ -280,7 +280,7 @@ public final class Trainer {
                      learningRate: Double) throws -> (loss: Double, correct: Int) {
         let n = batch.count
         let pass = try FirstOrderPass<Float>(architecture, parameters: state.parameters, runningStatistics: state.running,
-                                             normalisation: .batch)
+                                             normalisation: .batch, sparseKernels: true, masks: state.masks)
         let logits = try pass.forward(batch.images.data, batch: n)
         let (loss, seed, _) = try pass.crossEntropy(logits, labels: batch.labels)
         guard loss.isFinite else { return (loss, 0) }

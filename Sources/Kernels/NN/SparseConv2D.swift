@@ -1,0 +1,331 @@
+import Foundation
+
+/// The kept taps of one very sparse convolution weight, per output channel (CSR-like):
+/// output channel `o` owns entries `start[o] ..< start[o + 1]`, each the flat index of the weight
+/// `[o, c, ki, kj]` and the offset of its first read `c·ph·pw + ki·pw + kj` in the zero-padded
+/// input planes `[Cin, ph, pw]` (ph = H + 2p, pw = W + 2p). Built for `groups == 1`.
+public struct SparseConvTaps: Sendable {
+    /// The conv's sizes (`batch` may be changed: the taps do not depend on it).
+    public var geometry: ConvGeometry
+    let start: [Int32]
+    let weightIndex: [Int32]
+    let offset: [Int32]
+    /// Kept taps (the weight's non-zero count when built from its pattern).
+    public var count: Int { weightIndex.count }
+    /// Kept fraction of the weight.
+    public var density: Double { Double(count) / Double(max(1, geometry.weightShape.reduce(1, *))) }
+
+    /// Taps of `kept` (`[Cout, Cin, k, k]`, non-zero = kept); nil when the conv is grouped or
+    /// `kept` does not have the weight's size.
+    /// - Complexity: O(Cout · Cin · k²).
+    public init?<S: NNScalar>(_ g: ConvGeometry, kept: UnsafeBufferPointer<S>) {
+        guard g.groups == 1, g.problem == nil, kept.count == g.weightShape.reduce(1, *) else { return nil }
+        let k = g.kernel, kk = k * k, ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding
+        var start = [Int32](), index = [Int32](), offset = [Int32]()
+        start.reserveCapacity(g.outChannels + 1)
+        start.append(0)
+        for o in 0 ..< g.outChannels {
+            for c in 0 ..< g.inChannels {
+                for t in 0 ..< kk where kept[(o * g.inChannels + c) * kk + t] != 0 {
+                    index.append(Int32((o * g.inChannels + c) * kk + t))
+                    offset.append(Int32(c * ph * pw + (t / k) * pw + t % k))
+                }
+            }
+            start.append(Int32(index.count))
+        }
+        geometry = g; self.start = start; weightIndex = index; self.offset = offset
+    }
+}
+
+/// Convolution kernels that visit only a layer's kept taps (`SparseConvTaps`), for weights so
+/// sparse that a dense GEMM spends most of its time multiplying zeros. Same math as `Conv2D`
+/// (PyTorch semantics, groups = 1) up to float summation order; the weight gradient is produced
+/// for the kept taps only (the others are left untouched, i.e. 0 in a fresh buffer).
+///
+/// Each kept tap w[o, c, ki, kj] is applied directly on the zero-padded input planes as an axpy
+/// over output rows, `y[o, oy, :] += w · P[c, oy·s + ki, kj + s·(0 ..< ow)]` — planes of 32², 16²
+/// and 8² stay in L1/L2. Work is split over images (forward, input gradient: each image written
+/// by one worker) or over a fixed number of image chunks whose partial sums are added in chunk
+/// order (weight gradient), so results do not depend on the thread count.
+public enum SparseConv2D {
+    /// Image chunks of the weight gradient's partial sums: fixed, so the summation order (hence
+    /// the result, bit for bit) is the same on any number of cores.
+    static let weightGradientChunks = 8
+
+    /// Copies image `x` `[Cin, H, W]` into the interior of `padded` `[Cin, ph, pw]` (borders stay zero).
+    @inline(__always)
+    private static func pad<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, into padded: UnsafeMutablePointer<S>) {
+        let p = g.padding, ph = g.height + 2 * p, pw = g.width + 2 * p
+        for c in 0 ..< g.inChannels {
+            for iy in 0 ..< g.height {
+                Conv2D.copyRow(padded + (c * ph + iy + p) * pw + p, x + (c * g.height + iy) * g.width, g.width)
+            }
+        }
+    }
+
+    /// y = conv(x, w), or y += conv(x, w) when `accumulate`, visiting only `taps`.
+    /// Shapes: x `[N, Cin, H, W]`, w `[Cout, Cin, k, k]`, y `[N, Cout, Ho, Wo]`.
+    /// - Complexity: O(N · taps · Ho · Wo) multiply-adds.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func forward<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                            y: UnsafeMutablePointer<S>, accumulate: Bool) {
+        let g = taps.geometry
+        let (s, oh, ow) = (g.stride, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        taps.start.withUnsafeBufferPointer { start in
+        taps.weightIndex.withUnsafeBufferPointer { index in
+        taps.offset.withUnsafeBufferPointer { offset in
+            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels)) { images in
+                let padded = UnsafeMutablePointer<S>.allocate(capacity: g.inChannels * ph * pw)
+                padded.initialize(repeating: 0, count: g.inChannels * ph * pw)
+                defer { padded.deallocate() }
+                for n in images {
+                    let source: UnsafePointer<S>
+                    if g.padding > 0 { pad(x + n * inImage, g, into: padded); source = UnsafePointer(padded) } else { source = x + n * inImage }
+                    for o in 0 ..< g.outChannels {
+                        let out = y + n * outImage + o * oh * ow
+                        if !accumulate { out.update(repeating: 0, count: oh * ow) }
+                        for e in Int(start[o]) ..< Int(start[o + 1]) {
+                            let wv = weight[Int(index[e])], base = source + Int(offset[e])
+                            for oy in 0 ..< oh {
+                                let src = base + oy * s * pw, dst = out + oy * ow
+                                if s == 1 {
+                                    for ox in 0 ..< ow { dst[ox] += wv * src[ox] }
+                                } else {
+                                    for ox in 0 ..< ow { dst[ox] += wv * src[ox * s] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        }
+    }
+
+    /// dx = convᵀ(dy, w), or dx += convᵀ(dy, w) when `accumulate`, visiting only `taps`.
+    /// Shapes: dy `[N, Cout, Ho, Wo]`, w `[Cout, Cin, k, k]`, dx `[N, Cin, H, W]`.
+    /// - Complexity: O(N · (taps · Ho · Wo + Cin · ph · pw)).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardInput<S: NNScalar>(_ taps: SparseConvTaps, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                                  dx: UnsafeMutablePointer<S>, accumulate: Bool) {
+        let g = taps.geometry
+        let (s, p, oh, ow) = (g.stride, g.padding, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * p, pw = g.width + 2 * p
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        let paddedCount = g.inChannels * ph * pw
+        taps.start.withUnsafeBufferPointer { start in
+        taps.weightIndex.withUnsafeBufferPointer { index in
+        taps.offset.withUnsafeBufferPointer { offset in
+            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels + paddedCount)) { images in
+                // The gradient of the padded planes; its border (the padding) is dropped.
+                let padded = UnsafeMutablePointer<S>.allocate(capacity: paddedCount)
+                defer { padded.deallocate() }
+                for n in images {
+                    padded.initialize(repeating: 0, count: paddedCount)
+                    let gout = dy + n * outImage
+                    for o in 0 ..< g.outChannels {
+                        let grad = gout + o * oh * ow
+                        for e in Int(start[o]) ..< Int(start[o + 1]) {
+                            let wv = weight[Int(index[e])], base = padded + Int(offset[e])
+                            for oy in 0 ..< oh {
+                                let dst = base + oy * s * pw, src = grad + oy * ow
+                                if s == 1 {
+                                    for ox in 0 ..< ow { dst[ox] += wv * src[ox] }
+                                } else {
+                                    for ox in 0 ..< ow { dst[ox * s] += wv * src[ox] }
+                                }
+                            }
+                        }
+                    }
+                    let xin = dx + n * inImage
+                    for c in 0 ..< g.inChannels {
+                        for iy in 0 ..< g.height {
+                            let src = padded + (c * ph + iy + p) * pw + p, dst = xin + (c * g.height + iy) * g.width
+                            if accumulate { for ix in 0 ..< g.width { dst[ix] += src[ix] } } else { Conv2D.copyRow(dst, src, g.width) }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        }
+    }
+
+    /// dw[kept] += Σₙ dyₙ ⋆ xₙ for the kept taps only (one dot product per tap and image); the
+    /// other entries of dw are not written.
+    /// Shapes: x `[N, Cin, H, W]`, dy `[N, Cout, Ho, Wo]`, dw `[Cout, Cin, k, k]`.
+    /// - Complexity: O(N · (taps · Ho · Wo + Cin · H · W)).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardWeight<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                                   dw: UnsafeMutablePointer<S>) {
+        let g = taps.geometry
+        let (s, oh, ow) = (g.stride, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        let chunks = max(1, min(weightGradientChunks, g.batch)), kept = taps.count
+        guard kept > 0 else { return }
+        let partial = UnsafeMutablePointer<S>.allocate(capacity: chunks * kept)
+        partial.initialize(repeating: 0, count: chunks * kept)
+        defer { partial.deallocate() }
+        taps.start.withUnsafeBufferPointer { start in
+        taps.offset.withUnsafeBufferPointer { offset in
+            Parallel.forChunks(chunks, costPerItem: max(1, (g.batch / chunks) * kept * g.outPixels)) { chunkRange in
+                let padded = UnsafeMutablePointer<S>.allocate(capacity: g.inChannels * ph * pw)
+                padded.initialize(repeating: 0, count: g.inChannels * ph * pw)
+                // Per-column sums of one tap (vectorisable); reduced once per tap and image.
+                let columns = UnsafeMutablePointer<S>.allocate(capacity: ow)
+                defer { padded.deallocate(); columns.deallocate() }
+                for chunk in chunkRange {
+                    let acc = partial + chunk * kept
+                    for n in g.batch * chunk / chunks ..< g.batch * (chunk + 1) / chunks {
+                        let source: UnsafePointer<S>
+                        if g.padding > 0 { pad(x + n * inImage, g, into: padded); source = UnsafePointer(padded) } else { source = x + n * inImage }
+                        for o in 0 ..< g.outChannels {
+                            let grad = dy + n * outImage + o * oh * ow
+                            for e in Int(start[o]) ..< Int(start[o + 1]) {
+                                let base = source + Int(offset[e])
+                                columns.update(repeating: 0, count: ow)
+                                for oy in 0 ..< oh {
+                                    let src = base + oy * s * pw, gr = grad + oy * ow
+                                    if s == 1 {
+                                        for ox in 0 ..< ow { columns[ox] += gr[ox] * src[ox] }
+                                    } else {
+                                        for ox in 0 ..< ow { columns[ox] += gr[ox] * src[ox * s] }
+                                    }
+                                }
+                                var sum: S = 0
+                                for ox in 0 ..< ow { sum += columns[ox] }
+                                acc[e] += sum
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        taps.weightIndex.withUnsafeBufferPointer { index in
+            for e in 0 ..< kept {
+                var sum: S = 0
+                for chunk in 0 ..< chunks { sum += partial[chunk * kept + e] }
+                dw[Int(index[e])] += sum
+            }
+        }
+    }
+}
+
+/// Picks the dense (`Conv2D`) or sparse (`SparseConv2D`) kernel of each layer by measured cost:
+/// the first time a (shape, kept count, operation) is met, both kernels run once and are timed;
+/// the faster one is remembered for the process. Only layers below `densityLimit` are tried.
+public enum ConvKernelChoice {
+    /// Above this kept fraction the sparse kernels cannot win (a GEMM runs ~10x more
+    /// multiply-adds per second than the per-tap axpy), so they are not even timed.
+    public static let densityLimit = 0.3
+
+    enum Operation: Int { case forward, input, weight }
+
+    private struct Key: Hashable {
+        let batch, inChannels, height, width, outChannels, kernel, stride, padding, kept: Int
+        let operation: Int
+        let scalarSize: Int
+    }
+
+    private final class Memory: @unchecked Sendable {
+        let lock = NSLock()
+        var sparseWins: [Key: Bool] = [:]
+    }
+    private static let memory = Memory()
+
+    private static func key<S>(_ taps: SparseConvTaps, _ op: Operation, _: S.Type) -> Key {
+        let g = taps.geometry
+        return Key(batch: g.batch, inChannels: g.inChannels, height: g.height, width: g.width, outChannels: g.outChannels,
+                   kernel: g.kernel, stride: g.stride, padding: g.padding, kept: taps.count, operation: op.rawValue,
+                   scalarSize: MemoryLayout<S>.size)
+    }
+
+    /// The remembered choice for this layer and operation (nil: not timed yet).
+    private static func remembered(_ key: Key) -> Bool? {
+        memory.lock.lock(); defer { memory.lock.unlock() }
+        return memory.sparseWins[key]
+    }
+
+    private static func remember(_ key: Key, sparseWins: Bool) {
+        memory.lock.lock(); defer { memory.lock.unlock() }
+        memory.sparseWins[key] = sparseWins
+    }
+
+    /// Runs `sparse` or `dense` (both write the same result), timing both the first time
+    /// `key` is met: `dense` then runs into `scratch` (a buffer of `scratchCount` values) and
+    /// `sparse` into the real output.
+    private static func run<S: NNScalar>(_ key: Key, scratchCount: Int, zeroScratch: Bool,
+                                         sparse: () -> Void, dense: (UnsafeMutablePointer<S>?) -> Void) {
+        if let sparseWins = remembered(key) {
+            if sparseWins { sparse() } else { dense(nil) }
+            return
+        }
+        let scratch = UnsafeMutablePointer<S>.allocate(capacity: max(1, scratchCount))
+        defer { scratch.deallocate() }
+        if zeroScratch { scratch.initialize(repeating: 0, count: scratchCount) }
+        var clock = ContinuousClock.now
+        dense(scratch)
+        let denseTime = ContinuousClock.now - clock
+        clock = ContinuousClock.now
+        sparse()
+        let sparseTime = ContinuousClock.now - clock
+        remember(key, sparseWins: sparseTime < denseTime)
+    }
+
+    /// y (+)= conv(x, w) by whichever kernel is faster for this layer (see the type).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func forward<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                            y: UnsafeMutablePointer<S>, accumulate: Bool) {
+        let g = taps.geometry
+        run(key(taps, .forward, S.self), scratchCount: g.outputShape.reduce(1, *), zeroScratch: false,
+            sparse: { SparseConv2D.forward(taps, x: x, weight: weight, y: y, accumulate: accumulate) },
+            dense: { (scratch: UnsafeMutablePointer<S>?) in
+                Conv2D.forward(g, x: x, weight: weight, y: scratch ?? y, accumulate: scratch == nil && accumulate)
+            })
+    }
+
+    /// dx (+)= convᵀ(dy, w) by whichever kernel is faster for this layer.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardInput<S: NNScalar>(_ taps: SparseConvTaps, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                                  dx: UnsafeMutablePointer<S>, accumulate: Bool) {
+        let g = taps.geometry
+        run(key(taps, .input, S.self), scratchCount: g.inputShape.reduce(1, *), zeroScratch: false,
+            sparse: { SparseConv2D.backwardInput(taps, dy: dy, weight: weight, dx: dx, accumulate: accumulate) },
+            dense: { (scratch: UnsafeMutablePointer<S>?) in
+                Conv2D.backwardInput(g, dy: dy, weight: weight, dx: scratch ?? dx, accumulate: scratch == nil && accumulate)
+            })
+    }
+
+    /// dw[kept] += Σₙ dyₙ ⋆ xₙ by whichever kernel is faster. The dense kernel writes every
+    /// entry, so its result is masked back to the kept taps (the weight gradient of a removed
+    /// weight is left as it was, as the sparse kernel leaves it).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardWeight<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                                   dw: UnsafeMutablePointer<S>) {
+        let g = taps.geometry, count = g.weightShape.reduce(1, *)
+        run(key(taps, .weight, S.self), scratchCount: count, zeroScratch: true,
+            sparse: { SparseConv2D.backwardWeight(taps, x: x, dy: dy, dw: dw) },
+            dense: { (scratch: UnsafeMutablePointer<S>?) in
+                if let scratch {
+                    Conv2D.backwardWeight(g, x: x, dy: dy, dw: scratch)
+                } else {
+                    let full = UnsafeMutablePointer<S>.allocate(capacity: count)
+                    full.initialize(repeating: 0, count: count)
+                    defer { full.deallocate() }
+                    Conv2D.backwardWeight(g, x: x, dy: dy, dw: full)
+                    for i in taps.weightIndex { dw[Int(i)] += full[Int(i)] }
+                }
+            })
+    }
+}

@@ -1,0 +1,121 @@
+import XCTest
+@testable import Kernels
+
+/// The sparse conv kernels (`SparseConv2D`, and `ConvKernelChoice` which times them against the
+/// dense ones) compute the same forward, input gradient and weight gradient as the dense im2col /
+/// GEMM kernels on the masked weight, up to float summation order.
+final class SparseConv2DTests: XCTestCase {
+    /// Random shapes covering stride 1 and 2, padding 0–2, 1x1 and 3x3 kernels, odd sizes.
+    static let geometries: [ConvGeometry] = [
+        ConvGeometry(batch: 3, inChannels: 5, height: 9, width: 7, outChannels: 6, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(batch: 2, inChannels: 4, height: 8, width: 8, outChannels: 7, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(batch: 3, inChannels: 6, height: 7, width: 10, outChannels: 3, kernel: 3, stride: 1, padding: 0),
+        ConvGeometry(batch: 2, inChannels: 8, height: 8, width: 8, outChannels: 5, kernel: 1, stride: 2, padding: 0),
+        ConvGeometry(batch: 9, inChannels: 3, height: 6, width: 5, outChannels: 4, kernel: 5, stride: 2, padding: 2),
+        ConvGeometry(batch: 4, inChannels: 16, height: 16, width: 16, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+    ]
+
+    private func random(_ n: Int, _ rng: inout SeededGenerator) -> [Float] { (0 ..< n).map { _ in Float(rng.normal()) } }
+
+    /// max |a − b| ≤ 1e-5 · max |b| (relative to the result's scale, so near-zero entries do not
+    /// make the bound meaningless).
+    /// `floor` is an absolute slack for results that are 0 up to rounding (a bias followed by
+    /// batch norm has gradient 0 analytically; both passes return rounding noise of ~1e-8).
+    private func assertClose(_ a: [Float], _ b: [Float], _ what: String, floor: Float = 0,
+                             file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        let scale = b.map { abs($0) }.max() ?? 0
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThanOrEqual(worst, 1e-5 * max(scale, 1e-12) + floor, "\(what): max error \(worst) at scale \(scale)", file: file, line: line)
+    }
+
+    func testSparseKernelsMatchDenseOnTheMaskedWeight() throws {
+        var rng = SeededGenerator(seed: 14)
+        for (case_, g) in Self.geometries.enumerated() {
+            for keep in [0.08, 0.4] {
+                let weightCount = g.weightShape.reduce(1, *)
+                let mask: [Float] = (0 ..< weightCount).map { _ in rng.uniform() < keep ? 1 : 0 }
+                let w = zip(random(weightCount, &rng), mask).map { $0 * $1 }
+                let x = random(g.inputShape.reduce(1, *), &rng), dy = random(g.outputShape.reduce(1, *), &rng)
+                let taps = try XCTUnwrap(mask.withUnsafeBufferPointer { SparseConvTaps(g, kept: $0) })
+                XCTAssertEqual(taps.count, mask.filter { $0 != 0 }.count)
+                let what = "case \(case_) keep \(keep)"
+
+                for accumulate in [false, true] {
+                    let start = accumulate ? random(g.outputShape.reduce(1, *), &rng) : [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
+                    var dense = accumulate ? start : [Float](repeating: 0, count: start.count), sparse = start
+                    Conv2D.forward(g, x: x, weight: w, y: &dense, accumulate: accumulate)
+                    SparseConv2D.forward(taps, x: x, weight: w, y: &sparse, accumulate: accumulate)
+                    assertClose(sparse, dense, "forward \(what) accumulate \(accumulate)")
+
+                    let startX = accumulate ? random(g.inputShape.reduce(1, *), &rng) : [Float](repeating: .nan, count: g.inputShape.reduce(1, *))
+                    var denseX = accumulate ? startX : [Float](repeating: 0, count: startX.count), sparseX = startX
+                    Conv2D.backwardInput(g, dy: dy, weight: w, dx: &denseX, accumulate: accumulate)
+                    SparseConv2D.backwardInput(taps, dy: dy, weight: w, dx: &sparseX, accumulate: accumulate)
+                    assertClose(sparseX, denseX, "input gradient \(what) accumulate \(accumulate)")
+                }
+
+                var denseW = [Float](repeating: 0, count: weightCount), sparseW = denseW
+                Conv2D.backwardWeight(g, x: x, dy: dy, dw: &denseW)
+                SparseConv2D.backwardWeight(taps, x: x, dy: dy, dw: &sparseW)
+                assertClose(sparseW, zip(denseW, mask).map { $0 * $1 }, "weight gradient \(what)")
+                XCTAssertTrue(zip(sparseW, mask).allSatisfy { $1 != 0 || $0 == 0 }, "masked weight gradients stay exactly 0 (\(what))")
+
+                // The timed choice gives the same results the first time (both kernels run) and after.
+                for _ in 0 ..< 2 {
+                    var chosen = [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
+                    ConvKernelChoice.forward(taps, x: x, weight: w, y: &chosen, accumulate: false)
+                    var reference = [Float](repeating: 0, count: chosen.count)
+                    Conv2D.forward(g, x: x, weight: w, y: &reference, accumulate: false)
+                    assertClose(chosen, reference, "chosen forward \(what)")
+                    var chosenX = [Float](repeating: .nan, count: g.inputShape.reduce(1, *))
+                    ConvKernelChoice.backwardInput(taps, dy: dy, weight: w, dx: &chosenX, accumulate: false)
+                    var referenceX = [Float](repeating: 0, count: chosenX.count)
+                    Conv2D.backwardInput(g, dy: dy, weight: w, dx: &referenceX, accumulate: false)
+                    assertClose(chosenX, referenceX, "chosen input gradient \(what)")
+                    var chosenW = [Float](repeating: 0, count: weightCount)
+                    ConvKernelChoice.backwardWeight(taps, x: x, dy: dy, dw: &chosenW)
+                    assertClose(chosenW, zip(denseW, mask).map { $0 * $1 }, "chosen weight gradient \(what)")
+                }
+            }
+        }
+    }
+
+    /// A training-mode pass with sparse kernels allowed gives the dense pass's loss and, on kept
+    /// weights, its gradients.
+    func testFirstOrderPassWithSparseKernelsMatchesDense() throws {
+        let net = try NNExecutionTests.tinyNetwork(seed: 3)
+        var rng = SeededGenerator(seed: 21)
+        var parameters: [String: [Float]] = [:], masks: [String: [Float]] = [:]
+        for spec in net.architecture.parameters where spec.isLearnable {
+            var values = try XCTUnwrap(net.parameters[spec.name]).data
+            if spec.role == .weight, values.count > 20 {
+                let mask: [Float] = values.map { _ in rng.uniform() < 0.15 ? 1 : 0 }
+                values = zip(values, mask).map { $0 * $1 }
+                masks[spec.name] = mask
+            }
+            parameters[spec.name] = values
+        }
+        XCTAssertFalse(masks.isEmpty)
+        let (x, labels) = NNExecutionTests.batch(6, seed: 4)
+        func run(sparse: Bool) throws -> (Double, [String: [Float]]) {
+            let pass = try FirstOrderPass<Float>(net.architecture, parameters: parameters, runningStatistics: [:],
+                                                 normalisation: .batch, sparseKernels: sparse, masks: masks)
+            let logits = try pass.forward(x.data, batch: 6)
+            let (loss, seed, _) = try pass.crossEntropy(logits, labels: labels)
+            return (loss, try pass.backward(seed: seed, wanted: Set(parameters.keys)).gradients)
+        }
+        let (denseLoss, denseGradients) = try run(sparse: false)
+        for _ in 0 ..< 2 {  // first: timed choice; second: remembered choice
+            let (loss, gradients) = try run(sparse: true)
+            XCTAssertEqual(loss, denseLoss, accuracy: 1e-5 * abs(denseLoss))
+            for (name, reference) in denseGradients {
+                let gradient = try XCTUnwrap(gradients[name])
+                // Compared on kept weights (the sparse weight gradient leaves masked ones 0; a
+                // dense-run layer's are whatever the dense gradient is, which the trainer zeroes).
+                let m = masks[name] ?? [Float](repeating: 1, count: reference.count)
+                assertClose(zip(gradient, m).map { $0 * $1 }, zip(reference, m).map { $0 * $1 }, name, floor: 1e-6)
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ import XCTest
 /// dense ones) compute the same forward, input gradient and weight gradient as the dense im2col /
 /// GEMM kernels on the masked weight, up to float summation order.
 final class SparseConv2DTests: XCTestCase {
-    /// Random shapes covering stride 1 and 2, padding 0–2, 1x1 and 3x3 kernels, odd sizes.
+    /// Shapes covering stride 1 and 2, padding 0–2, 1x1, 3x3 and 5x5 kernels, odd sizes.
     static let geometries: [ConvGeometry] = [
         ConvGeometry(batch: 3, inChannels: 5, height: 9, width: 7, outChannels: 6, kernel: 3, stride: 1, padding: 1),
         ConvGeometry(batch: 2, inChannels: 4, height: 8, width: 8, outChannels: 7, kernel: 3, stride: 2, padding: 1),
@@ -13,6 +13,10 @@ final class SparseConv2DTests: XCTestCase {
         ConvGeometry(batch: 2, inChannels: 8, height: 8, width: 8, outChannels: 5, kernel: 1, stride: 2, padding: 0),
         ConvGeometry(batch: 9, inChannels: 3, height: 6, width: 5, outChannels: 4, kernel: 5, stride: 2, padding: 2),
         ConvGeometry(batch: 4, inChannels: 16, height: 16, width: 16, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        // Output rows of whole 8-float vectors (the Float vector paths), stride 2 included.
+        ConvGeometry(batch: 3, inChannels: 5, height: 32, width: 32, outChannels: 6, kernel: 3, stride: 2, padding: 1),
+        ConvGeometry(batch: 2, inChannels: 6, height: 16, width: 16, outChannels: 4, kernel: 1, stride: 2, padding: 0),
+        ConvGeometry(batch: 2, inChannels: 3, height: 15, width: 17, outChannels: 5, kernel: 3, stride: 2, padding: 0),
     ]
 
     private func random(_ n: Int, _ rng: inout SeededGenerator) -> [Float] { (0 ..< n).map { _ in Float(rng.normal()) } }

@@ -54,7 +54,7 @@ public enum SparseConv2D {
 
     /// Copies image `x` `[Cin, H, W]` into the interior of `padded` `[Cin, ph, pw]` (borders stay zero).
     @inline(__always)
-    private static func pad<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, into padded: UnsafeMutablePointer<S>) {
+    static func pad<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, into padded: UnsafeMutablePointer<S>) {
         let p = g.padding, ph = g.height + 2 * p, pw = g.width + 2 * p
         for c in 0 ..< g.inChannels {
             for iy in 0 ..< g.height {
@@ -71,6 +71,10 @@ public enum SparseConv2D {
     public static func forward<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, weight: UnsafePointer<S>,
                                             y: UnsafeMutablePointer<S>, accumulate: Bool) {
         let g = taps.geometry
+        if S.self == Float.self && hasVectorRows(g) {
+            forwardRows(taps, x: rebound(x), weight: rebound(weight), y: rebound(y), accumulate: accumulate)
+            return
+        }
         let (s, oh, ow) = (g.stride, g.outHeight, g.outWidth)
         let ph = g.height + 2 * g.padding, pw = g.width + 2 * g.padding
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
@@ -114,6 +118,10 @@ public enum SparseConv2D {
     public static func backwardInput<S: NNScalar>(_ taps: SparseConvTaps, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
                                                   dx: UnsafeMutablePointer<S>, accumulate: Bool) {
         let g = taps.geometry
+        if S.self == Float.self && hasVectorRows(g) {
+            backwardInputRows(taps, dy: rebound(dy), weight: rebound(weight), dx: rebound(dx), accumulate: accumulate)
+            return
+        }
         let (s, p, oh, ow) = (g.stride, g.padding, g.outHeight, g.outWidth)
         let ph = g.height + 2 * p, pw = g.width + 2 * p
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
@@ -170,6 +178,10 @@ public enum SparseConv2D {
         let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
         let chunks = max(1, min(weightGradientChunks, g.batch)), kept = taps.count
         guard kept > 0 else { return }
+        if S.self == Float.self && hasVectorRows(g) {
+            backwardWeightRows(taps, x: rebound(x), dy: rebound(dy), dw: rebound(dw))
+            return
+        }
         let partial = UnsafeMutablePointer<S>.allocate(capacity: chunks * kept)
         partial.initialize(repeating: 0, count: chunks * kept)
         defer { partial.deallocate() }
@@ -212,6 +224,186 @@ public enum SparseConv2D {
         taps.weightIndex.withUnsafeBufferPointer { index in
             for e in 0 ..< kept {
                 var sum: S = 0
+                for chunk in 0 ..< chunks { sum += partial[chunk * kept + e] }
+                dw[Int(index[e])] += sum
+            }
+        }
+    }
+}
+
+// MARK: Float rows of 8-float vectors
+
+extension SparseConv2D {
+    typealias Vector = SIMD8<Float>
+
+    /// Output rows of whole 8-float vectors at stride 1 or 2 (CIFAR planes: 32, 16, 8 wide) take
+    /// the vector paths below; other shapes the scalar loops above.
+    static func hasVectorRows(_ g: ConvGeometry) -> Bool { g.outWidth % 8 == 0 && (g.stride == 1 || g.stride == 2) }
+
+    @inline(__always) static func rebound<S>(_ p: UnsafePointer<S>) -> UnsafePointer<Float> {
+        UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+    @inline(__always) static func rebound<S>(_ p: UnsafeMutablePointer<S>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+
+    /// 8 values at `p`, or at stride 2 the even ones of the 16 at `p`.
+    @inline(__always) static func load(_ p: UnsafePointer<Float>, stride: Int) -> Vector {
+        stride == 1 ? UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
+                    : UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf
+    }
+
+    /// Padded planes `[Cin, ph, pw]` plus slack: a stride-2 vector read or write touches 16
+    /// values from its first column, which can run one value past the last row.
+    static func paddedScratch(_ g: ConvGeometry) -> (UnsafeMutablePointer<Float>, count: Int) {
+        let count = g.inChannels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: count + 16)
+        p.initialize(repeating: 0, count: count + 16)
+        return (p, count)
+    }
+
+    /// The kept taps' weights in tap order (one gather per call instead of one per row).
+    static func tapWeights(_ taps: SparseConvTaps, _ weight: UnsafePointer<Float>) -> [Float] {
+        taps.weightIndex.map { weight[Int($0)] }
+    }
+
+    /// `forward` on vector rows: each 8-wide piece of an output row is summed over the output
+    /// channel's taps in a register and stored once.
+    static func forwardRows(_ taps: SparseConvTaps, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                            y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let g = taps.geometry
+        let (s, oh, ow) = (g.stride, g.outHeight, g.outWidth)
+        let pw = g.width + 2 * g.padding, vectors = ow / 8
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        let weights = tapWeights(taps, weight)
+        taps.start.withUnsafeBufferPointer { start in
+        taps.offset.withUnsafeBufferPointer { offset in
+        weights.withUnsafeBufferPointer { tapWeight in
+            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels)) { images in
+                let (padded, _) = paddedScratch(g)
+                defer { padded.deallocate() }
+                for n in images {
+                    pad(x + n * inImage, g, into: padded)
+                    for o in 0 ..< g.outChannels {
+                        let lo = Int(start[o]), hi = Int(start[o + 1])
+                        let out = y + n * outImage + o * oh * ow
+                        for oy in 0 ..< oh {
+                            let row = UnsafePointer(padded) + oy * s * pw
+                            for v in 0 ..< vectors {
+                                var sum = Vector()
+                                let column = row + v * 8 * s
+                                for e in lo ..< hi { sum += tapWeight[e] * load(column + Int(offset[e]), stride: s) }
+                                let dst = UnsafeMutableRawPointer(out + oy * ow + v * 8)
+                                if accumulate { sum += dst.loadUnaligned(as: Vector.self) }
+                                dst.storeBytes(of: sum, as: Vector.self)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        }
+    }
+
+    /// `backwardInput` on vector rows: each 8-wide piece of a gradient row is added, times each
+    /// of its output channel's taps, into the padded input-gradient planes.
+    static func backwardInputRows(_ taps: SparseConvTaps, dy: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                  dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let g = taps.geometry
+        let (s, p, oh, ow) = (g.stride, g.padding, g.outHeight, g.outWidth)
+        let ph = g.height + 2 * p, pw = g.width + 2 * p, vectors = ow / 8
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        let weights = tapWeights(taps, weight)
+        taps.start.withUnsafeBufferPointer { start in
+        taps.offset.withUnsafeBufferPointer { offset in
+        weights.withUnsafeBufferPointer { tapWeight in
+            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels + g.inChannels * ph * pw)) { images in
+                let (padded, count) = paddedScratch(g)
+                defer { padded.deallocate() }
+                for n in images {
+                    padded.update(repeating: 0, count: count)
+                    for o in 0 ..< g.outChannels {
+                        let lo = Int(start[o]), hi = Int(start[o + 1])
+                        let grad = dy + n * outImage + o * oh * ow
+                        for oy in 0 ..< oh {
+                            let row = padded + oy * s * pw
+                            for v in 0 ..< vectors {
+                                let gv = UnsafeRawPointer(grad + oy * ow + v * 8).loadUnaligned(as: Vector.self)
+                                let column = row + v * 8 * s
+                                if s == 1 {
+                                    for e in lo ..< hi {
+                                        let d = UnsafeMutableRawPointer(column + Int(offset[e]))
+                                        d.storeBytes(of: d.loadUnaligned(as: Vector.self) + tapWeight[e] * gv, as: Vector.self)
+                                    }
+                                } else {
+                                    for e in lo ..< hi {
+                                        let d = UnsafeMutableRawPointer(column + Int(offset[e]))
+                                        var wide = d.loadUnaligned(as: SIMD16<Float>.self)
+                                        wide.evenHalf += tapWeight[e] * gv
+                                        d.storeBytes(of: wide, as: SIMD16<Float>.self)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let xin = dx + n * inImage
+                    for c in 0 ..< g.inChannels {
+                        for iy in 0 ..< g.height {
+                            let src = padded + (c * ph + iy + p) * pw + p, dst = xin + (c * g.height + iy) * g.width
+                            if accumulate { for ix in 0 ..< g.width { dst[ix] += src[ix] } } else { Conv2D.copyRow(dst, src, g.width) }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        }
+    }
+
+    /// `backwardWeight` on vector rows: one 8-wide running product per tap and image, reduced
+    /// once; partial sums per fixed image chunk as in the scalar path.
+    static func backwardWeightRows(_ taps: SparseConvTaps, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                   dw: UnsafeMutablePointer<Float>) {
+        let g = taps.geometry
+        let (s, oh, ow) = (g.stride, g.outHeight, g.outWidth)
+        let pw = g.width + 2 * g.padding, vectors = ow / 8
+        let inImage = g.inChannels * g.inPixels, outImage = g.outChannels * g.outPixels
+        let chunks = max(1, min(weightGradientChunks, g.batch)), kept = taps.count
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * kept)
+        partial.initialize(repeating: 0, count: chunks * kept)
+        defer { partial.deallocate() }
+        taps.start.withUnsafeBufferPointer { start in
+        taps.offset.withUnsafeBufferPointer { offset in
+            Parallel.forChunks(chunks, costPerItem: max(1, (g.batch / chunks) * kept * g.outPixels)) { chunkRange in
+                let (padded, _) = paddedScratch(g)
+                defer { padded.deallocate() }
+                for chunk in chunkRange {
+                    let acc = partial + chunk * kept
+                    for n in g.batch * chunk / chunks ..< g.batch * (chunk + 1) / chunks {
+                        pad(x + n * inImage, g, into: padded)
+                        for o in 0 ..< g.outChannels {
+                            let grad = dy + n * outImage + o * oh * ow
+                            for e in Int(start[o]) ..< Int(start[o + 1]) {
+                                let base = UnsafePointer(padded) + Int(offset[e])
+                                var sum = Vector()
+                                for oy in 0 ..< oh {
+                                    let src = base + oy * s * pw, gr = grad + oy * ow
+                                    for v in 0 ..< vectors {
+                                        sum += UnsafeRawPointer(gr + v * 8).loadUnaligned(as: Vector.self) * load(src + v * 8 * s, stride: s)
+                                    }
+                                }
+                                acc[e] += sum.sum()
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        taps.weightIndex.withUnsafeBufferPointer { index in
+            for e in 0 ..< kept {
+                var sum: Float = 0
                 for chunk in 0 ..< chunks { sum += partial[chunk * kept + e] }
                 dw[Int(index[e])] += sum
             }

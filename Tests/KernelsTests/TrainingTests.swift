@@ -168,7 +168,11 @@ final class TrainingTests: XCTestCase {
         Cancellation.reset()
         XCTAssertEqual(try SafeTensors.readDictionary(path: path)["run.epoch"]?.integers, [1])
 
-        // A fresh network and the same call again: resumes after epoch 1 and ends bit-identical.
+        // A fresh network and the same call again: resumes after epoch 1 and ends bit-identical,
+        // even where this process would pick the other conv kernels (as a new process timing
+        // them afresh might): the checkpoint's kernel choices are imposed.
+        XCTAssertNotNil(try SafeTensors.readDictionary(path: path).keys.first { $0.hasPrefix("kernels.") })
+        ConvKernelChoice.invertRemembered()
         let resumedNet = try Self.prunedNet()
         let resumed = try Trainer(network: resumedNet, data: data, options: Self.options(straight, data, epochs: 2), checkpoint: path).run()
         XCTAssertEqual(resumed.resumedEpochs, 1)

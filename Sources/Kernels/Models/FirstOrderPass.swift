@@ -622,6 +622,20 @@ final class FirstOrderPass<S: NNScalar> {
         .invalidArgument(operation: "\(architecture.name) backward", detail: "node \(node.id) (\(node.name)) has no saved forward values; run forward first")
     }
 
+    /// Per sparse-capable conv weight, the kernel choices made so far (see
+    /// `ConvKernelChoice.choices`): bits set = sparse, `known` = which operations were decided.
+    var kernelChoices: [String: (sparse: Int, known: Int)] {
+        sparseTaps.compactMapValues { ConvKernelChoice.choices($0, S.self) }
+    }
+
+    /// Imposes recorded kernel choices (by weight name), e.g. those of the run being resumed.
+    func pinKernelChoices(_ choices: [String: (sparse: Int, known: Int)]) {
+        for (name, choice) in choices {
+            guard let taps = sparseTaps[name] else { continue }
+            ConvKernelChoice.pin(taps, S.self, sparse: choice.sparse, known: choice.known)
+        }
+    }
+
     /// The sparse taps of weight `name` at the current batch size (nil: dense kernels).
     private func sparse(_ name: String) -> SparseConvTaps? {
         guard var taps = sparseTaps[name] else { return nil }

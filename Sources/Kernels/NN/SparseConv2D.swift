@@ -412,8 +412,11 @@ extension SparseConv2D {
 }
 
 /// Picks the dense (`Conv2D`) or sparse (`SparseConv2D`) kernel of each layer by measured cost:
-/// the first time a (shape, kept count, operation) is met, both kernels run once and are timed;
-/// the faster one is remembered for the process. Only layers below `densityLimit` are tried.
+/// the first time a (layer shape, kept count, operation) is met, both kernels run once and are
+/// timed (the sparse result is the one returned); the faster one is remembered for the process,
+/// whatever the batch size. Only layers below `densityLimit` are tried. The choices of a layer
+/// can be read (`choices`) and imposed (`pin`), so a resumed training run uses the kernels, hence
+/// the rounding, of the run it continues.
 public enum ConvKernelChoice {
     /// Above this kept fraction the sparse kernels cannot win (a GEMM runs ~10x more
     /// multiply-adds per second than the per-tap axpy), so they are not even timed.
@@ -422,7 +425,7 @@ public enum ConvKernelChoice {
     enum Operation: Int { case forward, input, weight }
 
     private struct Key: Hashable {
-        let batch, inChannels, height, width, outChannels, kernel, stride, padding, kept: Int
+        let inChannels, height, width, outChannels, kernel, stride, padding, kept: Int
         let operation: Int
         let scalarSize: Int
     }
@@ -435,7 +438,7 @@ public enum ConvKernelChoice {
 
     private static func key<S>(_ taps: SparseConvTaps, _ op: Operation, _: S.Type) -> Key {
         let g = taps.geometry
-        return Key(batch: g.batch, inChannels: g.inChannels, height: g.height, width: g.width, outChannels: g.outChannels,
+        return Key(inChannels: g.inChannels, height: g.height, width: g.width, outChannels: g.outChannels,
                    kernel: g.kernel, stride: g.stride, padding: g.padding, kept: taps.count, operation: op.rawValue,
                    scalarSize: MemoryLayout<S>.size)
     }
@@ -449,6 +452,34 @@ public enum ConvKernelChoice {
     private static func remember(_ key: Key, sparseWins: Bool) {
         memory.lock.lock(); defer { memory.lock.unlock() }
         memory.sparseWins[key] = sparseWins
+    }
+
+    /// The remembered choices for `taps` as bits (1 forward, 2 input gradient, 4 weight
+    /// gradient: set = sparse) with a mask of which are known (nil when none is).
+    public static func choices<S: NNScalar>(_ taps: SparseConvTaps, _: S.Type) -> (sparse: Int, known: Int)? {
+        memory.lock.lock(); defer { memory.lock.unlock() }
+        var sparse = 0, known = 0
+        for op in [Operation.forward, .input, .weight] {
+            guard let wins = memory.sparseWins[key(taps, op, S.self)] else { continue }
+            known |= 1 << op.rawValue
+            if wins { sparse |= 1 << op.rawValue }
+        }
+        return known == 0 ? nil : (sparse, known)
+    }
+
+    /// Imposes choices read by `choices` (only the `known` operations).
+    public static func pin<S: NNScalar>(_ taps: SparseConvTaps, _: S.Type, sparse: Int, known: Int) {
+        memory.lock.lock(); defer { memory.lock.unlock() }
+        for op in [Operation.forward, .input, .weight] where known & (1 << op.rawValue) != 0 {
+            memory.sparseWins[key(taps, op, S.self)] = sparse & (1 << op.rawValue) != 0
+        }
+    }
+
+    /// Flips every remembered choice: tests use it to imitate a process whose timings came out
+    /// the other way.
+    static func invertRemembered() {
+        memory.lock.lock(); defer { memory.lock.unlock() }
+        for (key, wins) in memory.sparseWins { memory.sparseWins[key] = !wins }
     }
 
     /// Runs `sparse` or `dense` (both write the same result), timing both the first time

@@ -111,6 +111,9 @@ struct TrainingState {
     var completedEpochs: Int
     var history: [EpochRecord]
     var stepLosses: [Double]
+    /// Which conv layers run on the sparse kernels (`FirstOrderPass.kernelChoices`): chosen by
+    /// timing at the run's first step, then kept for the run and its resumes (same rounding).
+    var kernelChoices: [String: (sparse: Int, known: Int)] = [:]
 
     init(_ network: Network, options: TrainingOptions) {
         var parameters: [String: [Float]] = [:], running: [String: [Float]] = [:]
@@ -281,6 +284,8 @@ public final class Trainer {
         let n = batch.count
         let pass = try FirstOrderPass<Float>(architecture, parameters: state.parameters, runningStatistics: state.running,
                                              normalisation: .batch, sparseKernels: true, masks: state.masks)
+        pass.pinKernelChoices(state.kernelChoices)
+        defer { state.kernelChoices = pass.kernelChoices }
         let logits = try pass.forward(batch.images.data, batch: n)
         let (loss, seed, _) = try pass.crossEntropy(logits, labels: batch.labels)
         guard loss.isFinite else { return (loss, 0) }

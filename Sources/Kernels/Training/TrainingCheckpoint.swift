@@ -11,7 +11,9 @@ import Foundation
 ///   the generators needs saving;
 /// - `run.options` F64: what must not change between the run and its resume (lr, momentum, weight
 ///   decay, gamma, batch, shuffle, augmentation, milestones, the data's size and classes);
-/// - `run.history` F64 `[epochs, 8]` and `run.step_losses` F64: the table and step losses so far.
+/// - `run.history` F64 `[epochs, 8]` and `run.step_losses` F64: the table and step losses so far;
+/// - `kernels.<name>` I64 `[2]` (optional): which kernels (dense or sparse) the run chose for a
+///   sparse conv weight, as `ConvKernelChoice.choices` bits, so the resume rounds the same way.
 ///
 /// Resuming from it continues bit-identically (same seed and thread count): the state it holds is
 /// everything the next epoch reads.
@@ -42,6 +44,10 @@ enum TrainingCheckpoint {
         }
         out.append(("run.history", doubles(rows, shape: [state.history.count, 8])))
         out.append(("run.step_losses", doubles(state.stepLosses, shape: [state.stepLosses.count])))
+        for name in state.kernelChoices.keys.sorted() {
+            guard let choice = state.kernelChoices[name] else { continue }
+            out.append(("kernels." + name, SafeTensor(int64: [Int64(choice.sparse), Int64(choice.known)], shape: [2])))
+        }
         return out
     }
 
@@ -117,6 +123,11 @@ enum TrainingCheckpoint {
                                testAccuracy: r[5], seconds: r[6], imagesPerSecond: r[7])
         }
         state.stepLosses = options.recordsSteps ? savedDoubles(losses) : []
+        for spec in network.architecture.parameters where entries["kernels." + spec.name] != nil {
+            let bits = try integers("kernels." + spec.name, 2)
+            guard (0 ..< 8).contains(bits[0]), (0 ..< 8).contains(bits[1]) else { throw fail("kernels.\(spec.name) is malformed") }
+            state.kernelChoices[spec.name] = (Int(bits[0]), Int(bits[1]))
+        }
         state.completedEpochs = Int(epoch)
         return state
     }

@@ -405,7 +405,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
 }
 
 /// C = V[:, 0..<c]ᵀ W (c × w, column-major) for column-major V and W with leading dimension n;
-/// one single-threaded GEMM per row block, blocks handed out dynamically (`dynamicChunks`:
+/// one single-threaded GEMM per row block, blocks handed out dynamically (`Parallel.forChunks`:
 /// the cores are shared, and a static split waits for a preempted thread). One partial
 /// product per block, summed in block order, so the result does not depend on the schedule.
 func blockProject(_ V: UnsafePointer<Double>, _ c: Int, _ W: UnsafePointer<Double>, _ w: Int, _ n: Int) -> [Double] {
@@ -414,7 +414,7 @@ func blockProject(_ V: UnsafePointer<Double>, _ c: Int, _ W: UnsafePointer<Doubl
     var partial = [Double](repeating: 0, count: blocks * c * w)
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
-        dynamicChunks(count: n, chunk: chunk) { _, r in
+        Parallel.forChunks(n, grain: chunk) { _, r in
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, Int32(c), Int32(w), Int32(r.count), 1,
                         V + r.lowerBound, Int32(n), W + r.lowerBound, Int32(n), 0,
                         p.base + (r.lowerBound / chunk) * c * w, Int32(c))
@@ -430,7 +430,7 @@ func blockSubtract(_ V: UnsafePointer<Double>, _ c: Int, _ C: [Double], _ W: Uns
     let wp = SharedMutablePointer(W)
     C.withUnsafeBufferPointer { cp in
         let cb = cp.baseAddress!
-        dynamicChunks(count: n, chunk: 16384) { _, r in
+        Parallel.forChunks(n, grain: 16384) { _, r in
             cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(r.count), Int32(w), Int32(c), -1,
                         V + r.lowerBound, Int32(n), cb, Int32(c), 1, wp.base + r.lowerBound, Int32(n))
         }
@@ -443,7 +443,7 @@ func blockCombine(_ V: UnsafePointer<Double>, _ m: Int, _ Y: [Double], _ p: Int,
         let o = SharedMutablePointer(op.baseAddress!)
         Y.withUnsafeBufferPointer { yp in
             let yb = yp.baseAddress!
-            dynamicChunks(count: n, chunk: 16384) { _, r in
+            Parallel.forChunks(n, grain: 16384) { _, r in
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(r.count), Int32(p), Int32(m), 1,
                             V + r.lowerBound, Int32(n), yb, Int32(m), 0, o.base + r.lowerBound, Int32(n))
             }
@@ -470,7 +470,7 @@ func applyUpperInverse(_ R: [Double], _ w: Int, _ W: UnsafeMutablePointer<Double
     let wp = SharedMutablePointer(W)
     R.withUnsafeBufferPointer { rp in
         let rb = rp.baseAddress!
-        dynamicChunks(count: n, chunk: 16384) { _, r in
+        Parallel.forChunks(n, grain: 16384) { _, r in
             cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(r.count), Int32(w), 1,
                         rb, Int32(w), wp.base + r.lowerBound, Int32(n))
         }

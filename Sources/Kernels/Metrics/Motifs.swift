@@ -54,7 +54,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
     lowCount.withUnsafeMutableBufferPointer { lc in
         let a = SharedMutablePointer(ap.baseAddress!)
         let lcp = SharedMutablePointer(lc.baseAddress!)
-        parallelChunks(count: n, chunk: 2048) { _, range in
+        Parallel.forChunks(n, grain: 2048) { _, range in
             for r in range {
                 let v = Int(order[r])
                 var s = off[r]
@@ -72,7 +72,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
     var lowOff = [Int](repeating: 0, count: n + 1)
     for r in 0 ..< n { lowOff[r + 1] = lowOff[r] + lowCount[r] }
     var tEdge = [UInt32](repeating: 0, count: lowOff[n])
-    let threads = Parallel.workers
+    let threads = Parallel.threads
     var c4 = [Int](repeating: 0, count: threads)
     var k4 = [Int](repeating: 0, count: threads)
     adj.withUnsafeBufferPointer { a in
@@ -85,7 +85,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
         let te = SharedMutablePointer(tp.baseAddress!)
         let c4s = SharedMutablePointer(c4p.baseAddress!)
         let k4s = SharedMutablePointer(k4p.baseAddress!)
-        parallelChunks(count: n, chunk: 64, threads: threads) { t, range in
+        Parallel.forChunks(n, grain: 64, threads: threads) { t, range in
             if Cancellation.isRequested { return }   // partial result; the caller checks
             var cnt = [UInt32](repeating: 0, count: n)
             var mark = [UInt32](repeating: UInt32.max, count: n)
@@ -191,7 +191,7 @@ public func esuRootCounts(_ view: UndirectedView, roots: [Int]) -> [Int] {
     view.neighbors.withUnsafeBufferPointer { nb in
         let res = SharedMutablePointer(rp.baseAddress!)
         // Roots are claimed dynamically: their cost varies with their neighbourhood (≈ d³).
-        dynamicChunks(count: roots.count, chunk: 1) { _, range in
+        Parallel.forChunks(roots.count, grain: 1) { _, range in
             var markV = [UInt32](repeating: UInt32.max, count: n)   // N[v] stamp = root index
             var markW = [UInt32](repeating: UInt32.max, count: n)   // N[w1] stamp = running id
             var stampW: UInt32 = 0

@@ -65,7 +65,8 @@ public enum SweepCost {
     public struct Calibration: Sendable {
         /// Building and pruning (uniform) a ResNet-20, seconds per dense weight.
         public var buildSecondsPerWeight: Double
-        /// Unrolling and measuring, seconds per unrolled edge.
+        /// Unrolling and measuring: seconds per graph, and per unrolled edge.
+        public var measureSeconds: Double
         public var secondsPerEdge: Double
         /// One SynFlow round, seconds per dense weight.
         public var roundSecondsPerWeight: Double
@@ -77,7 +78,7 @@ public enum SweepCost {
             let edges = SweepCost.edges(dense: dense, sparsity: sparsity, pruner: pruner)
             let weights = Double(architecture.prunable.reduce(0) { $0 + $1.count })
             let rounds = pruner.flatMap { scoringRounds[$0] } ?? 0
-            return weights * (buildSecondsPerWeight + rounds * roundSecondsPerWeight) + edges * secondsPerEdge
+            return weights * (buildSecondsPerWeight + rounds * roundSecondsPerWeight) + measureSeconds + edges * secondsPerEdge
         }
     }
 
@@ -85,8 +86,9 @@ public enum SweepCost {
     /// meta-gradient steps over a 512 batch counted as alike, as `pruningSecondsPerWeight` does).
     static let scoringRounds: [String: Double] = ["synflow": 100, "prospr": 100]
 
-    /// Measures `Calibration` with one ResNet-20 point: build + uniform 0.98, unroll + full
-    /// topometrics, and two SynFlow rounds (about 1–2 s on 2 cores).
+    /// Measures `Calibration` with ResNet-20: build + uniform 0.98; unroll + full topometrics at
+    /// 0.98 (twice: the first warms up) and at 0.9 (two sizes, for the part per graph and the part
+    /// per edge); two SynFlow rounds (about 3 s on 2 quiet cores).
     public static func calibrate() throws -> Calibration {
         guard let architecture = ModelZoo.build("resnet20", classes: 10) else {
             throw CalibrationError(description: "the zoo has no resnet20")
@@ -104,16 +106,29 @@ public enum SweepCost {
             net = n
         }
         guard let net else { throw CalibrationError(description: "no network") }
-        var edges = 0
-        let measure = try seconds {
-            let g = try unroll(net)
-            edges = g.edgeCount
-            _ = try topometrics(g)
+        func measure(_ net: Network) throws -> (seconds: Double, edges: Double) {
+            var edges = 0
+            let t = try seconds {
+                let g = try unroll(net)
+                edges = g.edgeCount
+                _ = try topometrics(g)
+            }
+            return (t, Double(edges))
         }
+        // Once to warm up: a fresh process's first graph pays for first-touch page faults and
+        // thread start-up that the points of a running sweep do not (the plan came out 30% high).
+        _ = try measure(net)
+        let small = try measure(net)
+        let denser = Network(architecture: architecture, seed: 0)
+        try prune(denser, .uniform, sparsity: 0.9, seed: 0)
+        let large = try measure(denser)
+        let perEdge = large.edges > small.edges ? max(0, (large.seconds - small.seconds) / (large.edges - small.edges))
+                                                : small.seconds / max(1, small.edges)
         let synflow = try seconds {
             try prune(Network(architecture: architecture, seed: 0), .synflow(SynflowOptions(rounds: 2)), sparsity: 0.98, seed: 0)
         }
-        return Calibration(buildSecondsPerWeight: build / weights, secondsPerEdge: measure / Double(max(1, edges)),
+        return Calibration(buildSecondsPerWeight: build / weights,
+                           measureSeconds: max(0, small.seconds - perEdge * small.edges), secondsPerEdge: perEdge,
                            roundSecondsPerWeight: max(0, synflow - build) / 2 / weights)
     }
 

@@ -36,6 +36,8 @@ public enum ScriptRunner {
         var sweep = SweepSettings()
         var files: [String] = []
         var reportPath: String?
+        /// Kernel threads (a --jobs worker gets its share of the cores); nil: every core.
+        var threads: Int?
     }
 
     /// Parses the arguments, or returns the message for a usage error.
@@ -84,6 +86,9 @@ public enum ScriptRunner {
                 case "--sweep-worker": // internal: a --jobs worker process
                     guard let n = Int(try value(arg)) else { throw UsageError(message: "--sweep-worker expects a sweep number") }
                     o.sweep.mode = .worker(ordinal: n)
+                case "--sweep-threads": // internal: a --jobs worker's share of the cores
+                    guard let n = Int(try value(arg)), n >= 1 else { throw UsageError(message: "--sweep-threads expects a number of threads") }
+                    o.threads = n
                 default:
                     if arg.hasPrefix("-"), arg != "-" { throw UsageError(message: "unknown option '\(arg)'") }
                     o.files.append(arg)
@@ -123,6 +128,7 @@ public enum ScriptRunner {
             interpreter.write = { _ in }
             ProgressBar.forceEnabled = false
         }
+        if let threads = options.threads { Parallel.threads = threads }
         guard let reportPath = options.reportPath else {
             return runAsScript(source, in: interpreter, keepGoing: options.keepGoing)
         }

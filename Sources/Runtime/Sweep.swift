@@ -34,7 +34,13 @@ public struct SweepSettings {
 struct SweepPoint {
     let values: Record
     let keys: [String]
+    /// The model, pruner and sparsity the point names (what its cost is estimated from).
+    let workload: Workload
     let cost: PointCost
+
+    struct Workload {
+        var model: String?, pruner: String?, sparsity: Double?
+    }
 
     var label: String { zip(values.names, keys).map { "\($0)=\($1)" }.joined(separator: " ") }
 }
@@ -97,7 +103,9 @@ final class SweepRun {
                 throw RuntimeError("bad argument #1 to 'sweep' (points \(j + 1) and \(i + 1) are the same point: \(zip(axes, keys).map { "\($0)=\($1)" }.joined(separator: " ")))")
             }
             seen[line] = i
-            built.append(SweepPoint(values: p, keys: keys, cost: Self.estimate(p)))
+            let workload = Self.workload(p)
+            built.append(SweepPoint(values: p, keys: keys, workload: workload,
+                                    cost: SweepCost.estimate(model: workload.model, sparsity: workload.sparsity, pruner: workload.pruner)))
         }
         self.points = built
         if let shard = settings.shard {
@@ -134,9 +142,9 @@ final class SweepRun {
         }
     }
 
-    /// The point's cost, from the model it names (a model builtin, a network or a name), its
-    /// pruner and its `sparsity`.
-    static func estimate(_ p: Record) -> PointCost {
+    /// What the point's cost is estimated from: the model it names (a model builtin, a network or
+    /// a name), its pruner and its `sparsity`.
+    static func workload(_ p: Record) -> SweepPoint.Workload {
         var model: String?, pruner: String?, sparsity: Double?
         for (name, v) in p.fields {
             switch v {
@@ -148,7 +156,7 @@ final class SweepRun {
             }
             if name == "sparsity", let d = v.asDouble { sparsity = d }
         }
-        return SweepCost.estimate(model: model, sparsity: sparsity, pruner: pruner)
+        return SweepPoint.Workload(model: model, pruner: pruner, sparsity: sparsity)
     }
 
     // MARK: - Running
@@ -211,7 +219,23 @@ final class SweepRun {
         var failed = 0, ran = 0
         var slowest: (seconds: Double, index: Int)?
         let available = SweepCost.availableBytes()
+        // Nothing is written until one point's record has been checked against the results file
+        // (`checkFirstRow`): failures before it are held in memory, so a sweep refused for its
+        // fields leaves no trace in either file.
+        var held: [(Int, PointResult)] = []
+        var checked = false
         func finish(_ i: Int, _ result: PointResult) throws {
+            if !checked {
+                guard case .ok(let names, _, _) = result else { held.append((i, result)); return }
+                try checkFirstRow(names)
+                checked = true
+                let before = held
+                held = []
+                for (j, r) in before { try store(j, r) }
+            }
+            try store(i, result)
+        }
+        func store(_ i: Int, _ result: PointResult) throws {
             let stored = try record(i, result)
             ran += 1
             if case .failed = stored { failed += 1 }
@@ -231,7 +255,7 @@ final class SweepRun {
         var runnable: [Int] = []
         for i in pending {
             if let available, points[i].cost.known, points[i].cost.bytes > available {
-                try finish(i, .failed(message: "refused: needs about \(formatBytes(points[i].cost.bytes)) of memory, the machine has \(formatBytes(available)) available", seconds: 0))
+                try store(i, .failed(message: "refused: needs about \(formatBytes(points[i].cost.bytes)) of memory, the machine has \(formatBytes(available)) available", seconds: 0))
             } else {
                 runnable.append(i)
             }
@@ -245,12 +269,29 @@ final class SweepRun {
                 try finish(i, try runHere(i))
             }
         }
+        for (j, r) in held { try store(j, r) } // every point failed: nothing to check them against
+        held = []
         progress.finish()
         var summary = "sweep \(targetPath): \(ran) run, \(skipped) skipped, \(failed) failed"
         if failed > 0 { summary += " (see \(errorsPath))" }
         summary += ", wall \(formatDuration(Date().timeIntervalSince(start)))"
         if let slowest { summary += ", slowest \(points[slowest.index].label) \(formatDuration(slowest.seconds))" }
         interpreter.writeError(summary + "\n")
+    }
+
+    /// The first row about to be written, checked before anything is: its fields must be those of
+    /// the results file (when it has a header), must not repeat an axis, and must not be empty.
+    func checkFirstRow(_ names: [String]) throws {
+        if names.isEmpty {
+            throw RuntimeError("the sweep's function returned an empty record; it must return the fields to write, e.g. topometrics(g) or {accuracy: a}")
+        }
+        if let fields, fields != names {
+            throw RuntimeError("\(targetPath) was written by a different sweep: the function returned the fields \(names.joined(separator: ",")), but \(targetPath) has the columns \(fields.joined(separator: ",")); give another file name")
+        }
+        let clash = names.filter { axes.contains($0) }
+        guard clash.isEmpty else {
+            throw RuntimeError("the function's record has the field \(clash.map { "'\($0)'" }.joined(separator: ", ")), which is also an axis of the grid; rename one of them")
+        }
     }
 
     /// Calls the body on one point in this process. Errors in the body become a failed result;
@@ -332,21 +373,14 @@ final class SweepRun {
         let k = Self.key(point.keys)
         switch result {
         case .ok(let names, let cells, let seconds):
+            // The first row was checked against the file (`checkFirstRow`); a later point whose
+            // record has other fields is that point's failure.
             if let fields, fields != names {
                 let message = "the function returned the fields \(names.joined(separator: ",")), but \(targetPath) has the columns \(fields.joined(separator: ","))"
-                // The first row of this run disagreeing with a file from before: another sweep's file.
-                if !ranHere, !done.isEmpty { throw RuntimeError("\(targetPath) was written by a different sweep: \(message); give another file name") }
                 return try record(i, .failed(message: message, seconds: seconds))
             }
-            if fields == nil {
-                let clash = names.filter { axes.contains($0) }
-                guard clash.isEmpty else {
-                    throw RuntimeError("the function's record has the field \(clash.map { "'\($0)'" }.joined(separator: ", ")), which is also an axis of the grid; rename one of them")
-                }
-                fields = names
-            }
+            if fields == nil { fields = names }
             try SweepFiles.append(targetPath, header: axes + names, row: point.keys + cells)
-            ranHere = true
             done[k] = point.keys + cells
             if errors.removeValue(forKey: k) != nil { try rewriteErrors() }
             return result
@@ -358,9 +392,6 @@ final class SweepRun {
             return result
         }
     }
-    /// Whether this process has written a row to the target yet.
-    var ranHere = false
-
     func rewriteErrors() throws {
         let rows = points.compactMap { p in errors[Self.key(p.keys)].map { p.keys + [$0] } }
         if rows.isEmpty {

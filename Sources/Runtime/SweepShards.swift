@@ -9,6 +9,13 @@ extension SweepRun {
     /// `--jobs N` and n shards.
     func plan() {
         let out = interpreter.write
+        // Times from a probe measured now, on this machine at its current load (the static
+        // coefficients, which shards and memory use, are one machine at one load).
+        let calibration = try? SweepCost.calibrate()
+        func seconds(_ p: SweepPoint) -> Double {
+            let w = p.workload
+            return calibration?.seconds(model: w.model, sparsity: w.sparsity, pruner: w.pruner) ?? p.cost.seconds
+        }
         let todo = points.filter { done[Self.key($0.keys)] == nil }
         out("plan for \(targetPath): \(points.count) points, \(points.count - todo.count) already done, \(todo.count) to run\n")
         let widths = axes.indices.map { a in max(axes[a].count, points.map { $0.keys[a].count }.max() ?? 0) }
@@ -17,23 +24,28 @@ extension SweepRun {
         for p in points {
             let status = done[Self.key(p.keys)] != nil ? "done" : p.cost.known ? "" : "(model unknown: default guess)"
             let cells = zip(p.keys, widths).map { pad($0, $1) }.joined(separator: "  ")
-            out("  \(cells)  \(pad(formatDuration(p.cost.seconds), 10))  \(pad(formatBytes(p.cost.bytes), 10))  \(status)\n")
+            out("  \(cells)  \(pad(formatDuration(seconds(p)), 10))  \(pad(formatBytes(p.cost.bytes), 10))  \(status)\n")
         }
-        let costs = todo.map(\.cost.seconds)
-        let jobs = settings.jobs > 1 ? settings.jobs : Parallel.workers
-        out("totals (\(todo.count) points to run):\n")
+        let costs = todo.map(seconds)
+        let jobs = settings.jobs > 1 ? settings.jobs : Parallel.cores
+        out("totals (\(todo.count) points to run; times \(calibration == nil ? "from the static cost model" : "calibrated by a probe on this machine now, load \(Self.loadAverage())")):\n")
         out("  1 process:  \(formatDuration(costs.reduce(0, +)))\n")
-        let perWorker = Self.jobsSlowdown(jobs: jobs, cores: Parallel.workers)
-        let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: min(jobs, max(1, Parallel.workers)))
+        let perWorker = Self.jobsSlowdown(jobs: jobs, cores: Parallel.cores)
+        let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: min(jobs, Parallel.cores))
         let peak = todo.map(\.cost.bytes).sorted(by: >).prefix(jobs).reduce(0, +)
         let available = SweepCost.availableBytes().map { " of \(formatBytes($0)) available" } ?? ""
         out("  --jobs \(jobs):  \(formatDuration(makespan)), peak memory about \(formatBytes(peak))\(available)\n")
         if let n = settings.planShards ?? settings.shard?.count {
             let owner = SweepCost.shards(costs: points.map(\.cost.seconds), count: n)
             var load = [Double](repeating: 0, count: n)
-            for (i, p) in points.enumerated() where done[Self.key(p.keys)] == nil { load[owner[i]] += p.cost.seconds }
+            for (i, p) in points.enumerated() where done[Self.key(p.keys)] == nil { load[owner[i]] += seconds(p) }
             out("  \(n) shards:  \(formatDuration(load.max() ?? 0)) (the largest shard; \(formatDuration(load.min() ?? 0)) the smallest)\n")
         }
+    }
+
+    /// The 1-minute load average, as /proc/loadavg gives it ("?" when unreadable).
+    static func loadAverage() -> String {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "?"
     }
 
     /// A point runs this much slower beside other workers than alone, since the workers share the

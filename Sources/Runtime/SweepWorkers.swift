@@ -21,10 +21,14 @@ extension SweepRun {
             throw RuntimeError("--jobs needs the script in a file (workers run it again); it was read from stdin")
         }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        // Workers keep one thread per core, like a single process: the gradient kernels behind
-        // snip, grasp, synflow and prospr sum per thread, so fewer threads could change a mask.
+        // The workers share the cores (cores / jobs threads each, so N workers never oversubscribe
+        // them); no result depends on the thread count (Parallel's chunks are fixed by the problem
+        // and OpenBLAS runs one thread), so the rows are those of one process.
+        let threads = max(1, Parallel.cores / settings.jobs)
         let pool = WorkerPool(executable: executable,
-                              arguments: ["--sweep-worker", String(ordinal), script] + settings.scriptArguments, environment: [:])
+                              arguments: ["--sweep-worker", String(ordinal), "--sweep-threads", String(threads), script]
+                                  + settings.scriptArguments,
+                              environment: ["OPENBLAS_NUM_THREADS": "1"])
         let expected = fingerprint
         try pool.run(indices.map { WorkerPool.Job(id: $0, bytes: points[$0].cost.bytes) },
                      workers: settings.jobs, memoryBudget: available.map { $0 * 9 / 10 },

@@ -125,7 +125,7 @@ do {
 
     let train = try timeIt(runs: runs) { _ = try Execution.lossAndGradients(network, x: x, labels: labels) }
     print(String(format: "%@ forward+backward batch %d: median %.1f ms, %.0f images/s (CPU time %.1f ms over %d cores)", model, batch,
-                 train * 1e3, Double(batch) / train, lastCPUMedian * 1e3, Parallel.workers))
+                 train * 1e3, Double(batch) / train, lastCPUMedian * 1e3, Parallel.threads))
     if arguments.contains("--train-only") { exit(0) }  // for profiling the training step alone
     let inference = try timeIt(runs: runs) { _ = try Execution.forward(network, x: x, train: false) }
     print(String(format: "%@ forward (eval) batch %d: median %.1f ms, %.0f images/s", model, batch, inference * 1e3, Double(batch) / inference))
@@ -142,7 +142,7 @@ do {
     }
     let gemmFlops = 2 * Double(n * n * n) / gemmOne
     print(String(format: "sgemm %dx%dx%d, one thread: %.1f GFLOP/s (x%d cores = %.1f peak)", n, n, n, gemmFlops / 1e9,
-                 Parallel.workers, gemmFlops * Double(Parallel.workers) / 1e9))
+                 Parallel.threads, gemmFlops * Double(Parallel.threads) / 1e9))
 
     // Conv layers of ResNet-20 (forward, input gradient, weight gradient) in GFLOP/s.
     for (cin, cout, size, stride) in [(16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 32, 32, 2)] {
@@ -163,9 +163,9 @@ do {
         }
         print(String(format: "conv %d->%d %dx%d s%d: forward %.1f, input grad %.1f, weight grad %.1f GFLOP/s (%.0f%%, %.0f%%, %.0f%% of sgemm peak)",
                      cin, cout, size, size, stride, flops / f / 1e9, flops / bi / 1e9, flops / bw / 1e9,
-                     100 * flops / f / (gemmFlops * Double(Parallel.workers)),
-                     100 * flops / bi / (gemmFlops * Double(Parallel.workers)),
-                     100 * flops / bw / (gemmFlops * Double(Parallel.workers))))
+                     100 * flops / f / (gemmFlops * Double(Parallel.threads)),
+                     100 * flops / bi / (gemmFlops * Double(Parallel.threads)),
+                     100 * flops / bw / (gemmFlops * Double(Parallel.threads))))
     }
     print(String(format: "peak resident memory: %.0f MB", peakMemoryMB()))
 } catch {

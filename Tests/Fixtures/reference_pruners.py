@@ -21,42 +21,12 @@ import torch.nn.functional as F
 import torch.nn.utils.prune as tprune
 from safetensors.torch import load_file, save_file
 
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class ResNet20(nn.Module):
-    def __init__(self, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        stages, cin = [], 16
-        for cout, stride in ((16, 1), (32, 2), (64, 2)):
-            stages.append(nn.Sequential(*[Block(cin if i == 0 else cout, cout, stride if i == 0 else 1) for i in range(3)]))
-            cin = cout
-        self.layer1, self.layer2, self.layer3 = stages
-        self.linear = nn.Linear(64, classes)
-
-    def forward(self, x):
-        out = self.layer3(self.layer2(self.layer1(F.relu(self.bn1(self.conv1(x))))))
-        return self.linear(F.avg_pool2d(out, out.size(3)).flatten(1))
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+from torch_reference import ResNet20  # noqa: E402
 
 
 def load(case, dtype):
-    net = ResNet20()
+    net = ResNet20(global_pool=lambda out: F.avg_pool2d(out, out.size(3)))
     net.load_state_dict(load_file(case + "/init.safetensors"), strict=False)
     return net.to(dtype)
 

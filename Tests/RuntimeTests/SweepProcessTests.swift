@@ -170,7 +170,7 @@ final class SweepProcessTests: XCTestCase {
 
     func testPlanRunsNothing() throws {
         try write("""
-            rows = sweep(grid(model: [resnet20, conv6], sparsity: [0.9, 0.98]), "results.csv", fn (p) { error("ran") })
+            rows = sweep(grid(model: [resnet20, conv6], sparsity: [0.9, 0.98]), "results.csv", fn (p) { error("ran"); return {x: 1} })
             print("after")
             """)
         let plan = try run(["--plan", "--shards", "2"])

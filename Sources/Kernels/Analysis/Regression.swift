@@ -76,15 +76,7 @@ public enum CrossValidation {
             }
         }
         if parallel {
-            let lock = NSLock()
-            var next = 0
-            DispatchQueue.concurrentPerform(iterations: min(folds, max(1, ProcessInfo.processInfo.activeProcessorCount))) { _ in
-                while true {
-                    lock.lock(); let f = next; next += 1; lock.unlock()
-                    guard f < folds else { return }
-                    work(f)
-                }
-            }
+            Parallel.forEach(folds, work)  // folds claimed one at a time by the kernels' threads
         } else {
             for f in 0..<folds { work(f) }
         }

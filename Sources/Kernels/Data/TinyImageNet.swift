@@ -201,13 +201,10 @@ extension Dataset {
         let failures = UnsafeMutableBufferPointer<String?>.allocate(capacity: paths.count)
         failures.initialize(repeating: nil)
         defer { failures.deinitialize(); failures.deallocate() }
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, paths.count))
         pixels.withUnsafeMutableBufferPointer { out in
             let output = out  // each worker writes only its own images' slots
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var i = worker
-                while i < paths.count {
-                    defer { i += workers }
+            Parallel.forChunks(paths.count, grain: 16) { _, images in
+                for i in images {
                     // A TinyImageNet JPEG is a few kB; 16 MB bounds what a hostile file can cost.
                     guard let data = try? BoundedFile.read(paths[i], limit: 16 << 20) else {
                         failures[i] = "cannot be read (missing, not a regular file, or over 16 MB)"

@@ -96,7 +96,7 @@ extension Graph {
         guard n < Int(UInt32.max) else { throw GraphBuildError.tooManyNodes(n) }
         // Many more chunks than cores, because degrees differ by orders of magnitude between
         // partitions; Dispatch hands chunks to whichever core is free.
-        let chunks = Parallel.ranges(n, chunks: 64 * Parallel.workers)
+        let chunks = Parallel.ranges(n, chunks: 64 * Parallel.threads)
         var offsets = [Int](repeating: 0, count: n + 1)
         offsets.withUnsafeMutableBufferPointer { off in
             let degrees = off.baseAddress! + 1
@@ -150,7 +150,7 @@ extension Graph {
     static func transpose(nodeCount n: Int, outOffsets: [Int], outTargets: [UInt32], outWeights: [Float16])
         -> (offsets: [Int], sources: [UInt32], weights: [Float16]) {
         let m = outTargets.count
-        let cores = Parallel.workers
+        let cores = Parallel.threads
         // Source blocks with about m / cores edges each.
         var bounds = [0]
         for k in 1 ..< cores {

@@ -192,7 +192,7 @@ extension Graph {
     public func save(to path: String, compressionLevel: Int = 3) throws {
         let writer = try AtomicStreamWriter(path: path)
         try writer.write([UInt8](repeating: 0, count: GraphFile.headerSize))
-        let zstd = try ZstdFrameWriter(writer: writer, level: compressionLevel, workers: Parallel.workers)
+        let zstd = try ZstdFrameWriter(writer: writer, level: compressionLevel, workers: Parallel.threads)
         var table = ByteWriter()
         for p in partitions {
             let name = Array(p.name.utf8)

@@ -115,7 +115,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
     m = (m / b) * b
     let spansAll = m >= n
     var rng = SeededGenerator(seed: options.seed)
-    var V = [Double](repeating: 0, count: n * (m + b))
+    var V = zeroedOnHugePages(n * (m + b))
     var H = [Double](repeating: 0, count: m * m)
     var Rlast = [Double](repeating: 0, count: b * b)
     var theta = [Double](repeating: 0, count: m)
@@ -395,7 +395,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
 }
 
 /// C = V[:, 0..<c]ᵀ W (c × w, column-major) for column-major V and W with leading dimension n;
-/// one single-threaded GEMM per row block, blocks handed out dynamically (`dynamicChunks`:
+/// one single-threaded GEMM per row block, blocks handed out dynamically (`Parallel.forChunks`:
 /// the cores are shared, and a static split waits for a preempted thread). One partial
 /// product per block, summed in block order, so the result does not depend on the schedule.
 func blockProject(_ V: UnsafePointer<Double>, _ c: Int, _ W: UnsafePointer<Double>, _ w: Int, _ n: Int) -> [Double] {
@@ -404,7 +404,7 @@ func blockProject(_ V: UnsafePointer<Double>, _ c: Int, _ W: UnsafePointer<Doubl
     var partial = [Double](repeating: 0, count: blocks * c * w)
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
-        dynamicChunks(count: n, chunk: chunk) { _, r in
+        Parallel.forChunks(n, grain: chunk) { _, r in
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, Int32(c), Int32(w), Int32(r.count), 1,
                         V + r.lowerBound, Int32(n), W + r.lowerBound, Int32(n), 0,
                         p.base + (r.lowerBound / chunk) * c * w, Int32(c))
@@ -420,7 +420,7 @@ func blockSubtract(_ V: UnsafePointer<Double>, _ c: Int, _ C: [Double], _ W: Uns
     let wp = SharedMutablePointer(W)
     C.withUnsafeBufferPointer { cp in
         let cb = cp.baseAddress!
-        dynamicChunks(count: n, chunk: 16384) { _, r in
+        Parallel.forChunks(n, grain: 16384) { _, r in
             cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(r.count), Int32(w), Int32(c), -1,
                         V + r.lowerBound, Int32(n), cb, Int32(c), 1, wp.base + r.lowerBound, Int32(n))
         }
@@ -433,13 +433,46 @@ func blockCombine(_ V: UnsafePointer<Double>, _ m: Int, _ Y: [Double], _ p: Int,
         let o = SharedMutablePointer(op.baseAddress!)
         Y.withUnsafeBufferPointer { yp in
             let yb = yp.baseAddress!
-            dynamicChunks(count: n, chunk: 16384) { _, r in
+            Parallel.forChunks(n, grain: 16384) { _, r in
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(r.count), Int32(p), Int32(m), 1,
                             V + r.lowerBound, Int32(n), yb, Int32(m), 0, o.base + r.lowerBound, Int32(n))
             }
         }
     }
 }
+
+/// `count` zeros in an array whose pages the kernel is asked to back with transparent huge pages
+/// (madvise before the first touch): the Lanczos basis is 100+ MB on a ResNet-20 graph, and
+/// zero-filling it page by page took tens of thousands of page faults per solve, two solves per
+/// topometrics. Only a hint: where huge pages are off it is an ordinary zeroed array.
+func zeroedOnHugePages(_ count: Int) -> [Double] {
+    [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if let base = buffer.baseAddress, count * 8 >= 4 << 20 {
+            let huge = 2 << 20
+            let start = (Int(bitPattern: base) + huge - 1) / huge * huge
+            let end = (Int(bitPattern: base + count)) / huge * huge
+            if end > start, let p = UnsafeMutableRawPointer(bitPattern: start) {
+                _ = adviseHugePages(p, end - start)
+            }
+        }
+        buffer.initialize(repeating: 0)
+        initialized = count
+    }
+}
+
+/// Linux's madvise(addr, length, MADV_HUGEPAGE); elsewhere nothing.
+private func adviseHugePages(_ address: UnsafeMutableRawPointer, _ length: Int) -> Int32 {
+    #if os(Linux)
+    return linuxMadvise(address, length, 14) // MADV_HUGEPAGE (<sys/mman.h>)
+    #else
+    return 0
+    #endif
+}
+
+#if os(Linux)
+/// glibc's `int madvise(void *addr, size_t length, int advice)`, which the Glibc module does not export.
+@_silgen_name("madvise") private func linuxMadvise(_ address: UnsafeMutableRawPointer?, _ length: Int, _ advice: Int32) -> Int32
+#endif
 
 /// Upper Cholesky factor R (w × w, column-major, RᵀR = G) of a symmetric positive definite Gram
 /// matrix, or nil when G's 2-norm condition exceeds `maxCondition` (or LAPACK fails): Cholesky
@@ -460,7 +493,7 @@ func applyUpperInverse(_ R: [Double], _ w: Int, _ W: UnsafeMutablePointer<Double
     let wp = SharedMutablePointer(W)
     R.withUnsafeBufferPointer { rp in
         let rb = rp.baseAddress!
-        dynamicChunks(count: n, chunk: 16384) { _, r in
+        Parallel.forChunks(n, grain: 16384) { _, r in
             cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(r.count), Int32(w), 1,
                         rb, Int32(w), wp.base + r.lowerBound, Int32(n))
         }

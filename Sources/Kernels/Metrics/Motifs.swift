@@ -54,7 +54,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
     lowCount.withUnsafeMutableBufferPointer { lc in
         let a = SharedMutablePointer(ap.baseAddress!)
         let lcp = SharedMutablePointer(lc.baseAddress!)
-        parallelChunks(count: n, chunk: 2048) { _, range in
+        Parallel.forChunks(n, grain: 2048) { _, range in
             for r in range {
                 let v = Int(order[r])
                 var s = off[r]
@@ -72,7 +72,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
     var lowOff = [Int](repeating: 0, count: n + 1)
     for r in 0 ..< n { lowOff[r + 1] = lowOff[r] + lowCount[r] }
     var tEdge = [UInt32](repeating: 0, count: lowOff[n])
-    let threads = Parallel.workers
+    let threads = Parallel.threads
     var c4 = [Int](repeating: 0, count: threads)
     var k4 = [Int](repeating: 0, count: threads)
     adj.withUnsafeBufferPointer { a in
@@ -85,21 +85,25 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
         let te = SharedMutablePointer(tp.baseAddress!)
         let c4s = SharedMutablePointer(c4p.baseAddress!)
         let k4s = SharedMutablePointer(k4p.baseAddress!)
-        parallelChunks(count: n, chunk: 64, threads: threads) { t, range in
+        // One set of n-entry marker arrays per thread, made when the thread takes its first
+        // chunk and reused for the rest (a fresh set per 64-node chunk was mostly memset):
+        // cnt is zeroed after each node, and the marks are stamped with node and edge numbers
+        // that no other node or edge uses.
+        let scratch = UnsafeMutablePointer<MotifScratch?>.allocate(capacity: threads)
+        scratch.initialize(repeating: nil, count: threads)
+        defer { scratch.deinitialize(count: threads); scratch.deallocate() }
+        let scratchOf = SharedMutablePointer(scratch)
+        Parallel.forChunks(n, grain: 64, threads: threads) { t, range in
             if Cancellation.isRequested { return }   // partial result; the caller checks
-            var cnt = [UInt32](repeating: 0, count: n)
-            var mark = [UInt32](repeating: UInt32.max, count: n)
-            var markC = [UInt32](repeating: UInt32.max, count: n)
-            var touched: [Int32] = []
-            var common: [Int32] = []
+            let own: MotifScratch
+            if let made = scratchOf[t] { own = made } else { own = MotifScratch(n); scratchOf[t] = own }
             var cycles = 0, cliques = 0
-            cnt.withUnsafeMutableBufferPointer { cnt in
-            mark.withUnsafeMutableBufferPointer { mark in
-            markC.withUnsafeMutableBufferPointer { markC in
+            let cnt = own.cnt, mark = own.mark, markC = own.markC
+            do {
                 for u in range {
                     let su = UInt32(u)
                     // 4-cycles with u as highest-ranked node.
-                    touched.removeAll(keepingCapacity: true)
+                    own.touched.removeAll(keepingCapacity: true)
                     for e in off[u] ..< off[u] + lc[u] {
                         let v = Int(a[e])
                         var f = off[v]
@@ -107,12 +111,12 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
                         while f < fe {
                             let w = Int(a[f])
                             if w >= u { break }
-                            if cnt[w] == 0 { touched.append(Int32(w)) }
+                            if cnt[w] == 0 { own.touched.append(Int32(w)) }
                             cnt[w] += 1
                             f += 1
                         }
                     }
-                    for w in touched {
+                    for w in own.touched {
                         let c = Int(cnt[Int(w)])
                         cycles += c * (c - 1) / 2
                         cnt[Int(w)] = 0
@@ -122,20 +126,20 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
                     for (i, e) in (off[u] ..< off[u] + lc[u]).enumerated() {
                         let v = Int(a[e])
                         var tri: UInt32 = 0
-                        common.removeAll(keepingCapacity: true)
+                        own.common.removeAll(keepingCapacity: true)
                         for f in off[v] ..< off[v + 1] {
                             let w = Int(a[f])
                             if mark[w] == su {
                                 tri += 1
-                                if w < v { common.append(Int32(w)) }
+                                if w < v { own.common.append(Int32(w)) }
                             }
                         }
                         te[lo[u] + i] = tri
                         // 4-cliques {x < w < v < u}: edges inside the common lower neighbourhood.
-                        if common.count >= 2 {
+                        if own.common.count >= 2 {
                             let stamp = UInt32(truncatingIfNeeded: lo[u] + i)
-                            for w in common { markC[Int(w)] = stamp }
-                            for w in common {
+                            for w in own.common { markC[Int(w)] = stamp }
+                            for w in own.common {
                                 let wi = Int(w)
                                 var f = off[wi]
                                 let fe = off[wi] + lc[wi]
@@ -147,7 +151,7 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
                         }
                     }
                 }
-            }}}
+            }
             c4s[t] += cycles
             k4s[t] += cliques
         }
@@ -175,6 +179,21 @@ public func motifCensus(_ view: UndirectedView) -> MotifCensus {
                        fourCycles: c4.reduce(0, +), paws: paws, diamonds: diamonds, cliques4: k4.reduce(0, +))
 }
 
+/// One thread's marker arrays for `motifCensus` (n entries each) and its two small lists.
+private final class MotifScratch {
+    let cnt: UnsafeMutableBufferPointer<UInt32>
+    let mark: UnsafeMutableBufferPointer<UInt32>
+    let markC: UnsafeMutableBufferPointer<UInt32>
+    var touched: [Int32] = []
+    var common: [Int32] = []
+    init(_ n: Int) {
+        cnt = .allocate(capacity: n); cnt.initialize(repeating: 0)
+        mark = .allocate(capacity: n); mark.initialize(repeating: UInt32.max)
+        markC = .allocate(capacity: n); markC.initialize(repeating: UInt32.max)
+    }
+    deinit { cnt.deallocate(); mark.deallocate(); markC.deallocate() }
+}
+
 /// Exact number of weakly connected induced 4-node subgraphs.
 /// - Complexity: see `motifCensus`.
 public func connectedFourSets(_ view: UndirectedView) -> Int { motifCensus(view).connectedSets }
@@ -191,7 +210,7 @@ public func esuRootCounts(_ view: UndirectedView, roots: [Int]) -> [Int] {
     view.neighbors.withUnsafeBufferPointer { nb in
         let res = SharedMutablePointer(rp.baseAddress!)
         // Roots are claimed dynamically: their cost varies with their neighbourhood (≈ d³).
-        dynamicChunks(count: roots.count, chunk: 1) { _, range in
+        Parallel.forChunks(roots.count, grain: 1) { _, range in
             var markV = [UInt32](repeating: UInt32.max, count: n)   // N[v] stamp = root index
             var markW = [UInt32](repeating: UInt32.max, count: n)   // N[w1] stamp = running id
             var stampW: UInt32 = 0

@@ -29,7 +29,7 @@ public func oneHopSizes(_ g: Graph) -> [Int32] {
 public func twoHopSizes(_ g: Graph) -> [Int32] {
     let n = g.nodeCount
     var out = [Int32](repeating: 0, count: n)
-    let threads = Parallel.workers
+    let threads = Parallel.threads
     var stamps = [[UInt32]](repeating: [], count: threads)
     out.withUnsafeMutableBufferPointer { outp in
     stamps.withUnsafeMutableBufferPointer { sp in
@@ -37,7 +37,7 @@ public func twoHopSizes(_ g: Graph) -> [Int32] {
     g.outTargets.withUnsafeBufferPointer { ot in
         let op = SharedMutablePointer(outp.baseAddress!)
         let stp = SharedMutablePointer(sp.baseAddress!)
-        dynamicChunks(count: n, chunk: 256, threads: threads) { t, range in
+        Parallel.forChunks(n, grain: 256, threads: threads) { t, range in
             if Cancellation.isRequested { return }   // partial result; the caller checks
             if stp[t].isEmpty { stp[t] = [UInt32](repeating: UInt32.max, count: n) }
             stp[t].withUnsafeMutableBufferPointer { mark in

@@ -73,14 +73,14 @@ public struct SymmetricGraphOperator: @unchecked Sendable {
 
     /// Y = M X for `w ≤ L.scalarCount` column-major vectors, through an interleaved copy of X.
     ///
-    /// Rows are handed out dynamically (`dynamicChunks`): the cores are shared, and a
+    /// Rows are handed out dynamically (`Parallel.forChunks`): the cores are shared, and a
     /// static split waits for whichever thread the scheduler preempted.
     @inline(__always)
     private func product<L: GatherLanes>(_: L.Type, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
                                          width w: Int) {
         let n = view.nodeCount
         let xi = workspace.interleaved(L.self, n: n)
-        dynamicChunks(count: n, chunk: 8192) { _, r in
+        Parallel.forChunks(n, grain: 8192) { _, r in
             for v in r {
                 var s = L()
                 for c in 0 ..< w { s[c] = x[c * n + v] }
@@ -94,7 +94,7 @@ public struct SymmetricGraphOperator: @unchecked Sendable {
         view.neighbors.withUnsafeBufferPointer { nb in
         view.weights.withUnsafeBufferPointer { wt in
         diagonal.withUnsafeBufferPointer { dg in
-            dynamicChunks(count: n, chunk: 2048) { _, r in
+            Parallel.forChunks(n, grain: 2048) { _, r in
                 let xi = xs.base
                 for u in r {
                     var s = L()
@@ -122,7 +122,7 @@ public struct SymmetricGraphOperator: @unchecked Sendable {
         view.weights.withUnsafeBufferPointer { wt in
         diagonal.withUnsafeBufferPointer { dg in
             let weighted = self.weighted, lap = self.laplacian
-            parallelChunks(count: n, chunk: 8192) { _, range in
+            Parallel.forChunks(n, grain: 8192) { _, range in
                 for v in range {
                     var s = 0.0
                     if weighted {
@@ -215,7 +215,7 @@ func parallelDot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, _ n: In
     var partial = [Double](repeating: 0, count: max(1, (n + chunk - 1) / chunk))
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
-        parallelChunks(count: n, chunk: chunk) { _, r in
+        Parallel.forChunks(n, grain: chunk) { _, r in
             var s = 0.0
             for i in r { s += x[i] * y[i] }
             p[r.lowerBound / chunk] = s
@@ -232,7 +232,7 @@ func projectCoefficients(_ V: UnsafePointer<Double>, _ cols: Int, _ w: UnsafePoi
     var partial = [Double](repeating: 0, count: blocks * cols)
     partial.withUnsafeMutableBufferPointer { pp in
         let p = SharedMutablePointer(pp.baseAddress!)
-        parallelChunks(count: n, chunk: chunk) { _, r in
+        Parallel.forChunks(n, grain: chunk) { _, r in
             let b = r.lowerBound / chunk
             for j in 0 ..< cols {
                 let col = V + j * n
@@ -251,7 +251,7 @@ func projectCoefficients(_ V: UnsafePointer<Double>, _ cols: Int, _ w: UnsafePoi
 func subtractCombination(_ V: UnsafePointer<Double>, _ cols: Int, _ c: [Double], _ w: UnsafeMutablePointer<Double>, _ n: Int) {
     let wp = SharedMutablePointer(w)
     c.withUnsafeBufferPointer { cp in
-        parallelChunks(count: n, chunk: 8192) { _, r in
+        Parallel.forChunks(n, grain: 8192) { _, r in
             for j in 0 ..< cols {
                 let col = V + j * n
                 let cj = cp[j]

@@ -35,7 +35,8 @@ public struct UndirectedView: Sendable {
         nodeCount = n
         var deg = [Int](repeating: 0, count: n + 1)
         // Pass 1: distinct neighbours per node (and whether any multiplicity ≥ 2 exists).
-        var multiFlags = [Bool](repeating: false, count: Parallel.workers)
+        let threads = Parallel.threads
+        var multiFlags = [Bool](repeating: false, count: threads)
         g.outOffsets.withUnsafeBufferPointer { oo in
         g.outTargets.withUnsafeBufferPointer { ot in
         g.inOffsets.withUnsafeBufferPointer { io in
@@ -44,7 +45,7 @@ public struct UndirectedView: Sendable {
         multiFlags.withUnsafeMutableBufferPointer { mf in
             let dp = SharedMutablePointer(degp.baseAddress!)
             let mfp = SharedMutablePointer(mf.baseAddress!)
-            parallelChunks(count: n, chunk: 4096) { t, range in
+            Parallel.forChunks(n, grain: 4096, threads: threads) { t, range in
                 var multi = false
                 for u in range {
                     var a = oo[u], b = io[u]
@@ -73,7 +74,7 @@ public struct UndirectedView: Sendable {
         var bits = [UInt64](repeating: 0, count: anyMulti ? (total + 63) / 64 : 0)
         // Pass 2: fill. Multi entries are collected per thread and set afterwards (bit words
         // may straddle nodes handled by different threads).
-        var multiEntries = [[Int]](repeating: [], count: Parallel.workers)
+        var multiEntries = [[Int]](repeating: [], count: threads)
         g.outOffsets.withUnsafeBufferPointer { oo in
         g.outTargets.withUnsafeBufferPointer { ot in
         g.outWeights.withUnsafeBufferPointer { ow in
@@ -87,7 +88,7 @@ public struct UndirectedView: Sendable {
             let np = SharedMutablePointer(nbp.baseAddress!)
             let wp = withWeights ? wtp.baseAddress.map { SharedMutablePointer($0) } : nil
             let mp = SharedMutablePointer(mep.baseAddress!)
-            parallelChunks(count: n, chunk: 4096) { t, range in
+            Parallel.forChunks(n, grain: 4096, threads: threads) { t, range in
                 var local: [Int] = []
                 for u in range {
                     var a = oo[u], b = io[u]

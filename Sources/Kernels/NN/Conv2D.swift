@@ -344,8 +344,9 @@ public enum Conv2D {
         }
     }
 
-    /// dw += Σₙ dyₙ · im2col(xₙ)ᵀ: the weight gradient. Each worker sums its images into a
-    /// private buffer; the partial sums are added at the end (no shared writes in the loop).
+    /// dw += Σₙ dyₙ · im2col(xₙ)ᵀ: the weight gradient. Each chunk of images (fixed by the batch
+    /// size, `weightGradientChunks`) sums into its own buffer; the buffers are added in chunk
+    /// order at the end, so dw does not depend on the thread count (no shared writes in the loop).
     /// Shapes: x `[N, Cin, H, W]`, dy `[N, Cout, Ho, Wo]`, dw `[Cout, Cin/groups, k, k]`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
@@ -361,28 +362,23 @@ public enum Conv2D {
             return
         }
         let weightCount = g.outChannels * g.patchSize
-        let chunks = min(Parallel.workers, max(1, g.batch))
+        let (grain, chunks) = weightGradientChunks(g.batch)
         let partial = UnsafeMutablePointer<S>.allocate(capacity: weightCount * chunks)
         partial.initialize(repeating: 0, count: weightCount * chunks)
         defer { partial.deallocate() }
-        let cost = g.outChannels * g.patchSize * g.outPixels
-        // One chunk per worker so chunk c owns partial slice c.
-        Parallel.forChunks(chunks, costPerItem: cost * max(1, g.batch / chunks)) { workerRange in
-            for c in workerRange {
-                let lo = g.batch * c / chunks, hi = g.batch * (c + 1) / chunks
-                let acc = partial + c * weightCount
-                let scratch = Scratch<S>(g)
-                defer { scratch.release() }
-                for n in lo ..< hi {
-                    for grp in 0 ..< g.groups {
-                        let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
-                        let b: UnsafePointer<S>
-                        if let col = scratch.col { im2col(xin, g, col, padded: scratch.padded); b = UnsafePointer(col) } else { b = xin }
-                        S.gemm(transposeA: false, transposeB: true, m: g.outPerGroup, n: g.patchSize, k: g.outPixels,
-                               alpha: 1, a: dy + n * outImage + grp * g.outPerGroup * g.outPixels, lda: g.outPixels,
-                               b: b, ldb: g.outPixels, beta: 1,
-                               c: acc + grp * g.outPerGroup * g.patchSize, ldc: g.patchSize)
-                    }
+        Parallel.forChunks(g.batch, grain: grain) { _, images in
+            let acc = partial + images.lowerBound / grain * weightCount
+            let scratch = Scratch<S>(g)
+            defer { scratch.release() }
+            for n in images {
+                for grp in 0 ..< g.groups {
+                    let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
+                    let b: UnsafePointer<S>
+                    if let col = scratch.col { im2col(xin, g, col, padded: scratch.padded); b = UnsafePointer(col) } else { b = xin }
+                    S.gemm(transposeA: false, transposeB: true, m: g.outPerGroup, n: g.patchSize, k: g.outPixels,
+                           alpha: 1, a: dy + n * outImage + grp * g.outPerGroup * g.outPixels, lda: g.outPixels,
+                           b: b, ldb: g.outPixels, beta: 1,
+                           c: acc + grp * g.outPerGroup * g.patchSize, ldc: g.patchSize)
                 }
             }
         }
@@ -392,13 +388,20 @@ public enum Conv2D {
         }
     }
 
+    /// Images per weight-gradient chunk and the number of chunks: at most 8 chunks, a function
+    /// of the batch size only, so the order of the floating-point sums is fixed by the problem.
+    static func weightGradientChunks(_ batch: Int) -> (grain: Int, chunks: Int) {
+        let grain = max(1, (batch + 7) / 8)
+        return (grain, max(1, (batch + grain - 1) / grain))
+    }
+
     /// Stride-1 weight gradient without im2col (dw += Σₙ …), the adjoint of `shiftedForward`:
     /// with dy laid out on the padded grid, dy′ `[Cout, oh·pw]` (junk columns zero), each tap is
     ///
     ///     dW_tap `[Cout, Cin]` += dy′ · P[:, ki·pw + kj …]ᵀ
     ///
-    /// Each worker sums its images into a private `[k², Cout, Cin]` buffer; the partial sums are
-    /// added into dw at the end.
+    /// Each chunk of images sums into its own `[k², Cout, Cin]` buffer; the buffers are added into
+    /// dw in chunk order at the end (the same sum for any thread count).
     /// - Complexity: O(N · Cout · Cin · k² · oh · pw) multiply-adds.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
@@ -411,35 +414,31 @@ public enum Conv2D {
         let columns = oh * pw
         let weightCount = cout * cin * kk
         let inImage = cin * g.inPixels, outImage = cout * g.outPixels
-        let chunks = min(Parallel.workers, max(1, g.batch))
+        let (grain, chunks) = weightGradientChunks(g.batch)
         let partial = UnsafeMutablePointer<S>.allocate(capacity: weightCount * chunks)
         partial.initialize(repeating: 0, count: weightCount * chunks)
         defer { partial.deallocate() }
-        let cost = cout * cin * kk * columns
-        // One chunk per worker so chunk c owns partial slice c.
-        Parallel.forChunks(chunks, costPerItem: cost * max(1, g.batch / chunks)) { workerRange in
+        Parallel.forChunks(g.batch, grain: grain) { _, images in
             let padded = UnsafeMutablePointer<S>.allocate(capacity: cin * planeStride)
             padded.initialize(repeating: 0, count: cin * planeStride)
             let grid = UnsafeMutablePointer<S>.allocate(capacity: cout * columns)
             grid.initialize(repeating: 0, count: cout * columns)
             defer { padded.deallocate(); grid.deallocate() }
-            for c in workerRange {
-                let acc = partial + c * weightCount
-                for n in g.batch * c / chunks ..< g.batch * (c + 1) / chunks {
-                    let xin = x + n * inImage, gin = dy + n * outImage
-                    for ch in 0 ..< cin {
-                        for iy in 0 ..< g.height {
-                            copyRow(padded + ch * planeStride + (iy + p) * pw + p, xin + (ch * g.height + iy) * g.width, g.width)
-                        }
+            let acc = partial + images.lowerBound / grain * weightCount
+            for n in images {
+                let xin = x + n * inImage, gin = dy + n * outImage
+                for ch in 0 ..< cin {
+                    for iy in 0 ..< g.height {
+                        copyRow(padded + ch * planeStride + (iy + p) * pw + p, xin + (ch * g.height + iy) * g.width, g.width)
                     }
-                    for o in 0 ..< cout {
-                        for oy in 0 ..< oh { copyRow(grid + o * columns + oy * pw, gin + (o * oh + oy) * ow, ow) }
-                    }
-                    for t in 0 ..< kk {
-                        S.gemm(transposeA: false, transposeB: true, m: cout, n: cin, k: columns, alpha: 1,
-                               a: grid, lda: columns, b: padded + (t / k) * pw + t % k, ldb: planeStride,
-                               beta: 1, c: acc + t * cout * cin, ldc: cin)
-                    }
+                }
+                for o in 0 ..< cout {
+                    for oy in 0 ..< oh { copyRow(grid + o * columns + oy * pw, gin + (o * oh + oy) * ow, ow) }
+                }
+                for t in 0 ..< kk {
+                    S.gemm(transposeA: false, transposeB: true, m: cout, n: cin, k: columns, alpha: 1,
+                           a: grid, lda: columns, b: padded + (t / k) * pw + t % k, ldb: planeStride,
+                           beta: 1, c: acc + t * cout * cin, ldc: cin)
                 }
             }
         }

@@ -1,37 +1,92 @@
 import CBLAS
 import Foundation
 
-/// Who parallelises: the kernels split batches over cores themselves
-/// (`DispatchQueue.concurrentPerform`), so each GEMM they issue is small and runs on one
-/// OpenBLAS thread; letting OpenBLAS spawn its own threads inside would oversubscribe the cores.
+/// The kernels' one chunk scheduler.
+///
+/// Work over `0 ..< count` is cut into chunks whose boundaries depend on the problem only
+/// (`count` and a grain the caller derives from the problem), never on the thread count; the
+/// threads claim chunks one at a time from a shared counter (the cores are shared, so a static
+/// split would wait for whichever thread was preempted). A reduction keeps one partial result
+/// per chunk and combines them in chunk order, so every sum that can reach a mask or a metric
+/// is the same with 1, 2 or 64 threads — which is what lets a sweep run N worker processes with
+/// cores/N threads each and still write the rows a single process writes.
+///
+/// Who parallelises: the kernels split batches over cores themselves, so each GEMM they issue is
+/// small and runs on one OpenBLAS thread; letting OpenBLAS spawn its own threads inside would
+/// oversubscribe the cores (and tie a GEMM's rounding to its thread count).
 public enum Parallel {
-    /// Cores the kernels spread work over.
-    public static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Cores of this machine.
+    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    private static let threadSetting = ThreadSetting(cores)
+
+    /// Threads the kernels spread work over: every core unless set lower (a sweep worker that
+    /// shares the machine with others sets cores / workers). Results do not depend on it.
+    public static var threads: Int {
+        get { threadSetting.value }
+        set { configureBLAS(); threadSetting.value = max(1, newValue) }
+    }
 
     private static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
 
-    /// Makes OpenBLAS single-threaded (once per process) before the kernels' own parallel loops run.
+    /// Makes OpenBLAS single-threaded (once per process) before the kernels' GEMMs run.
     @inline(__always) static func configureBLAS() { _ = singleThreadedBLAS }
 
-    /// Runs `body(range)` on up to `workers` contiguous chunks of `0..<count`, in parallel when
-    /// there are at least two chunks and `count * costPerItem` is worth a thread hop.
-    static func forChunks(_ count: Int, costPerItem: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+    /// The one scheduler: calls `body(thread, range)` for every chunk `[c·grain, (c+1)·grain) ∩
+    /// [0, count)`, chunks claimed dynamically by up to `threads` threads. `thread` (< threads)
+    /// names the calling thread for thread-private scratch; which thread runs a chunk depends
+    /// on the schedule, so results must be kept per chunk (chunk index = range.lowerBound / grain)
+    /// or be independent of the order (disjoint writes, integer counts).
+    /// - Complexity: O(count / grain) counter increments.
+    static func forChunks(_ count: Int, grain: Int, threads: Int = Parallel.threads,
+                          _ body: (_ thread: Int, _ range: Range<Int>) -> Void) {
         configureBLAS()
-        let chunks = min(workers, count, max(1, count * costPerItem / (1 << 15)))
-        if chunks <= 1 { if count > 0 { body(0 ..< count) }; return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            if lo < hi { body(lo ..< hi) }
+        let size = max(1, grain)
+        let chunks = (count + size - 1) / size
+        let t = max(1, min(threads, chunks))
+        if t <= 1 {
+            for c in 0 ..< chunks { body(0, c * size ..< min(count, (c + 1) * size)) }
+            return
+        }
+        let counter = ChunkCounter()
+        DispatchQueue.concurrentPerform(iterations: t) { thread in
+            while true {
+                let c = counter.next()
+                if c >= chunks { break }
+                body(thread, c * size ..< min(count, (c + 1) * size))
+            }
         }
     }
 
-    /// Runs `body(i)` for every `i < iterations`, spread over all cores.
+    /// `forChunks` for work whose writes are disjoint: each chunk costs at least ~2¹⁵ units of
+    /// `costPerItem` (cheaper work is not worth a thread hop).
+    static func forChunks(_ count: Int, costPerItem: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+        forChunks(count, grain: grain(costPerItem: costPerItem)) { _, range in body(range) }
+    }
+
+    /// Items per chunk so that a chunk costs about 2¹⁵ units: a function of the work only.
+    static func grain(costPerItem: Int) -> Int { max(1, (1 << 15) / max(1, costPerItem)) }
+
+    /// Runs `body(i)` for every `i < iterations`, one item per chunk.
     static func forEach(_ iterations: Int, _ body: (Int) -> Void) {
-        if iterations <= 1 || workers == 1 {
-            for i in 0 ..< iterations { body(i) }
-        } else {
-            DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
-        }
+        forChunks(iterations, grain: 1) { _, range in for i in range { body(i) } }
+    }
+
+    /// A deterministic reduction: `partial(range)` for every chunk of `grain` items, combined
+    /// left to right in chunk order (never in the order the threads finish).
+    /// - Complexity: O(count / grain) partial results held.
+    static func reduce<T>(_ count: Int, grain: Int, _ initial: T,
+                          partial: (Range<Int>) -> T, combine: (T, T) -> T) -> T {
+        let size = max(1, grain)
+        let chunks = (count + size - 1) / size
+        let slots = UnsafeMutablePointer<T?>.allocate(capacity: max(1, chunks))
+        slots.initialize(repeating: nil, count: max(1, chunks))
+        defer { slots.deinitialize(count: max(1, chunks)); slots.deallocate() }
+        let shared = SharedMutablePointer(slots)
+        forChunks(count, grain: size) { _, range in shared[range.lowerBound / size] = partial(range) }
+        var result = initial
+        for c in 0 ..< chunks { if let p = slots[c] { result = combine(result, p) } }
+        return result
     }
 
     /// `chunks` nearly equal consecutive ranges covering `0 ..< count`.
@@ -41,59 +96,18 @@ public enum Parallel {
     }
 }
 
-/// Runs `body(thread, range)` over `0 ..< count` split into interleaved chunks of `chunk`
-/// items: thread `t` handles chunks `t, t + T, t + 2T, …` (static, load-balanced for
-/// irregular work because chunks are small). `body` must only write thread-private state
-/// or disjoint slots.
-/// - Complexity: O(count / chunk) scheduling overhead.
-@inlinable
-func parallelChunks(count: Int, chunk: Int = 1024, threads: Int = Parallel.workers,
-                    _ body: (_ thread: Int, _ range: Range<Int>) -> Void) {
-    let chunkSize = max(1, chunk)
-    let nChunks = (count + chunkSize - 1) / chunkSize
-    let t = max(1, min(threads, nChunks))
-    if t <= 1 {
-        var c = 0
-        while c < nChunks { body(0, c * chunkSize ..< min(count, (c + 1) * chunkSize)); c += 1 }
-        return
-    }
-    DispatchQueue.concurrentPerform(iterations: t) { thread in
-        var c = thread
-        while c < nChunks {
-            body(thread, c * chunkSize ..< min(count, (c + 1) * chunkSize))
-            c += t
-        }
+/// The thread count, shared by every thread of the process.
+private final class ThreadSetting: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Int
+    init(_ value: Int) { stored = value }
+    var value: Int {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
     }
 }
 
-/// Like `parallelChunks`, but the chunks are claimed one at a time by `threads` workers from a
-/// shared counter, for irregular work on shared cores: a static split waits for whichever
-/// worker got the expensive chunks or was preempted. Which worker runs a chunk depends on the
-/// schedule, so `body` may keep per-thread scratch but must not build per-thread results
-/// whose value depends on the split (e.g. floating-point partial sums).
-/// - Complexity: O(count / chunk) lock acquisitions.
-func dynamicChunks(count: Int, chunk: Int = 1024, threads: Int = Parallel.workers,
-                   _ body: (_ thread: Int, _ range: Range<Int>) -> Void) {
-    let size = max(1, chunk)
-    let chunks = (count + size - 1) / size
-    let t = max(1, min(threads, chunks))
-    if t <= 1 {
-        // The same chunks as with several threads: a body that keeps one result per chunk
-        // (blockProject) must give the same value on a one-core machine.
-        for c in 0 ..< chunks { body(0, c * size ..< min(count, (c + 1) * size)) }
-        return
-    }
-    let counter = ChunkCounter()
-    DispatchQueue.concurrentPerform(iterations: t) { thread in
-        while true {
-            let c = counter.next()
-            if c >= chunks { break }
-            body(thread, c * size ..< min(count, (c + 1) * size))
-        }
-    }
-}
-
-/// The shared chunk index of `dynamicChunks`.
+/// The shared chunk index of `Parallel.forChunks`.
 private final class ChunkCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
@@ -105,8 +119,8 @@ private final class ChunkCounter: @unchecked Sendable {
     }
 }
 
-/// A mutable pointer that may be shared across the workers of `parallelChunks` when each
-/// worker writes disjoint slots.
+/// A mutable pointer that may be shared across the threads of `Parallel.forChunks` when each
+/// thread writes disjoint slots.
 @usableFromInline
 struct SharedMutablePointer<T>: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<T>

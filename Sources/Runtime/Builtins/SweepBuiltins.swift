@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Lang
 
 // Sweeps (docs/sweeps.md): `grid` builds the points, `sweep` runs a function on each and keeps
 // one CSV row per point, resumable and parallel (mge-script --jobs/--shard/--merge/--plan).
@@ -59,6 +60,9 @@ let sweepBuiltins: [Builtin] = [
         if case .function(let f) = args["f"], f.decl.params.count != 1 {
             throw args.bad("f", "the function must take one argument, the point; it takes \(f.decl.params.count)")
         }
+        if case .function(let f) = args["f"], !returnsValue(f.decl.body) {
+            throw args.bad("f", "the function has no 'return' with a value, so it returns none for every point; it must return a record, e.g. return topometrics(unroll(net))")
+        }
         var points: [Record] = []
         for (i, v) in try args.list("points").enumerated() {
             guard case .record(let r) = v else {
@@ -73,3 +77,17 @@ let sweepBuiltins: [Builtin] = [
         return try run.run()
     },
 ]
+
+/// Whether `body` has a `return <value>` anywhere (in its branches and loops; nested function
+/// declarations return for themselves). A body without one returns none for every point, which
+/// `sweep` refuses before any point runs.
+private func returnsValue(_ body: [Stmt]) -> Bool {
+    body.contains { statement in
+        switch statement {
+        case .return(let value, _): return value != nil
+        case .if(let branches, let elseBody, _): return branches.contains { returnsValue($0.body) } || returnsValue(elseBody ?? [])
+        case .for(_, _, let inner, _), .while(_, let inner, _), .time(let inner, _): return returnsValue(inner)
+        default: return false
+        }
+    }
+}

@@ -32,6 +32,9 @@ import argparse, collections, json, os, struct, subprocess, sys, tempfile
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torch_reference import write_safetensors  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = ["conv6", "resnet20", "resnet32", "wrn28_2", "mobilenetv2"]
 DENSITY = 0.005  # kept fraction of every conv/linear weight
@@ -40,22 +43,6 @@ MARKER = "/tmp/mge-pwned-marker"
 
 def zstd(path):
     subprocess.run(["zstd", "-q", "-19", "-f", "--rm", path], check=True)
-
-
-def safetensors_write(path, tensors):
-    """A minimal safetensors writer (header JSON + little-endian data), independent of mge's."""
-    names = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}
-    header, blobs, offset = {}, [], 0
-    for name, array in tensors.items():
-        array = np.array(array, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
-        raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": names[array.dtype], "shape": list(array.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def safetensors_shapes(path):
@@ -95,7 +82,7 @@ def state_dict(shapes, seed):
 
 
 def reference(sd, path):
-    safetensors_write(path, {k: v.numpy() for k, v in sd.items()})
+    write_safetensors(path, {k: v.numpy() for k, v in sd.items()})
     zstd(path)
 
 
@@ -117,7 +104,7 @@ def check_torch_reads_mge(mge, shapes, tmp, manifest):
     script = os.path.join(tmp, "roundtrip.mge")
     ref = os.path.join(tmp, "ref.safetensors")
     expected, _ = state_dict(shapes["resnet20"], seed=1)
-    safetensors_write(ref, {k: v.numpy() for k, v in expected.items()})
+    write_safetensors(ref, {k: v.numpy() for k, v in expected.items()})
     with open(script, "w") as f:
         f.write(f'net = resnet20()\nload_weights(net, "{ref}")\nsave_weights(net, "{written}")\n')
     subprocess.run([mge, script], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -31,64 +31,32 @@ more on batch-norm biases, which barely move from 0): that float32 noise floor i
 on sgd_steps.
 """
 import copy
-import json
 import os
-import struct
 import subprocess
+import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from torch_reference import ResNet20, write_safetensors  # noqa: E402
+
 torch.manual_seed(0)
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 
 
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet20(nn.Module):
-    def __init__(self, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for stage, width in enumerate([16, 32, 64]):
-            blocks = []
-            for i in range(3):
-                stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(Block(cin, width, stride))
-                cin = width
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.linear = nn.Linear(64, classes)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+def kaiming_resnet20():
+    """The reference ResNet-20 with Kaiming-normal conv/linear weights (fan_in, ReLU) and zero biases."""
+    model = ResNet20()
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
 
 
 def state(model):
@@ -109,21 +77,6 @@ def pixels(batches, batch):
     images = (splitmix64(np.arange(count, dtype=np.uint64)) >> np.uint64(56)).astype(np.uint8)
     labels = (splitmix64(np.arange(batches * batch, dtype=np.uint64) + np.uint64(1 << 40)) % np.uint64(10)).astype(np.int64)
     return torch.from_numpy(images.reshape(batches, batch, 3, 32, 32)), torch.from_numpy(labels.reshape(batches, batch))
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    kinds = {np.float32: "F32", np.float64: "F64", np.uint8: "U8", np.int64: "I64"}
-    for name, array in tensors.items():
-        array = np.ascontiguousarray(array)
-        data = array.tobytes()
-        header[name] = {"dtype": kinds[array.dtype.type], "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def train(model, inputs, labels, masks):
@@ -165,7 +118,7 @@ def sgd_steps():
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    model = ResNet20()
+    model = kaiming_resnet20()
     generator = torch.Generator().manual_seed(1)
     masks = {}
     for name, p in model.named_parameters():

@@ -85,6 +85,32 @@ final class SparseConv2DTests: XCTestCase {
         }
     }
 
+    /// Fixed chunking: the same bits with 1 or 3 threads (vector and scalar paths).
+    func testSparseKernelsGiveTheSameBitsWithAnyThreadCount() throws {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var rng = SeededGenerator(seed: 15)
+        for g in [Self.geometries[5], Self.geometries[6], Self.geometries[4]] {
+            let weightCount = g.weightShape.reduce(1, *)
+            let mask: [Float] = (0 ..< weightCount).map { _ in rng.uniform() < 0.2 ? 1 : 0 }
+            let w = zip(random(weightCount, &rng), mask).map { $0 * $1 }
+            let x = random(g.inputShape.reduce(1, *), &rng), dy = random(g.outputShape.reduce(1, *), &rng)
+            let taps = try XCTUnwrap(mask.withUnsafeBufferPointer { SparseConvTaps(g, kept: $0) })
+            var results: [[[Float]]] = []
+            for threads in [1, 3] {
+                Parallel.threads = threads
+                var y = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
+                var dx = [Float](repeating: 0, count: g.inputShape.reduce(1, *))
+                var dw = [Float](repeating: 0, count: weightCount)
+                SparseConv2D.forward(taps, x: x, weight: w, y: &y, accumulate: false)
+                SparseConv2D.backwardInput(taps, dy: dy, weight: w, dx: &dx, accumulate: false)
+                SparseConv2D.backwardWeight(taps, x: x, dy: dy, dw: &dw)
+                results.append([y, dx, dw])
+            }
+            XCTAssertEqual(results[0], results[1], "\(g)")
+        }
+    }
+
     /// A training-mode pass with sparse kernels allowed gives the dense pass's loss and, on kept
     /// weights, its gradients.
     func testFirstOrderPassWithSparseKernelsMatchesDense() throws {

@@ -52,6 +52,20 @@ public enum SparseConv2D {
     /// the result, bit for bit) is the same on any number of cores.
     static let weightGradientChunks = 8
 
+    /// Calls `body(image, scratch)` for every image, spread over the threads; each thread has its
+    /// own `scratchCount` values, zeroed once (disjoint writes per image, so the result does not
+    /// depend on the schedule).
+    static func forImages<S: NNScalar>(_ batch: Int, costPerImage: Int, scratchCount: Int,
+                                       _ body: (_ image: Int, _ scratch: UnsafeMutablePointer<S>) -> Void) {
+        let threads = Parallel.threads
+        let scratch = UnsafeMutablePointer<S>.allocate(capacity: threads * scratchCount)
+        scratch.initialize(repeating: 0, count: threads * scratchCount)
+        defer { scratch.deallocate() }
+        Parallel.forChunks(batch, grain: Parallel.grain(costPerItem: costPerImage), threads: threads) { thread, images in
+            for n in images { body(n, scratch + thread * scratchCount) }
+        }
+    }
+
     /// Copies image `x` `[Cin, H, W]` into the interior of `padded` `[Cin, ph, pw]` (borders stay zero).
     @inline(__always)
     static func pad<S: NNScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, into padded: UnsafeMutablePointer<S>) {
@@ -81,25 +95,20 @@ public enum SparseConv2D {
         taps.start.withUnsafeBufferPointer { start in
         taps.weightIndex.withUnsafeBufferPointer { index in
         taps.offset.withUnsafeBufferPointer { offset in
-            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels)) { images in
-                let padded = UnsafeMutablePointer<S>.allocate(capacity: g.inChannels * ph * pw)
-                padded.initialize(repeating: 0, count: g.inChannels * ph * pw)
-                defer { padded.deallocate() }
-                for n in images {
-                    let source: UnsafePointer<S>
-                    if g.padding > 0 { pad(x + n * inImage, g, into: padded); source = UnsafePointer(padded) } else { source = x + n * inImage }
-                    for o in 0 ..< g.outChannels {
-                        let out = y + n * outImage + o * oh * ow
-                        if !accumulate { out.update(repeating: 0, count: oh * ow) }
-                        for e in Int(start[o]) ..< Int(start[o + 1]) {
-                            let wv = weight[Int(index[e])], base = source + Int(offset[e])
-                            for oy in 0 ..< oh {
-                                let src = base + oy * s * pw, dst = out + oy * ow
-                                if s == 1 {
-                                    for ox in 0 ..< ow { dst[ox] += wv * src[ox] }
-                                } else {
-                                    for ox in 0 ..< ow { dst[ox] += wv * src[ox * s] }
-                                }
+            forImages(g.batch, costPerImage: max(1, taps.count * g.outPixels), scratchCount: g.inChannels * ph * pw) { (n, padded: UnsafeMutablePointer<S>) in
+                let source: UnsafePointer<S>
+                if g.padding > 0 { pad(x + n * inImage, g, into: padded); source = UnsafePointer(padded) } else { source = x + n * inImage }
+                for o in 0 ..< g.outChannels {
+                    let out = y + n * outImage + o * oh * ow
+                    if !accumulate { out.update(repeating: 0, count: oh * ow) }
+                    for e in Int(start[o]) ..< Int(start[o + 1]) {
+                        let wv = weight[Int(index[e])], base = source + Int(offset[e])
+                        for oy in 0 ..< oh {
+                            let src = base + oy * s * pw, dst = out + oy * ow
+                            if s == 1 {
+                                for ox in 0 ..< ow { dst[ox] += wv * src[ox] }
+                            } else {
+                                for ox in 0 ..< ow { dst[ox] += wv * src[ox * s] }
                             }
                         }
                     }
@@ -129,12 +138,10 @@ public enum SparseConv2D {
         taps.start.withUnsafeBufferPointer { start in
         taps.weightIndex.withUnsafeBufferPointer { index in
         taps.offset.withUnsafeBufferPointer { offset in
-            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels + paddedCount)) { images in
-                // The gradient of the padded planes; its border (the padding) is dropped.
-                let padded = UnsafeMutablePointer<S>.allocate(capacity: paddedCount)
-                defer { padded.deallocate() }
-                for n in images {
-                    padded.initialize(repeating: 0, count: paddedCount)
+            // `padded`: the gradient of the padded planes; its border (the padding) is dropped.
+            forImages(g.batch, costPerImage: max(1, taps.count * g.outPixels + paddedCount), scratchCount: paddedCount) { (n, padded: UnsafeMutablePointer<S>) in
+                do {
+                    padded.update(repeating: 0, count: paddedCount)
                     let gout = dy + n * outImage
                     for o in 0 ..< g.outChannels {
                         let grad = gout + o * oh * ow
@@ -255,11 +262,8 @@ extension SparseConv2D {
 
     /// Padded planes `[Cin, ph, pw]` plus slack: a stride-2 vector read or write touches 16
     /// values from its first column, which can run one value past the last row.
-    static func paddedScratch(_ g: ConvGeometry) -> (UnsafeMutablePointer<Float>, count: Int) {
-        let count = g.inChannels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding)
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: count + 16)
-        p.initialize(repeating: 0, count: count + 16)
-        return (p, count)
+    static func paddedScratchCount(_ g: ConvGeometry) -> Int {
+        g.inChannels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding) + 16
     }
 
     /// The kept taps' weights in tap order (one gather per call instead of one per row).
@@ -279,10 +283,8 @@ extension SparseConv2D {
         taps.start.withUnsafeBufferPointer { start in
         taps.offset.withUnsafeBufferPointer { offset in
         weights.withUnsafeBufferPointer { tapWeight in
-            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels)) { images in
-                let (padded, _) = paddedScratch(g)
-                defer { padded.deallocate() }
-                for n in images {
+            forImages(g.batch, costPerImage: max(1, taps.count * g.outPixels), scratchCount: paddedScratchCount(g)) { (n, padded: UnsafeMutablePointer<Float>) in
+                do {
                     pad(x + n * inImage, g, into: padded)
                     for o in 0 ..< g.outChannels {
                         let lo = Int(start[o]), hi = Int(start[o + 1])
@@ -318,10 +320,9 @@ extension SparseConv2D {
         taps.start.withUnsafeBufferPointer { start in
         taps.offset.withUnsafeBufferPointer { offset in
         weights.withUnsafeBufferPointer { tapWeight in
-            Parallel.forChunks(g.batch, costPerItem: max(1, taps.count * g.outPixels + g.inChannels * ph * pw)) { images in
-                let (padded, count) = paddedScratch(g)
-                defer { padded.deallocate() }
-                for n in images {
+            let count = paddedScratchCount(g)
+            forImages(g.batch, costPerImage: max(1, taps.count * g.outPixels + count), scratchCount: count) { (n, padded: UnsafeMutablePointer<Float>) in
+                do {
                     padded.update(repeating: 0, count: count)
                     for o in 0 ..< g.outChannels {
                         let lo = Int(start[o]), hi = Int(start[o + 1])
@@ -376,7 +377,8 @@ extension SparseConv2D {
         taps.start.withUnsafeBufferPointer { start in
         taps.offset.withUnsafeBufferPointer { offset in
             Parallel.forChunks(chunks, costPerItem: max(1, (g.batch / chunks) * kept * g.outPixels)) { chunkRange in
-                let (padded, _) = paddedScratch(g)
+                let padded = UnsafeMutablePointer<Float>.allocate(capacity: paddedScratchCount(g))
+                padded.initialize(repeating: 0, count: paddedScratchCount(g))
                 defer { padded.deallocate() }
                 for chunk in chunkRange {
                     let acc = partial + chunk * kept

@@ -79,6 +79,15 @@ public enum Conv2D {
         }
 
         func release() { col?.deallocate(); padded?.deallocate() }
+
+        /// The GEMM operand of one image's group `[patchSize, outPixels]`: its im2col columns,
+        /// or the input itself for a 1×1 stride-1 conv (no copy needed).
+        @inline(__always)
+        func columns(_ input: UnsafePointer<S>, _ g: ConvGeometry) -> UnsafePointer<S> {
+            guard let col else { return input }
+            Conv2D.im2col(input, g, col, padded: padded)
+            return UnsafePointer(col)
+        }
     }
 
     /// Copies `n` values without a library call per row (im2col copies rows of 8–32 values),
@@ -212,9 +221,7 @@ public enum Conv2D {
             defer { scratch.release() }
             for n in images {
                 for grp in 0 ..< g.groups {
-                    let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
-                    let b: UnsafePointer<S>
-                    if let col = scratch.col { im2col(xin, g, col, padded: scratch.padded); b = UnsafePointer(col) } else { b = xin }
+                    let b = scratch.columns(x + n * inImage + grp * g.inPerGroup * g.inPixels, g)
                     S.gemm(transposeA: false, transposeB: false, m: g.outPerGroup, n: g.outPixels, k: g.patchSize,
                            alpha: 1, a: weight + grp * g.outPerGroup * g.patchSize, lda: g.patchSize,
                            b: b, ldb: g.outPixels, beta: accumulate ? 1 : 0,
@@ -372,9 +379,7 @@ public enum Conv2D {
             defer { scratch.release() }
             for n in images {
                 for grp in 0 ..< g.groups {
-                    let xin = x + n * inImage + grp * g.inPerGroup * g.inPixels
-                    let b: UnsafePointer<S>
-                    if let col = scratch.col { im2col(xin, g, col, padded: scratch.padded); b = UnsafePointer(col) } else { b = xin }
+                    let b = scratch.columns(x + n * inImage + grp * g.inPerGroup * g.inPixels, g)
                     S.gemm(transposeA: false, transposeB: true, m: g.outPerGroup, n: g.patchSize, k: g.outPixels,
                            alpha: 1, a: dy + n * outImage + grp * g.outPerGroup * g.outPixels, lda: g.outPixels,
                            b: b, ldb: g.outPixels, beta: 1,

@@ -88,20 +88,7 @@ public enum Execution {
             throw NNError.shapeMismatch(operation: "\(architecture.name) forward",
                                         detail: "input \(Tensor.describe(x.shape)), expected N×\(Tensor.describe(inputShape)) with N ≥ 1")
         }
-        var parameters: [String: [Float]] = [:], running: [String: [Float]] = [:]
-        for spec in architecture.parameters {
-            guard let t = network.parameters[spec.name] else { continue }
-            switch spec.role {
-            case .runningMean, .runningVar:
-                running[spec.name] = t.data
-            default:
-                var values = t.data
-                if spec.isPrunable, let mask = network.masks[spec.name], mask.count == values.count {
-                    for i in values.indices where mask[i] == 0 { values[i] = 0 }
-                }
-                parameters[spec.name] = values
-            }
-        }
+        let (parameters, running) = network.engineParameters()
         let pass = try FirstOrderPass<Float>(architecture, parameters: parameters, runningStatistics: running,
                                              normalisation: normalisation, forBackward: forBackward)
         return (pass, x.shape[0])

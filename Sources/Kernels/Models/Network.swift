@@ -96,6 +96,19 @@ public final class Network: @unchecked Sendable {
         applyMask(name)
     }
 
+    /// The state dict as the gradient engine (`FirstOrderPass`) takes it: the learnable
+    /// parameters — prunable weights effective, w ⊙ m, by the invariant — and the running
+    /// statistics, each by name.
+    /// - Complexity: O(parameter count) copies.
+    public func engineParameters() -> (learnable: [String: [Float]], running: [String: [Float]]) {
+        var learnable: [String: [Float]] = [:], running: [String: [Float]] = [:]
+        for spec in architecture.parameters {
+            guard let t = parameters[spec.name] else { continue }
+            if spec.isLearnable { learnable[spec.name] = t.data } else { running[spec.name] = t.data }
+        }
+        return (learnable, running)
+    }
+
     /// Sets every prunable weight to unmasked ⊙ mask (restores the invariant after any update).
     public func applyMasks() { for name in masks.keys { applyMask(name) } }
 

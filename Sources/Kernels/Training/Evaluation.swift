@@ -22,20 +22,23 @@ public enum Evaluation {
     public static func evaluate(_ network: Network, on data: Dataset,
                                 onBatch: ((_ images: Int) -> Void)? = nil) throws -> EvaluationResult {
         let architecture = network.architecture
+        try checkFit(data, architecture, subject: data.name)
+        let (parameters, running) = network.engineParameters()
+        return try evaluate(architecture, parameters: parameters, runningStatistics: running, data: data, onBatch: onBatch)
+    }
+
+    /// Refuses data whose samples or class count do not fit `architecture`; `subject` names the
+    /// data in the message, `classesHint` is added to the class-count message.
+    static func checkFit(_ data: Dataset, _ architecture: Architecture, subject: String, classesHint: String = "") throws {
         let input = architecture.nodes.first?.shape ?? []
         guard data.sampleShape == input else {
-            throw TrainingError.invalid("\(data.name) has samples of shape \(Tensor.describe(data.sampleShape)), \(architecture.name) takes \(Tensor.describe(input))")
+            throw TrainingError.invalid("\(subject) has samples of shape \(Tensor.describe(data.sampleShape)), \(architecture.name) takes \(Tensor.describe(input))")
         }
+        // A dataset made from tensors knows only its largest label; the disk datasets know their class count.
         let fits = data.isPreBatched ? data.classes <= architecture.classes : data.classes == architecture.classes
         guard fits else {
-            throw TrainingError.invalid("\(data.name) has \(data.classes) classes, \(architecture.name) was built for \(architecture.classes)")
+            throw TrainingError.invalid("\(subject) has \(data.classes) classes, \(architecture.name) was built for \(architecture.classes)\(classesHint)")
         }
-        var parameters: [String: [Float]] = [:], running: [String: [Float]] = [:]
-        for spec in architecture.parameters {
-            guard let t = network.parameters[spec.name] else { continue }
-            if spec.isLearnable { parameters[spec.name] = t.data } else { running[spec.name] = t.data }
-        }
-        return try evaluate(architecture, parameters: parameters, runningStatistics: running, data: data, onBatch: onBatch)
     }
 
     /// Evaluates parameters given by name (prunable weights already w ⊙ m). Checks `Cancellation`

@@ -78,6 +78,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
     /// A checkpoint that cannot be resumed; raised before any step.
     case checkpoint(path: String, reason: String)
+    /// A checkpoint path that could not be written after the first epoch; raised before any step.
+    case unwritableCheckpoint(reason: String)
     /// Training diverged: the step (1-based within the epoch) and the checkpoint that holds the
     /// last good state (the network holds the same weights).
     case nonFiniteLoss(epoch: Int, step: Int, checkpoint: String?, checkpointEpoch: Int)
@@ -86,6 +88,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .invalid(reason): return reason
         case let .checkpoint(path, reason): return "cannot resume from \(path): \(reason)"
+        case let .unwritableCheckpoint(reason): return "the checkpoint cannot be written: \(reason)"
         case let .nonFiniteLoss(epoch, step, checkpoint, checkpointEpoch):
             let kept: String
             if let checkpoint, checkpointEpoch > 0 {
@@ -116,13 +119,7 @@ struct TrainingState {
     var kernelChoices: [String: (sparse: Int, known: Int)] = [:]
 
     init(_ network: Network, options: TrainingOptions) {
-        var parameters: [String: [Float]] = [:], running: [String: [Float]] = [:]
-        for spec in network.architecture.parameters {
-            guard let t = network.parameters[spec.name] else { continue }
-            if spec.isLearnable { parameters[spec.name] = t.data } else { running[spec.name] = t.data }
-        }
-        self.parameters = parameters
-        self.running = running
+        (parameters, running) = network.engineParameters()
         masks = network.masks.mapValues { $0.map { $0 == 0 ? 0 : 1 } }
         optimizer = MomentumSGD(momentum: options.momentum, weightDecay: options.weightDecay)
         completedEpochs = 0
@@ -183,7 +180,7 @@ public final class Trainer {
             } else {
                 // Refuse now a checkpoint that could not be written after the first epoch.
                 do { _ = try AtomicFile.temporaryPath(beside: checkpoint) } catch let error as IOFailure {
-                    throw TrainingError.invalid("the checkpoint cannot be written: \(error)")
+                    throw TrainingError.unwritableCheckpoint(reason: "\(error)")
                 }
             }
         }
@@ -197,17 +194,8 @@ public final class Trainer {
     /// batch norm cannot normalise (a single sample reaching a batch norm over features).
     private static func checkFit(_ data: Dataset, _ network: Network, role: String, options: TrainingOptions?) throws {
         let architecture = network.architecture
-        let input = architecture.nodes.first?.shape ?? []
-        guard data.sampleShape == input else {
-            throw TrainingError.invalid("the \(role) (\(data.name)) has samples of shape \(Tensor.describe(data.sampleShape)), "
-                + "\(architecture.name) takes \(Tensor.describe(input))")
-        }
-        // A dataset made from tensors knows only its largest label; the disk datasets know their class count.
-        let fits = data.isPreBatched ? data.classes <= architecture.classes : data.classes == architecture.classes
-        guard fits else {
-            throw TrainingError.invalid("the \(role) (\(data.name)) has \(data.classes) classes, \(architecture.name) was built for "
-                + "\(architecture.classes) (build it with classes: \(data.classes) or dataset: …)")
-        }
+        try Evaluation.checkFit(data, architecture, subject: "the \(role) (\(data.name))",
+                                classesHint: " (build it with classes: \(data.classes) or dataset: …)")
         guard let options else { return }
         let sizes: [Int]
         if case let .batches(_, labels) = data.storage { sizes = labels.map(\.count) } else {

@@ -36,8 +36,7 @@ let trainingBuiltins: [Builtin] = [
                                   resume: try args.bool("resume"))
         } catch let error as TrainingError {
             switch error {
-            case .checkpoint: throw args.bad("checkpoint", error.description)
-            case .invalid(let reason) where reason.hasPrefix("the checkpoint"): throw args.bad("checkpoint", reason)
+            case .checkpoint, .unwritableCheckpoint: throw args.bad("checkpoint", error.description)
             default: throw RuntimeError("train: \(error)")
             }
         }

@@ -65,8 +65,10 @@ final class SparseConv2DTests: XCTestCase {
                 assertClose(sparseW, zip(denseW, mask).map { $0 * $1 }, "weight gradient \(what)")
                 XCTAssertTrue(zip(sparseW, mask).allSatisfy { $1 != 0 || $0 == 0 }, "masked weight gradients stay exactly 0 (\(what))")
 
-                // The timed choice gives the same results the first time (both kernels run) and after.
-                for _ in 0 ..< 2 {
+                // The timed choice gives the same results the first time (both kernels run) and after,
+                // to the bit: the first call's output is the chosen kernel's.
+                var firstCall: [[Float]] = []
+                for call in 0 ..< 2 {
                     var chosen = [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
                     ConvKernelChoice.forward(taps, x: x, weight: w, y: &chosen, accumulate: false)
                     var reference = [Float](repeating: 0, count: chosen.count)
@@ -80,6 +82,9 @@ final class SparseConv2DTests: XCTestCase {
                     var chosenW = [Float](repeating: 0, count: weightCount)
                     ConvKernelChoice.backwardWeight(taps, x: x, dy: dy, dw: &chosenW)
                     assertClose(chosenW, zip(denseW, mask).map { $0 * $1 }, "chosen weight gradient \(what)")
+                    if call == 0 { firstCall = [chosen, chosenX, chosenW] } else {
+                        XCTAssertEqual([chosen, chosenX, chosenW], firstCall, "first and later calls give the same bits (\(what))")
+                    }
                 }
             }
         }

@@ -484,10 +484,11 @@ public enum ConvKernelChoice {
         for (key, wins) in memory.sparseWins { memory.sparseWins[key] = !wins }
     }
 
-    /// Runs `sparse` or `dense` (both write the same result), timing both the first time
-    /// `key` is met: `dense` then runs into `scratch` (a buffer of `scratchCount` values) and
-    /// `sparse` into the real output.
-    private static func run<S: NNScalar>(_ key: Key, scratchCount: Int, zeroScratch: Bool,
+    /// Runs `sparse` or `dense` (both write the same result up to rounding), timing both the
+    /// first time `key` is met: `dense` then runs into `scratch` (a buffer of `scratchCount`
+    /// values, the size of `output`) and `sparse` into `output`. When dense wins, `output` is
+    /// put back as it was and `dense` runs into it, so the first call rounds as every later one.
+    private static func run<S: NNScalar>(_ key: Key, output: UnsafeMutablePointer<S>, scratchCount: Int, zeroScratch: Bool,
                                          sparse: () -> Void, dense: (UnsafeMutablePointer<S>?) -> Void) {
         if let sparseWins = remembered(key) {
             if sparseWins { sparse() } else { dense(nil) }
@@ -499,10 +500,16 @@ public enum ConvKernelChoice {
         var clock = ContinuousClock.now
         dense(scratch)
         let denseTime = ContinuousClock.now - clock
+        scratch.update(from: output, count: scratchCount)  // the output before this call
         clock = ContinuousClock.now
         sparse()
         let sparseTime = ContinuousClock.now - clock
-        remember(key, sparseWins: sparseTime < denseTime)
+        let sparseWins = sparseTime < denseTime
+        remember(key, sparseWins: sparseWins)
+        if !sparseWins {
+            output.update(from: scratch, count: scratchCount)
+            dense(nil)
+        }
     }
 
     /// y (+)= conv(x, w) by whichever kernel is faster for this layer (see the type).
@@ -511,7 +518,7 @@ public enum ConvKernelChoice {
     public static func forward<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, weight: UnsafePointer<S>,
                                             y: UnsafeMutablePointer<S>, accumulate: Bool) {
         let g = taps.geometry
-        run(key(taps, .forward, S.self), scratchCount: g.outputShape.reduce(1, *), zeroScratch: false,
+        run(key(taps, .forward, S.self), output: y, scratchCount: g.outputShape.reduce(1, *), zeroScratch: false,
             sparse: { SparseConv2D.forward(taps, x: x, weight: weight, y: y, accumulate: accumulate) },
             dense: { (scratch: UnsafeMutablePointer<S>?) in
                 Conv2D.forward(g, x: x, weight: weight, y: scratch ?? y, accumulate: scratch == nil && accumulate)
@@ -524,7 +531,7 @@ public enum ConvKernelChoice {
     public static func backwardInput<S: NNScalar>(_ taps: SparseConvTaps, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
                                                   dx: UnsafeMutablePointer<S>, accumulate: Bool) {
         let g = taps.geometry
-        run(key(taps, .input, S.self), scratchCount: g.inputShape.reduce(1, *), zeroScratch: false,
+        run(key(taps, .input, S.self), output: dx, scratchCount: g.inputShape.reduce(1, *), zeroScratch: false,
             sparse: { SparseConv2D.backwardInput(taps, dy: dy, weight: weight, dx: dx, accumulate: accumulate) },
             dense: { (scratch: UnsafeMutablePointer<S>?) in
                 Conv2D.backwardInput(g, dy: dy, weight: weight, dx: scratch ?? dx, accumulate: scratch == nil && accumulate)
@@ -539,7 +546,7 @@ public enum ConvKernelChoice {
     public static func backwardWeight<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, dy: UnsafePointer<S>,
                                                    dw: UnsafeMutablePointer<S>) {
         let g = taps.geometry, count = g.weightShape.reduce(1, *)
-        run(key(taps, .weight, S.self), scratchCount: count, zeroScratch: true,
+        run(key(taps, .weight, S.self), output: dw, scratchCount: count, zeroScratch: true,
             sparse: { SparseConv2D.backwardWeight(taps, x: x, dy: dy, dw: dw) },
             dense: { (scratch: UnsafeMutablePointer<S>?) in
                 if let scratch {

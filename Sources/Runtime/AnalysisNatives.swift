@@ -107,6 +107,12 @@ public final class RegressionObject: NativeValue {
     public var rowFolds: [Int] = []
     /// One row per searched trial (nil without `trials:`).
     public let trials: Table?
+    /// The columns that identify a fitted row (group columns, features, target) and each fitted
+    /// row's out-of-fold prediction by those cells, so `rank_pruners(t, f)` finds them for the
+    /// rows of t (nil for a key two rows with different predictions share). Empty without
+    /// cross-validation.
+    var rowKeyColumns: [String] = []
+    var outOfFoldByRow: [RowKey: Double?] = [:]
 
     init(booster: Booster, target: String, features: [String], params: [(String, String)], rounds: Int,
          validation: CrossValidation.Result?, groupColumns: [String], trials: Table?) {
@@ -163,5 +169,26 @@ public final class RegressionObject: NativeValue {
         case "trials": return trials.map { .native(TableObject($0)) } ?? Value.none
         default: return nil
         }
+    }
+}
+
+/// The cells of one table row in given columns, comparable across tables (numbers by bits,
+/// missing values alike).
+struct RowKey: Hashable {
+    var numbers: [UInt64] = []
+    var texts: [String] = []
+
+    /// The key of every row of `table` over `columns` (all present in the table).
+    static func keys(_ table: Table, _ columns: [String]) throws -> [RowKey] {
+        var keys = [RowKey](repeating: RowKey(), count: table.rowCount)
+        for name in columns {
+            switch try table.column(name) {
+            case .number(let xs):
+                for r in keys.indices { keys[r].numbers.append(xs[r].isNaN ? UInt64.max : (xs[r] == 0 ? 0 : xs[r].bitPattern)) }
+            case .text(let xs):
+                for r in keys.indices { keys[r].texts.append(xs[r]) }
+            }
+        }
+        return keys
     }
 }

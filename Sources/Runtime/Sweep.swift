@@ -61,7 +61,15 @@ final class SweepRun {
     let interpreter: Interpreter
     var settings: SweepSettings
     let points: [SweepPoint]
+    /// The axes' CSV columns: the grid's names, except `pruner`, written as the paper's `pruning`.
     let axes: [String]
+    /// The grid's own axis names (the fields of each point's record).
+    let axisFields: [String]
+    /// The axis columns of the files this process writes: `axes`, or those of an existing
+    /// results file written before `pruner` became `pruning`.
+    var fileAxes: [String]
+    /// Write raw counts under mge's names instead of the paper's normalised columns.
+    var normalized = true
     let body: Value
     let resultsPath: String
     let ordinal: Int
@@ -83,13 +91,15 @@ final class SweepRun {
         guard let first = points.first else {
             throw RuntimeError("bad argument #1 to 'sweep' (the grid has no points; nothing would run)")
         }
-        axes = first.names
+        axisFields = first.names
+        axes = Self.axisColumns(first.names)
+        fileAxes = axes
         guard !axes.isEmpty else { throw RuntimeError("bad argument #1 to 'sweep' (points have no fields; use grid(name: [values], …))") }
         var seen: [String: Int] = [:]
         var built: [SweepPoint] = []
         for (i, p) in points.enumerated() {
-            guard p.names == axes else {
-                throw RuntimeError("bad argument #1 to 'sweep' (point \(i + 1) has fields \(p.names.joined(separator: ", ")); the first has \(axes.joined(separator: ", ")))")
+            guard p.names == axisFields else {
+                throw RuntimeError("bad argument #1 to 'sweep' (point \(i + 1) has fields \(p.names.joined(separator: ", ")); the first has \(axisFields.joined(separator: ", ")))")
             }
             var keys: [String] = []
             for (name, v) in p.fields {
@@ -115,7 +125,17 @@ final class SweepRun {
         }
     }
 
-    static func key(_ keys: [String]) -> String { keys.joined(separator: "\u{1F}") }
+    /// A point's identity from its axis cells. Model and dataset names count in either spelling
+    /// (`resnet20` and `Resnet-20`), so a results file written before the paper's spellings resumes.
+    static func key(_ keys: [String]) -> String {
+        keys.map { PaperTable.modelLabel($0) ?? PaperTable.datasetLabel($0) ?? $0 }.joined(separator: "\u{1F}")
+    }
+
+    /// The axes' column names: the paper's `pruning` for an axis named `pruner` (unless the grid
+    /// also has a `pruning` axis).
+    static func axisColumns(_ names: [String]) -> [String] {
+        names.map { $0 == "pruner" && !names.contains("pruning") ? "pruning" : $0 }
+    }
 
     // MARK: - Naming
 
@@ -130,11 +150,16 @@ final class SweepRun {
     /// A point's CSV identity for one axis value; nil for values that have none (lists, graphs…).
     static func keyCell(_ v: Value) -> String? {
         switch v {
+        // Models and datasets as the paper spells them (Resnet-20, CIFAR-10), as append_csv writes them.
+        case .builtin(let b) where ModelZoo.names.contains(b.name): return PaperTable.modelLabel(b.name) ?? b.name
+        case .builtin(let b) where PaperTable.datasetLabel(b.name) != nil: return PaperTable.datasetLabel(b.name) ?? b.name
         case .builtin(let b): return b.name
         case .function(let f): return f.name
         case .native(let p as PrunerObject): return p.pruner.name
-        case .native(let n as NetworkObject): return n.modelName
-        case .native(let d as DatasetObject): return d.dataset.name
+        case .native(let n as NetworkObject): return PaperTable.modelLabel(n.modelName) ?? n.modelName
+        case .native(let d as DatasetObject):
+            // "CIFAR-10 train" names the split too; the column wants the dataset.
+            return PaperTable.datasetLabel(String(d.dataset.name.split(separator: " ").first ?? "")) ?? d.dataset.name
         case .string(let s): return s.contains("\n") ? nil : s
         case .int, .float, .bool: return Display.plain(v)
         case .none: return ""
@@ -180,6 +205,9 @@ final class SweepRun {
             return try results()
         case .run:
             try loadExisting()
+            if fileAxes != axisFields {
+                interpreter.writeError("note: the axis 'pruner' is written as the paper's column 'pruning' (name the axis pruning: to have one name throughout)\n")
+            }
             let mine = settings.shard.map { shard in
                 let owner = SweepCost.shards(costs: points.map(\.cost.seconds), count: shard.count)
                 return points.indices.filter { owner[$0] == shard.index - 1 }
@@ -196,15 +224,21 @@ final class SweepRun {
     /// Reads the target's rows and errors, refusing files written by a different sweep.
     func loadExisting() throws {
         if let contents = try SweepFiles.read(targetPath) {
-            guard Array(contents.header.prefix(axes.count)) == axes else {
-                throw RuntimeError("\(targetPath) was written by a different sweep: its columns start \(contents.header.prefix(axes.count).joined(separator: ",")), this sweep's axes are \(axes.joined(separator: ",")); give another file name")
+            let start = Array(contents.header.prefix(axes.count))
+            if start == axisFields, start != axes {
+                // Written before the `pruner` axis became the paper's `pruning` column: keep its layout.
+                fileAxes = axisFields
+            } else if start != axes {
+                throw RuntimeError("\(targetPath) was written by a different sweep: its columns start \(start.joined(separator: ",")), this sweep's axes are \(axes.joined(separator: ",")); give another file name")
             }
             fields = Array(contents.header.dropFirst(axes.count))
             for row in contents.rows { done[Self.key(Array(row.prefix(axes.count)))] = row }
         }
         if let contents = try SweepFiles.read(errorsPath) {
-            guard contents.header == axes + ["error"] else {
-                throw RuntimeError("\(errorsPath) was written by a different sweep: its columns are \(contents.header.joined(separator: ",")), expected \((axes + ["error"]).joined(separator: ","))")
+            if contents.header == axisFields + ["error"], axisFields != axes, fileAxes == axisFields || done.isEmpty {
+                fileAxes = axisFields
+            } else if contents.header != fileAxes + ["error"] {
+                throw RuntimeError("\(errorsPath) was written by a different sweep: its columns are \(contents.header.joined(separator: ",")), expected \((fileAxes + ["error"]).joined(separator: ","))")
             }
             for row in contents.rows { errors[Self.key(Array(row.prefix(axes.count)))] = row.last ?? "" }
         }
@@ -288,7 +322,7 @@ final class SweepRun {
         if let fields, fields != names {
             throw RuntimeError("\(targetPath) was written by a different sweep: the function returned the fields \(names.joined(separator: ",")), but \(targetPath) has the columns \(fields.joined(separator: ",")); give another file name")
         }
-        let clash = names.filter { axes.contains($0) }
+        let clash = names.filter { axes.contains($0) || axisFields.contains($0) }
         guard clash.isEmpty else {
             throw RuntimeError("the function's record has the field \(clash.map { "'\($0)'" }.joined(separator: ", ")), which is also an axis of the grid; rename one of them")
         }
@@ -318,51 +352,40 @@ final class SweepRun {
             throw RuntimeError("the sweep's function returned \(value.typeName) for \(points[i].label); it must return a record, e.g. topometrics(g)")
         }
         do {
-            let (names, cells) = try Self.row(r)
+            let (names, cells) = try Self.row(r, normalized: normalized)
             return .ok(names: names, cells: cells, seconds: seconds)
         } catch let error as RuntimeError {
             return .failed(message: error.message, seconds: seconds)
         }
     }
 
-    /// The record's columns and cells: a topometrics record in the paper's layout (normalised,
-    /// paper column names), any other record field by field.
-    static func row(_ r: Record) throws -> ([String], [String]) {
-        let raw = Set(Topometrics.fieldNames)
-        if r.names.contains("nodes"), r.names.contains("edges"),
-           r.names.allSatisfy({ raw.contains($0) || $0 == PaperTable.modeColumn }) {
-            // The paper's layout, cells formatted as append_csv writes them: nodes, edges, the
-            // normalised metrics, compat. A metric with no value (none) keeps its column, empty.
-            let paper = try MetricsBinding.paperRecord(r) { RuntimeError("the returned record: \($0)") }
-            var names: [String] = [], cells: [String] = []
-            let columns = PaperTable.sizeColumns.map { ($0, $0) } + PaperTable.metricColumns.map { ($0.field, $0.column) }
-            for (field, column) in columns where r[field] != nil {
-                names.append(column)
-                cells.append(paper[column]?.asDouble.map { PaperTable.cell($0, column: column) } ?? "")
-            }
-            if let compat = r[PaperTable.modeColumn] {
-                names.append(PaperTable.modeColumn)
-                cells.append(keyCell(compat) ?? "")
-            }
-            return (names, cells)
-        }
-        var cells: [String] = []
-        for (name, v) in r.fields {
-            switch v {
-            case .list, .record, .function, .builtin:
-                throw RuntimeError("the returned record's field '\(name)' is a \(v.typeName); a CSV cell holds a number, string, bool or none")
-            case .native:
-                guard let cell = keyCell(v) else {
-                    throw RuntimeError("the returned record's field '\(name)' is a \(v.typeName); a CSV cell holds a number, string, bool or none")
+    /// The record's columns and cells: its topometrics in the paper's layout (nodes, edges, the
+    /// normalised metrics under the paper's column names with motifs_estimated/motifs_sample
+    /// beside motif, compat) whatever else it holds, then its other fields in its order. With
+    /// `normalized` false the metrics keep mge's names and raw counts. A record without
+    /// topometrics is written field by field.
+    static func row(_ r: Record, normalized: Bool = true) throws -> ([String], [String]) {
+        var names: [String] = [], cells: [String] = []
+        var rest: [(name: String, value: Value)] = r.fields.map { ($0.0, $0.1) }
+        if let layout = try MetricsBinding.paperLayout(r, normalized: normalized, blame: { RuntimeError("the returned record: \($0)") }) {
+            for (name, v) in layout.metrics.fields {
+                names.append(name)
+                if normalized, let d = v.asDouble {
+                    cells.append(PaperTable.cell(d, column: name))
+                } else {
+                    cells.append(MetricsBinding.csvCell(v) ?? "")
                 }
-                cells.append(cell)
-            case .string(let s):
-                cells.append(s.replacingOccurrences(of: "\n", with: " "))
-            default:
-                cells.append(MetricsBinding.cell(v))
             }
+            rest = layout.extras
         }
-        return (r.names, cells)
+        for (name, v) in rest {
+            guard let cell = MetricsBinding.csvCell(v) else {
+                throw RuntimeError("the returned record's field '\(name)' is a \(v.typeName); a CSV cell holds a number, string, bool or none")
+            }
+            names.append(name)
+            cells.append(cell)
+        }
+        return (names, cells)
     }
 
     /// Writes one outcome: a row in the target, or a line in the errors file. Returns the outcome
@@ -380,7 +403,7 @@ final class SweepRun {
                 return try record(i, .failed(message: message, seconds: seconds))
             }
             if fields == nil { fields = names }
-            try SweepFiles.append(targetPath, header: axes + names, row: point.keys + cells)
+            try SweepFiles.append(targetPath, header: fileAxes + names, row: point.keys + cells)
             done[k] = point.keys + cells
             if errors.removeValue(forKey: k) != nil { try rewriteErrors() }
             return result
@@ -388,7 +411,7 @@ final class SweepRun {
             let flat = message.replacingOccurrences(of: "\n", with: " ")
             let existed = errors[k] != nil
             errors[k] = flat
-            if existed { try rewriteErrors() } else { try SweepFiles.append(errorsPath, header: axes + ["error"], row: point.keys + [flat]) }
+            if existed { try rewriteErrors() } else { try SweepFiles.append(errorsPath, header: fileAxes + ["error"], row: point.keys + [flat]) }
             return result
         }
     }
@@ -397,7 +420,7 @@ final class SweepRun {
         if rows.isEmpty {
             unlink(errorsPath)
         } else {
-            try SweepFiles.rewrite(errorsPath, header: axes + ["error"], rows: rows)
+            try SweepFiles.rewrite(errorsPath, header: fileAxes + ["error"], rows: rows)
         }
     }
 

@@ -87,7 +87,7 @@ final class GraphBuiltinsTests: XCTestCase {
               case .record(let m)? = s.interpreter.global("m"),
               case .record(let e)? = s.interpreter.global("e") else { return XCTFail("no record") }
         let kernel = try topometrics(g.graph)
-        XCTAssertEqual(m.names, Topometrics.fieldNames + ["compat"])
+        XCTAssertEqual(m.names, MetricTable.recordFields + ["compat"])
         for (name, value) in kernel.orderedFields {
             XCTAssertEqual(m[name], MetricsBinding.value(value), name)
         }

@@ -176,7 +176,7 @@ final class SweepProcessTests: XCTestCase {
         let plan = try run(["--plan", "--shards", "2"])
         XCTAssertEqual(plan.status, 0, plan.stderr)
         XCTAssertTrue(plan.stdout.contains("4 points, 0 already done, 4 to run"), plan.stdout)
-        XCTAssertTrue(plan.stdout.contains("resnet20  0.98"), plan.stdout)
+        XCTAssertTrue(plan.stdout.contains("Resnet-20  0.98"), plan.stdout)
         XCTAssertTrue(plan.stdout.contains("1 process:"), plan.stdout)
         XCTAssertTrue(plan.stdout.contains("2 shards:"), plan.stdout)
         XCTAssertFalse(plan.stdout.contains("after"), "the plan stops the script")

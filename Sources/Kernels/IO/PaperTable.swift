@@ -8,16 +8,24 @@ import Foundation
 /// Values follow the paper's conventions: model and dataset as the paper spells them
 /// (`Resnet-20`, `CIFAR-10`, `tinyimagenet`), integer columns as integers, none as an empty cell.
 public enum PaperTable {
-    /// (our field, paper column, divisor) — divisor `n` = nodes, `m` = edges, `1` = raw.
-    public static let metricColumns: [(field: String, column: String, per: Character)] = [
-        ("sink_nodes", "sink_nodes", "n"), ("source_nodes", "source_nodes", "n"),
-        ("disconnected_nodes", "disc_nodes", "n"), ("removable_out_edges", "r-out", "m"),
-        ("removable_in_edges", "r-in", "m"), ("two_hop", "2-hop_nei", "m"), ("cut_edges", "cut-edges", "m"),
-        ("motifs", "motif", "m"), ("components", "no_connected_components", "1"),
-        ("mean_component_size", "mean_connected_components", "n"), ("strength", "avg_node_strength", "m"),
-        ("one_hop", "1-hop_nei", "m"), ("cut_nodes", "cut-nodes", "m"), ("k_core", "k-core", "m"),
-        ("spectral_gap", "spectral_gap", "1"), ("spectral_radius", "spectral_radius", "1"),
-    ]
+    /// (our field, paper column, divisor) — divisor `n` = nodes, `m` = edges, `1` = raw — in the
+    /// paper's column order, from `MetricTable`.
+    public static let metricColumns: [(field: String, column: String, per: Character)] =
+        MetricTable.paperEntries.map { ($0.name, $0.paperColumn ?? $0.name, $0.normalisation.rawValue) }
+
+    /// mge's columns beside a paper column: an estimable metric's marker and sample size
+    /// (`motif` → `motifs_estimated`, `motifs_sample`). The paper's file has none; its motif
+    /// column holds estimates.
+    public static let markerColumns: [(after: String, columns: [String])] =
+        MetricTable.paperEntries.compactMap { e in
+            guard let estimated = e.estimatedField, let sample = e.sampleField else { return nil }
+            return (e.paperColumn ?? e.name, [estimated, sample])
+        }
+
+    /// The metric columns mge writes: the paper's, each followed by its markers.
+    public static var metricColumnsWithMarkers: [String] {
+        metricColumns.flatMap { entry in [entry.column] + (markerColumns.first { $0.after == entry.column }?.columns ?? []) }
+    }
 
     /// Columns describing the run, first as in the paper's file.
     public static let runColumns = ["accuracy", "pruning", "sparsity", "model", "dataset", "seed"]
@@ -26,15 +34,16 @@ public enum PaperTable {
     /// The encoding mode column, after the paper's columns.
     public static let modeColumn = "compat"
     /// Columns whose values are integers (written without a decimal point).
-    public static let integerColumns: Set<String> = ["seed", "nodes", "edges", "no_connected_components"]
+    public static let integerColumns: Set<String> = ["seed", "nodes", "edges", "no_connected_components", "motifs_sample"]
     /// Metric columns computed from edge weights, not only from the masks: the published ones
     /// most likely come from trained weights and are not comparable with a freshly initialised net.
     public static let weightedColumns: Set<String> = ["avg_node_strength", "spectral_gap", "spectral_radius"]
 
     /// The paper's 24 columns, in its order.
     public static var paperColumns: [String] { runColumns + sizeColumns + metricColumns.map(\.column) }
-    /// The columns mge writes: the paper's, then `compat`.
-    public static var columns: [String] { paperColumns + [modeColumn] }
+    /// The columns mge writes: the paper's (with the estimate markers beside the motif column),
+    /// then `compat`.
+    public static var columns: [String] { runColumns + sizeColumns + metricColumnsWithMarkers + [modeColumn] }
 
     /// Normalises raw topometrics (field → value, with `nodes` and `edges`) into paper columns.
     /// Fields not present (e.g. computed with `only:`) are left out.

@@ -97,56 +97,58 @@ public enum TopometricsError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Whole-graph topometrics (SPEC §4). Fields are nil when not requested through `only:`.
+/// The values are kept by record name (`MetricTable`); the typed properties read and write them.
 public struct Topometrics: Sendable {
-    /// Record field names in SPEC order.
-    public static let fieldNames = ["nodes", "edges", "sink_nodes", "source_nodes", "disconnected_nodes",
-                                    "removable_out_edges", "removable_in_edges", "one_hop", "two_hop",
-                                    "motifs", "strength", "k_core", "cut_edges", "cut_nodes", "components",
-                                    "mean_component_size", "spectral_gap", "spectral_radius"]
-    public var nodes: Int
-    public var edges: Int
-    public var sinkNodes: Int?
-    public var sourceNodes: Int?
-    public var disconnectedNodes: Int?
-    public var removableOutEdges: Int?
-    public var removableInEdges: Int?
-    public var oneHop: Double?
-    public var twoHop: Double?
-    /// `.int` for the exact count, `.double` for an estimate.
-    public var motifs: MetricValue?
-    public var strength: Double?
-    public var kCore: Double?
-    public var cutEdges: Int?
-    public var cutNodes: Int?
-    public var components: Int?
-    public var meanComponentSize: Double?
-    public var spectralGap: Double?
-    public var spectralRadius: Double?
+    /// Record field names in SPEC order (the `only:` vocabulary), from `MetricTable`.
+    public static let fieldNames = MetricTable.all.map(\.name)
+    /// Computed values by record name.
+    public var values: [String: MetricValue] = [:]
+    /// Roots of the motif estimate; nil when motifs were counted exactly (or not computed).
+    public var motifsSample: Int?
     /// The three largest |λ| of the weighted adjacency behind `spectralGap`.
     public var topAbsEigenvalues: [Double]?
 
+    public init(nodes: Int, edges: Int) { values = ["nodes": .int(nodes), "edges": .int(edges)] }
+
+    public var nodes: Int { get { int("nodes") ?? 0 } set { values["nodes"] = .int(newValue) } }
+    public var edges: Int { get { int("edges") ?? 0 } set { values["edges"] = .int(newValue) } }
+    public var sinkNodes: Int? { get { int("sink_nodes") } set { set("sink_nodes", newValue.map(MetricValue.int)) } }
+    public var sourceNodes: Int? { get { int("source_nodes") } set { set("source_nodes", newValue.map(MetricValue.int)) } }
+    public var disconnectedNodes: Int? { get { int("disconnected_nodes") } set { set("disconnected_nodes", newValue.map(MetricValue.int)) } }
+    public var removableOutEdges: Int? { get { int("removable_out_edges") } set { set("removable_out_edges", newValue.map(MetricValue.int)) } }
+    public var removableInEdges: Int? { get { int("removable_in_edges") } set { set("removable_in_edges", newValue.map(MetricValue.int)) } }
+    public var oneHop: Double? { get { values["one_hop"]?.number } set { set("one_hop", newValue.map(MetricValue.double)) } }
+    public var twoHop: Double? { get { values["two_hop"]?.number } set { set("two_hop", newValue.map(MetricValue.double)) } }
+    /// `.int` for the exact count, `.double` for an estimate.
+    public var motifs: MetricValue? { get { values["motifs"] } set { set("motifs", newValue) } }
+    /// Whether `motifs` is an estimate (nil when motifs were not computed).
+    public var motifsEstimated: Bool? {
+        guard let m = motifs else { return nil }
+        if case .int = m { return false }
+        return true
+    }
+    public var strength: Double? { get { values["strength"]?.number } set { set("strength", newValue.map(MetricValue.double)) } }
+    public var kCore: Double? { get { values["k_core"]?.number } set { set("k_core", newValue.map(MetricValue.double)) } }
+    public var cutEdges: Int? { get { int("cut_edges") } set { set("cut_edges", newValue.map(MetricValue.int)) } }
+    public var cutNodes: Int? { get { int("cut_nodes") } set { set("cut_nodes", newValue.map(MetricValue.int)) } }
+    public var components: Int? { get { int("components") } set { set("components", newValue.map(MetricValue.int)) } }
+    public var meanComponentSize: Double? { get { values["mean_component_size"]?.number } set { set("mean_component_size", newValue.map(MetricValue.double)) } }
+    public var spectralGap: Double? { get { values["spectral_gap"]?.number } set { set("spectral_gap", newValue.map(MetricValue.double)) } }
+    public var spectralRadius: Double? { get { values["spectral_radius"]?.number } set { set("spectral_radius", newValue.map(MetricValue.double)) } }
+
+    private func int(_ name: String) -> Int? {
+        if case let .int(i)? = values[name] { return i }
+        return nil
+    }
+    private mutating func set(_ name: String, _ v: MetricValue?) { values[name] = v }
+
     /// The computed fields in SPEC order.
     public var orderedFields: [(name: String, value: MetricValue)] {
-        var out: [(name: String, value: MetricValue)] = []
-        func add(_ name: String, _ v: MetricValue?) { if let v { out.append((name, v)) } }
-        add("nodes", .int(nodes)); add("edges", .int(edges))
-        add("sink_nodes", sinkNodes.map(MetricValue.int)); add("source_nodes", sourceNodes.map(MetricValue.int))
-        add("disconnected_nodes", disconnectedNodes.map(MetricValue.int))
-        add("removable_out_edges", removableOutEdges.map(MetricValue.int))
-        add("removable_in_edges", removableInEdges.map(MetricValue.int))
-        add("one_hop", oneHop.map(MetricValue.double)); add("two_hop", twoHop.map(MetricValue.double))
-        add("motifs", motifs)
-        add("strength", strength.map(MetricValue.double)); add("k_core", kCore.map(MetricValue.double))
-        add("cut_edges", cutEdges.map(MetricValue.int)); add("cut_nodes", cutNodes.map(MetricValue.int))
-        add("components", components.map(MetricValue.int))
-        add("mean_component_size", meanComponentSize.map(MetricValue.double))
-        add("spectral_gap", spectralGap.map(MetricValue.double))
-        add("spectral_radius", spectralRadius.map(MetricValue.double))
-        return out
+        MetricTable.all.compactMap { entry in values[entry.name].map { (entry.name, $0) } }
     }
 
     /// Value by record name.
-    public subscript(name: String) -> MetricValue? { orderedFields.first { $0.name == name }?.value }
+    public subscript(name: String) -> MetricValue? { values[name] }
 }
 
 /// Sink/source/disconnected counts and removable edges (SPEC §4 "local connectivity").
@@ -205,13 +207,19 @@ func meanOf(_ a: [Int32]) -> Double {
 /// whatever was counted when cancelled (callers check `Cancellation` afterwards).
 /// - Complexity: see `motifCensus` / `esuRootCounts`; `.auto` adds O(n + m).
 public func motifValue(_ view: UndirectedView, mode motifs: MotifMode) -> MetricValue {
+    motifValueAndSample(view, mode: motifs).value
+}
+
+/// The motifs field and, for an estimate, the number of sampled roots (nil when exact).
+/// - Complexity: as `motifValue`.
+public func motifValueAndSample(_ view: UndirectedView, mode motifs: MotifMode) -> (value: MetricValue, sample: Int?) {
     let n = view.nodeCount
     var mode = motifs
     if case let .auto(limit) = motifs {
         mode = motifCensusWork(view) <= limit ? .exact : .estimate(sample: .reference(seed: 0))
     }
     switch mode {
-    case .exact, .auto: return .int(connectedFourSets(view))
+    case .exact, .auto: return (.int(connectedFourSets(view)), nil)
     case let .estimate(sample):
         let roots: [Int]
         switch sample {
@@ -219,7 +227,7 @@ public func motifValue(_ view: UndirectedView, mode motifs: MotifMode) -> Metric
         case let .count(c, seed): roots = motifSampleRoots(nodeCount: n, sample: c, seed: seed)
         case let .roots(list): roots = list.filter { $0 >= 0 && $0 < n }
         }
-        return .double(motifEstimate(view, roots: roots))
+        return (.double(motifEstimate(view, roots: roots)), roots.count)
     }
 }
 
@@ -240,115 +248,70 @@ public func motifValue(_ view: UndirectedView, mode motifs: MotifMode) -> Metric
 public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: MotifMode = MotifMode.defaultMode,
                         only: Set<String>? = nil, lanczos: LanczosOptions = .wholeGraph) throws -> Topometrics {
     if let only { for f in only where !Topometrics.fieldNames.contains(f) { throw TopometricsError.unknownField(f) } }
-    func want(_ f: String) -> Bool { only?.contains(f) ?? true }
+    func want(_ f: String) -> Bool { f == "nodes" || f == "edges" || (only?.contains(f) ?? true) }
+    let inputs = MetricInputs(g, compat: compat, motifs: motifs, lanczos: lanczos,
+                              weightedView: want("spectral_gap") || want("spectral_radius"))
     var r = Topometrics(nodes: g.nodeCount, edges: g.edgeCount)
-    let n = g.nodeCount
-    if want("sink_nodes") || want("source_nodes") || want("disconnected_nodes") || want("removable_out_edges") || want("removable_in_edges") {
-        let l = localConnectivity(g, compat: compat)
-        if want("sink_nodes") { r.sinkNodes = l.sink }
-        if want("source_nodes") { r.sourceNodes = l.source }
-        if want("disconnected_nodes") { r.disconnectedNodes = l.disconnected }
-        if want("removable_out_edges") { r.removableOutEdges = l.removableOut }
-        if want("removable_in_edges") { r.removableInEdges = l.removableIn }
+    for entry in MetricTable.all where want(entry.name) {
+        r.values[entry.name] = entry.compute(inputs)
+        try Cancellation.check()  // the long kernels poll it and return early
     }
-    if want("one_hop") { r.oneHop = n == 0 ? 0 : meanOf(oneHopSizes(g)) }
-    if want("two_hop") { r.twoHop = n == 0 ? 0 : meanOf(twoHopSizes(g)); try Cancellation.check() }
-    if want("strength") { r.strength = meanStrength(g) }
-    if want("k_core") { r.kCore = n == 0 ? 0 : meanOf(coreNumbers(g)) }
-    if want("components") || want("mean_component_size") {
-        let c = weakComponents(g).count
-        if want("components") { r.components = c }
-        if want("mean_component_size") { r.meanComponentSize = c == 0 ? 0 : Double(n) / Double(c) }
-    }
-    let needView = want("cut_edges") || want("cut_nodes") || want("motifs") || want("spectral_gap") || want("spectral_radius")
-    guard needView else { return r }
-    try Cancellation.check()
-    let view = UndirectedView(g, weights: want("spectral_gap") || want("spectral_radius"))
-    if want("cut_edges") || want("cut_nodes") {
-        let b = bridgesAndArticulationPoints(view)
-        if want("cut_edges") { r.cutEdges = b.bridges }
-        if want("cut_nodes") { r.cutNodes = b.articulationPoints.count }
-        try Cancellation.check()
-    }
-    if want("motifs") {
-        r.motifs = motifValue(view, mode: motifs)
-        try Cancellation.check()
-    }
-    // A graph without edges has no spectrum to speak of: none, as in the per-layer records.
-    if want("spectral_gap"), g.edgeCount > 0 {
-        let top = topAbsEigenvalues(view, weighted: true, options: lanczos)
-        try Cancellation.check()
-        r.topAbsEigenvalues = top
-        r.spectralGap = top[0] - top[2]
-    }
-    if want("spectral_radius"), g.edgeCount > 0 {
-        r.spectralRadius = laplacianSpectralRadius(view, weighted: true, options: lanczos)
-        try Cancellation.check()
-    }
+    r.motifsSample = inputs.motifsSample
+    r.topAbsEigenvalues = inputs.topAbsEigenvalues
     return r
 }
 
 /// Per-layer topometrics of a bipartite (rolled / rolled-channel) layer graph plus its
-/// Ramanujan metrics (SPEC §4 "Per-layer").
+/// Ramanujan metrics (SPEC §4 "Per-layer"). The metric fields are `MetricTable`'s per-layer
+/// entries, in its order.
 public struct LayerTopometrics: Sendable {
-    public static let fieldNames = ["layer_id", "layer_name", "kind", "nodes", "edges", "cut_edges", "cut_nodes",
-                                    "one_hop", "strength", "k_core", "components", "mean_component_size",
-                                    "spectral_gap", "spectral_radius", "delta_r", "iterative_spectral_gap",
-                                    "iterative_delta_r"]
+    /// The layer's identity, then the per-layer metrics, then the Ramanujan metrics.
+    public static let identityFields = ["layer_id", "layer_name", "kind"]
+    public static let ramanujanFields = ["delta_r", "iterative_spectral_gap", "iterative_delta_r"]
+    public static let fieldNames = identityFields + MetricTable.all.filter(\.perLayer).map(\.name) + ramanujanFields
     public var layerId: Int
     public var layerName: String
     public var kind: String
-    public var nodes: Int
-    public var edges: Int
-    public var cutEdges: Int
-    public var cutNodes: Int
-    public var oneHop: Double
-    public var strength: Double
-    public var kCore: Double
-    public var components: Int
-    public var meanComponentSize: Double
-    /// nil for a layer without edges (the reference's eigen-solver fails there and the
-    /// record has no value).
-    public var spectralGap: Double?
-    public var spectralRadius: Double?
+    /// The per-layer metrics by record name; a missing one has no value (e.g. the spectrum of a
+    /// layer without edges: the reference's eigen-solver fails there).
+    public var values: [String: MetricValue]
     public var ramanujan: RamanujanMetrics
+    public var nodes: Int { values["nodes"]?.number.map { Int($0) } ?? 0 }
+    public var edges: Int { values["edges"]?.number.map { Int($0) } ?? 0 }
+    public var cutEdges: Int { values["cut_edges"]?.number.map { Int($0) } ?? 0 }
+    public var cutNodes: Int { values["cut_nodes"]?.number.map { Int($0) } ?? 0 }
+    public var oneHop: Double { values["one_hop"]?.number ?? 0 }
+    public var strength: Double { values["strength"]?.number ?? 0 }
+    public var kCore: Double { values["k_core"]?.number ?? 0 }
+    public var components: Int { values["components"]?.number.map { Int($0) } ?? 0 }
+    public var meanComponentSize: Double { values["mean_component_size"]?.number ?? 0 }
+    public var spectralGap: Double? { values["spectral_gap"]?.number }
+    public var spectralRadius: Double? { values["spectral_radius"]?.number }
     public var deltaR: Double? { ramanujan.deltaR }
     public var iterativeSpectralGap: Double? { ramanujan.iterativeSpectralGap }
     public var iterativeDeltaR: Double? { ramanujan.iterativeDeltaR }
 
-    /// Fields in SPEC order; nil = missing value.
+    /// Fields in `fieldNames` order; nil = missing value.
     public var orderedFields: [(name: String, value: MetricValue?)] {
-        [("layer_id", .int(layerId)), ("layer_name", .string(layerName)), ("kind", .string(kind)),
-         ("nodes", .int(nodes)), ("edges", .int(edges)), ("cut_edges", .int(cutEdges)), ("cut_nodes", .int(cutNodes)),
-         ("one_hop", .double(oneHop)), ("strength", .double(strength)), ("k_core", .double(kCore)),
-         ("components", .int(components)), ("mean_component_size", .double(meanComponentSize)),
-         ("spectral_gap", spectralGap.map(MetricValue.double)), ("spectral_radius", spectralRadius.map(MetricValue.double)),
-         ("delta_r", deltaR.map(MetricValue.double)),
-         ("iterative_spectral_gap", iterativeSpectralGap.map(MetricValue.double)),
-         ("iterative_delta_r", iterativeDeltaR.map(MetricValue.double))]
+        [("layer_id", .int(layerId)), ("layer_name", .string(layerName)), ("kind", .string(kind))]
+            + MetricTable.all.filter(\.perLayer).map { ($0.name, values[$0.name]) }
+            + [("delta_r", deltaR.map(MetricValue.double)),
+               ("iterative_spectral_gap", iterativeSpectralGap.map(MetricValue.double)),
+               ("iterative_delta_r", iterativeDeltaR.map(MetricValue.double))]
     }
 }
 
-/// Per-layer metrics of a bipartite layer graph whose first partition is the left side.
+/// Per-layer metrics of a bipartite layer graph whose first partition is the left side: the
+/// per-layer entries of `MetricTable`, by the same functions as the whole graph's.
 /// - Complexity: O(n + m) plus the eigen-solves (see `ramanujanMetrics`).
 public func layerTopometrics(_ g: Graph, layerId: Int, name: String, kind: String,
                              lanczos: LanczosOptions = LanczosOptions()) -> LayerTopometrics {
-    let n = g.nodeCount
-    let view = UndirectedView(g)
-    let b = bridgesAndArticulationPoints(view)
-    let comps = weakComponents(g).count
-    let hasEdges = g.edgeCount > 0  // spectral values of an edgeless graph are none, as in `topometrics`
-    let top = hasEdges ? topAbsEigenvalues(view, weighted: true, options: lanczos) : []
-    let left = g.partitions.first?.count ?? n
-    return LayerTopometrics(
-        layerId: layerId, layerName: name, kind: kind, nodes: n, edges: g.edgeCount,
-        cutEdges: b.bridges, cutNodes: b.articulationPoints.count,
-        oneHop: n == 0 ? 0 : meanOf(oneHopSizes(g)), strength: meanStrength(g),
-        kCore: n == 0 ? 0 : meanOf(coreNumbers(g)), components: comps,
-        meanComponentSize: comps == 0 ? 0 : Double(n) / Double(comps),
-        spectralGap: hasEdges ? top[0] - top[2] : nil,
-        spectralRadius: hasEdges ? laplacianSpectralRadius(view, weighted: true, options: lanczos) : nil,
-        ramanujan: ramanujanMetrics(g, leftCount: left, options: lanczos))
+    let inputs = MetricInputs(g, compat: .paper, motifs: .exact, lanczos: lanczos, weightedView: true)
+    var values: [String: MetricValue] = [:]
+    for entry in MetricTable.all where entry.perLayer { values[entry.name] = entry.compute(inputs) }
+    let left = g.partitions.first?.count ?? g.nodeCount
+    return LayerTopometrics(layerId: layerId, layerName: name, kind: kind, values: values,
+                            ramanujan: ramanujanMetrics(g, leftCount: left, options: lanczos))
 }
 
 /// Which per-layer encoding.

@@ -6,7 +6,13 @@ import Kernels
 // ranking pruners against their accuracy (`rank_pruners`), and rank correlations.
 
 /// Columns that identify one configuration (its seeds are grouped into one fold) when present.
-let defaultGroupColumns = ["model", "dataset", "pruning", "pruning_algorithm", "sparsity"]
+/// `pruner` is the column name of sweeps written before they used the paper's `pruning`.
+let defaultGroupColumns = ["model", "dataset", "pruning", "pruning_algorithm", "pruner", "sparsity"]
+
+/// rank_pruners' default groups (those the table has, as fit skips absent group columns) and
+/// the names its item column may have, the paper's first.
+let defaultRankGroups = ["model", "dataset", "sparsity"]
+let pruningColumnNames = ["pruning", "pruning_algorithm", "pruner"]
 
 let analysisBuiltins: [Builtin] = [
     Builtin("fit", [Param("t", .native("table")), Param("target", .string), Param("features", .list),
@@ -62,14 +68,18 @@ let analysisBuiltins: [Builtin] = [
         return .native(TableObject(out))
     },
     Builtin("rank_pruners", [Param("t", .native("table")), Param("score", .oneOf([.string, .list, .native("regression")])),
-                             Param("truth", .string, default: .string("accuracy")), Param("item", .string, default: .string("pruning")),
-                             Param("by", .oneOf([.string, .list]), default: .list(["model", "dataset", "sparsity"].map(Value.string)))],
+                             Param("truth", .string, default: .string("accuracy")), Param("item", .optional(.string), default: Value.none),
+                             Param("by", .optional(.oneOf([.string, .list])), default: Value.none)],
             returns: "table",
-            summary: "Ranks the pruners (item column) within each group (by columns, default model, dataset, sparsity) by a score "
-                + "— a column name, a list of values per row, or a regression (its predictions) — against their true accuracy: "
-                + "score and truth are first averaged over each pruner's rows (seeds), then Kendall's τ-b and Spearman's ρ are "
-                + "computed per group. One row per group (pruners, kendall, spearman); a group with fewer than 2 pruners or a "
-                + "constant side has missing correlations. mean(r.kendall) gives the overall value.",
+            summary: "Ranks the pruners (item column, default the table's pruning column) within each group (by columns, default "
+                + "those of model, dataset, sparsity the table has, as fit skips absent ones) by a score — a column name, a list "
+                + "of values per row, or a regression from fit, whose out-of-fold predictions are used (a prediction by a model "
+                + "that never saw the row; in-sample predictions rank far too well, τ near 1 even on noise), so t must be the "
+                + "table f was fitted on or a filter of it, and a model fitted with folds: 0 is refused — against their true "
+                + "accuracy: score and truth are first averaged over each pruner's rows (seeds), then Kendall's τ-b and "
+                + "Spearman's ρ are computed per group. One row per group (pruners, kendall, spearman, scored_by: which scores "
+                + "were used); a group with fewer than 2 pruners or a constant side has missing correlations. mean(r.kendall) "
+                + "gives the overall value.",
             example: "r = rank_pruners(t, f);  mean(r.kendall);  rank_pruners(t, \"k-core\", by: [\"model\", \"sparsity\"])") { args in
         try Fitting.rank(args)
     },
@@ -231,21 +241,47 @@ enum Fitting {
         let model = RegressionObject(booster: booster, target: target, features: featureNames, params: best.params, rounds: best.rounds,
                                      validation: validation, groupColumns: folds > 0 ? groupColumns : [], trials: trialTable)
         model.rowFolds = fold
+        if let validation {
+            // What rank_pruners needs to find each row's out-of-fold prediction in a table.
+            let keyColumns = groupColumns + featureNames + [target]
+            let keys = try tableError(args, "t") { try RowKey.keys(table, keyColumns) }
+            var byRow: [RowKey: Double?] = [:]
+            for (r, key) in keys.enumerated() {
+                let p = validation.predictions[r]
+                if let seen = byRow[key], seen != p { byRow[key] = .some(nil) } else { byRow[key] = p }
+            }
+            model.rowKeyColumns = keyColumns
+            model.outOfFoldByRow = byRow
+        }
         return .native(model)
     }
 
     static func rank(_ args: Arguments) throws -> Value {
         let table = try args.table("t").table
-        let truthName = try args.string("truth"), item = try args.string("item")
-        let by = try stringList(args, "by")
+        let truthName = try args.string("truth")
+        let item: String
+        if args.optional("item") != nil {
+            item = try args.string("item")
+        } else if let present = pruningColumnNames.first(where: { table.names.contains($0) }) {
+            item = present
+        } else {
+            throw args.bad("item", "the table has no pruning column (\(pruningColumnNames.joined(separator: ", "))); name the column to rank with item: (columns: \(table.names.joined(separator: ", ")))")
+        }
+        let by = args.optional("by") == nil ? defaultRankGroups.filter { table.names.contains($0) } : try stringList(args, "by")
         let truth = try tableError(args, "truth") { try table.numbers(truthName) }
         var score: [Double]
+        let scoredBy: String
         switch args["score"] {
-        case .string(let name): score = try tableError(args, "score") { try table.numbers(name) }
-        case .list: score = try numbers(args, "score", allowMissing: true)
+        case .string(let name):
+            score = try tableError(args, "score") { try table.numbers(name) }
+            scoredBy = "column \(name)"
+        case .list:
+            score = try numbers(args, "score", allowMissing: true)
+            scoredBy = "given values"
         default:
             let model = try args.native("score", as: RegressionObject.self)
-            score = try tableError(args, "score") { try model.booster.predict(try features(args, "t", model.features)) }
+            score = try outOfFold(model, args)
+            scoredBy = "out-of-fold predictions (\(model.validation?.perFold.count ?? 0)-fold CV)"
         }
         guard score.count == table.rowCount else { throw args.bad("score", "\(score.count) scores for \(table.rowCount) rows") }
         _ = try tableError(args, "item") { try table.column(item) }
@@ -270,7 +306,32 @@ enum Fitting {
         try out.adding("pruners", .number(counts), replace: false)
         try out.adding("kendall", .number(taus), replace: false)
         try out.adding("spearman", .number(rhos), replace: false)
+        try out.adding("scored_by", .text(Array(repeating: scoredBy, count: out.rowCount)), replace: false)
         return .native(TableObject(out))
+    }
+
+    /// The out-of-fold prediction of every row of table argument `t` by `model`: each row is
+    /// found among the rows the model was fitted on by its group, feature and target cells.
+    static func outOfFold(_ model: RegressionObject, _ args: Arguments) throws -> [Double] {
+        guard model.validation != nil, !model.rowKeyColumns.isEmpty else {
+            throw args.bad("score", "a regression's own predictions on the rows it was fitted on are in-sample and rank far too well "
+                + "(τ near 1 even on noise), so rank_pruners uses its out-of-fold predictions, and this one has none (fitted with folds: 0, or loaded from a file); "
+                + "fit with folds: 5 (the default), or pass a column of scores")
+        }
+        let table = try args.table("t").table
+        if let missing = model.rowKeyColumns.first(where: { !table.names.contains($0) }) {
+            throw args.bad("t", "the table has no column '\(missing)', which identifies the rows the regression was fitted on; rank with the table given to fit (or a filter of it)")
+        }
+        let keys = try tableError(args, "t") { try RowKey.keys(table, model.rowKeyColumns) }
+        return try keys.enumerated().map { r, key in
+            guard let found = model.outOfFoldByRow[key] else {
+                throw args.bad("t", "row \(r) is not among the rows the regression was fitted on, so it has no out-of-fold prediction; rank with the table given to fit (or a filter of it)")
+            }
+            guard let prediction = found else {
+                throw args.bad("t", "row \(r) has the same cells as fitted rows that got different out-of-fold predictions; fit with groups: so that such rows share a fold, or rank a column of scores")
+            }
+            return prediction
+        }
     }
 }
 

@@ -10,9 +10,10 @@ let metricsBuiltins: [Builtin] = [
                             Param("compat", .string, default: .string("paper")),
                             Param("motifs", .string, default: .string("auto")),
                             Param("sample", .optional(.oneOf([.list, .int])), default: Value.none),
-                            Param("only", .optional(.list), default: Value.none)],
+                            Param("only", .optional(.list), default: Value.none),
+                            Param("exact_limit", .optional(.int), default: Value.none)],
             returns: "record",
-            summary: "The topological metrics of an unrolled graph (sinks, sources, removable edges, 1- and 2-hop neighbourhoods, motifs, strength, k-core, cut edges and nodes, components, spectral gap and radius), or one record per layer of a rolled encoding. motifs: \"auto\" (exact when affordable), \"exact\" or \"estimate\" (RAND-ESU on sample: a count or a list of root ids); only: the fields to compute. The record's compat field names the mode of every stage that made it. The paper's published table comes from its reference implementation: compat: \"reference\" on prune, unroll and topometrics reproduces its mask-only columns; its weighted columns (strength, spectral gap and radius) most likely come from trained weights and are not comparable with a fresh net (compare_to_paper, docs/results.md).",
+            summary: "The topological metrics of an unrolled graph (sinks, sources, removable edges, 1- and 2-hop neighbourhoods, motifs, strength, k-core, cut edges and nodes, components, spectral gap and radius), or one record per layer of a rolled encoding. motifs: \"auto\" (exact when the census work Σ min(d_u, d_v) over the edges is at most exact_limit, default 500000000, else the RAND-ESU estimate on ⌊0.001·n⌋ roots), \"exact\" or \"estimate\" (RAND-ESU on sample: a count or a list of root ids); motifs_estimated (true/false) and motifs_sample (the roots of an estimate, none when exact) say which it is. only: the fields to compute. The record's compat field names the mode of every stage that made it. The paper's published table comes from its reference implementation: compat: \"reference\" on prune, unroll and topometrics reproduces its mask-only columns; its weighted columns (strength, spectral gap and radius) most likely come from trained weights and are not comparable with a fresh net (compare_to_paper, docs/results.md).",
             example: "m = topometrics(g);  topometrics(g, only: [\"components\", \"spectral_gap\"]);  topometrics(rolled(net))") { args in
         let start = DispatchTime.now().uptimeNanoseconds
         let result: Value
@@ -56,7 +57,7 @@ let metricsBuiltins: [Builtin] = [
         return .list(rows)
     },
     Builtin("normalized", [Param("m", .record)], returns: "record",
-            summary: "A topometrics record in the paper's dataset layout: counts divided by the node or edge count as the paper does, under the paper's column names, then nodes and edges.",
+            summary: "A topometrics record in the paper's dataset layout: nodes and edges, then the counts divided by the node or edge count as the paper does under the paper's column names (motifs_estimated and motifs_sample beside motif), compat, then the record's other fields (accuracy, …) as they are.",
             example: "normalized(topometrics(g))") { args in
         .record(try MetricsBinding.paperRecord(try args.record("m"), args: args, name: "m"))
     },
@@ -66,36 +67,66 @@ let metricsBuiltins: [Builtin] = [
                            Param("seed", .optional(.int), default: Value.none), Param("accuracy", .optional(.number), default: Value.none),
                            Param("compat", .optional(.string), default: Value.none)],
             returns: "int",
-            summary: "Appends one row to a CSV in the paper's dataset layout (accuracy, pruning, sparsity, model, dataset, seed, nodes, edges, the normalised metrics, then compat: the encoding mode of the row). Model and dataset are spelled as the paper does (a network or \"resnet20\" → Resnet-20, cifar10 → CIFAR-10); sparsity must be in [0, 1), accuracy in [0, 1], seed an int ≥ 0. compat defaults to the mode recorded in m by topometrics. Safe with several processes appending to one file (whole rows under a lock). Returns the number of rows in the file.",
+            summary: "Appends one row to a CSV in the paper's dataset layout (accuracy, pruning, sparsity, model, dataset, seed, nodes, edges, the normalised metrics with motifs_estimated and motifs_sample beside motif, then compat: the encoding mode of the row), then m's other fields in columns of their own (a field named like a run column, e.g. m.accuracy, fills that column unless the argument is given). Model and dataset are spelled as the paper does (a network or \"resnet20\" → Resnet-20, cifar10 → CIFAR-10); sparsity must be in [0, 1), accuracy in [0, 1], seed an int ≥ 0. compat defaults to the mode recorded in m by topometrics. Safe with several processes appending to one file (whole rows under a lock). Returns the number of rows in the file.",
             example: "append_csv(\"sweep.csv\", topometrics(g), pruning: erk, sparsity: 0.98, model: net, dataset: cifar10, seed: 0)") { args in
         let path = try filePath(args, "path", extensions: ["csv"], what: "a CSV file")
-        let given = try args.record("m")
+        let record = try args.record("m")
+        guard let layout = try MetricsBinding.paperLayout(record, blame: { args.bad("m", $0) }) else {
+            throw args.bad("m", "a topometrics record with nodes and edges expected (they normalise the counts)")
+        }
+        // The run's columns: from the arguments, else from fields of m with those names.
+        let fromRecord = Dictionary(layout.extras.filter { PaperTable.runColumns.contains($0.name) }, uniquingKeysWith: { a, _ in a })
+        func given(_ column: String) -> Value? {
+            if let v = args.optional(column) { return v }
+            if let v = fromRecord[column], v != .none { return v }
+            return nil
+        }
+        for (column, v) in fromRecord where args.optional(column) != nil && v != .none && v != args[column] {
+            throw args.bad(column, "m has \(column): \(Display.inline(v)) and the argument says \(Display.inline(args[column])); give one of them")
+        }
         var run = PaperTable.Run()
-        run.pruning = try args.optional("pruning").map { try MetricsBinding.label($0, "pruning", args) }
-        run.model = try args.optional("model").map { try MetricsBinding.label($0, "model", args) }
-        run.dataset = try args.optional("dataset").map { try MetricsBinding.label($0, "dataset", args) }
-        run.sparsity = args.optional("sparsity")?.asDouble
-        run.accuracy = args.optional("accuracy")?.asDouble
-        if case .int(let seed)? = args.optional("seed") { run.seed = seed }
+        run.pruning = try given("pruning").map { try MetricsBinding.label($0, "pruning", args) }
+        run.model = try given("model").map { try MetricsBinding.label($0, "model", args) }
+        run.dataset = try given("dataset").map { try MetricsBinding.label($0, "dataset", args) }
+        for column in ["sparsity", "accuracy"] {
+            if let v = given(column), v.asDouble == nil { throw args.bad(column, "number or none expected, got \(v.typeName)") }
+        }
+        run.sparsity = given("sparsity")?.asDouble
+        run.accuracy = given("accuracy")?.asDouble
+        if let v = given("seed") {
+            guard case .int(let seed) = v else { throw args.bad("seed", "int or none expected, got \(v.typeName)") }
+            run.seed = seed
+        }
         if case .string(let c)? = args.optional("compat") {
             run.compat = c
-        } else if case .string(let c)? = given["compat"] {
+        } else if case .string(let c)? = record["compat"] {
             run.compat = c
         }
         do { run = try PaperTable.validated(run) } catch let invalid as PaperTable.Invalid {
             throw args.bad(invalid.column, invalid.reason)
         }
-        let metrics = try MetricsBinding.paperRecord(given, args: args, name: "m")
         var numbers: [(column: String, value: Double)] = []
-        for (name, value) in metrics.fields {
+        var markers: [String: String] = [:]
+        for (name, value) in layout.metrics.fields where name != PaperTable.modeColumn {
             switch value {
             case .int(let i): numbers.append((name, Double(i)))
             case .float(let d): numbers.append((name, d))
+            case .bool: markers[name] = MetricsBinding.cell(value)
             default: continue
             }
         }
-        let row = try PaperTable.row(run, metrics: numbers)
-        let rows = try ResultsCSV.append(path: path, columns: PaperTable.columns, row: row, countRows: true)
+        var row = try PaperTable.row(run, metrics: numbers)
+        for (name, cell) in markers { row[name] = cell }
+        // m's other fields, in columns after the paper's.
+        var extraColumns: [String] = []
+        for (name, value) in layout.extras where !PaperTable.runColumns.contains(name) {
+            guard let cell = MetricsBinding.csvCell(value) else {
+                throw args.bad("m", "field '\(name)' is a \(value.typeName); a CSV cell holds a number, string, bool or none")
+            }
+            extraColumns.append(name)
+            row[name] = cell
+        }
+        let rows = try ResultsCSV.append(path: path, columns: PaperTable.columns + extraColumns, row: row, countRows: true)
         return .int(rows ?? 0)
     },
     Builtin("compare_to_paper", [Param("m", .record), Param("pruning", .any), Param("sparsity", .number),
@@ -111,11 +142,16 @@ let metricsBuiltins: [Builtin] = [
 enum MetricsBinding {
     /// Whole-graph metrics computed in groups (each on a worker thread, Ctrl-C checked between
     /// and during groups, a progress bar on a terminal), returned in SPEC order.
-    static let groups: [[String]] = [
-        ["sink_nodes", "source_nodes", "disconnected_nodes", "removable_out_edges", "removable_in_edges",
-         "one_hop", "two_hop", "strength", "k_core", "components", "mean_component_size"],
-        ["cut_edges", "cut_nodes"], ["motifs"], ["spectral_gap"], ["spectral_radius"],
-    ]
+    /// A metric of `MetricTable` not named here gets a group of its own.
+    static let groups: [[String]] = {
+        let named: [[String]] = [
+            ["sink_nodes", "source_nodes", "disconnected_nodes", "removable_out_edges", "removable_in_edges",
+             "one_hop", "two_hop", "strength", "k_core", "components", "mean_component_size"],
+            ["cut_edges", "cut_nodes"], ["motifs"], ["spectral_gap"], ["spectral_radius"],
+        ]
+        let grouped = Set(named.joined())
+        return named + Topometrics.fieldNames.filter { $0 != "nodes" && $0 != "edges" && !grouped.contains($0) }.map { [$0] }
+    }()
 
     static func graphRecord(_ graphObject: GraphObject, args: Arguments) throws -> Record {
         let graph = graphObject.graph
@@ -130,14 +166,23 @@ enum MetricsBinding {
         progress.showWhileWaiting()  // the first group can take minutes on a dense net
         defer { progress.finish() }
         var values: [String: MetricValue] = ["nodes": .int(graph.nodeCount), "edges": .int(graph.edgeCount)]
+        var motifsSample: Int?
         for fields in work {
             let m = try cancellable { try topometrics(graph, compat: compat, motifs: mode, only: Set(fields)) }
             for (name, value) in m.orderedFields { values[name] = value }
+            if fields.contains("motifs") { motifsSample = m.motifsSample }
             progress.advance()
         }
         var record = Record()
-        for name in Topometrics.fieldNames where name == "nodes" || name == "edges" || wanted?.contains(name) ?? true {
-            record[name] = values[name].map(value) ?? Value.none
+        for entry in MetricTable.all where entry.name == "nodes" || entry.name == "edges" || wanted?.contains(entry.name) ?? true {
+            record[entry.name] = values[entry.name].map(value) ?? Value.none
+            // Beside an estimable metric: whether this value is an estimate, and of how many roots.
+            if let estimated = entry.estimatedField, let sample = entry.sampleField {
+                let isEstimate: Bool
+                if case .double? = values[entry.name] { isEstimate = true } else { isEstimate = false }
+                record[estimated] = .bool(isEstimate)
+                record[sample] = isEstimate ? motifsSample.map(Value.int) ?? Value.none : Value.none
+            }
         }
         // Known only for a graph unrolled in this session (a loaded graph's origin is not recorded).
         let stages = MetricsBinding.mode(of: graphObject, metrics: compat)
@@ -161,8 +206,8 @@ enum MetricsBinding {
         guard MetricsCompat(rawValue: compatText) != nil else {
             throw args.bad("compat", "expected \"paper\" or \"reference\", got \(Display.quoted(compatText))")
         }
-        if args.optional("sample") != nil {
-            throw args.bad("sample", "per-layer records have no motifs, so no motif sample applies")
+        for name in ["sample", "exact_limit"] where args.optional(name) != nil {
+            throw args.bad(name, "per-layer records have no motifs, so no motif \(name == "sample" ? "sample" : "limit") applies")
         }
         let motifs = try args.string("motifs")
         guard motifs == "auto" else {
@@ -194,6 +239,12 @@ enum MetricsBinding {
         guard modes.contains(text) else {
             let hint = closestName(to: text, among: modes).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
             throw args.bad("motifs", "expected \"auto\", \"exact\" or \"estimate\", got \(Display.quoted(text))\(hint)")
+        }
+        if let limit = args.optional("exact_limit") {
+            guard text == "auto" else { throw args.bad("exact_limit", "the limit applies to motifs: \"auto\", not \(Display.quoted(text))") }
+            guard case .int(let l) = limit, l >= 0 else { throw args.bad("exact_limit", "expected a census work ≥ 0, got \(Display.plain(limit))") }
+            guard args.optional("sample") == nil else { throw args.bad("sample", "a sample applies to motifs: \"estimate\", not \"auto\"") }
+            return .auto(maxCensusWork: l)
         }
         guard let sample = args.optional("sample") else {
             switch text {
@@ -249,26 +300,57 @@ enum MetricsBinding {
         return .float(d)
     }
 
-    /// A record in the paper's layout: a topometrics record is normalised, a record already
-    /// in paper columns is checked and kept.
+    /// A record in the paper's layout (`paperLayout`), its other fields after the metrics.
     static func paperRecord(_ r: Record, args: Arguments, name: String) throws -> Record {
         try paperRecord(r) { args.bad(name, $0) }
     }
 
     /// `paperRecord` with errors made by `blame` (a sweep has no argument to blame).
     static func paperRecord(_ r: Record, blame: (String) -> RuntimeError) throws -> Record {
-        let raw = Set(Topometrics.fieldNames), paper = Set(PaperTable.columns)
-        if r.names.allSatisfy({ paper.contains($0) }), r.names.contains(where: { !raw.contains($0) && $0 != PaperTable.modeColumn }) {
-            var kept = Record()
-            for (field, v) in r.fields where !PaperTable.runColumns.contains(field) && field != PaperTable.modeColumn { kept[field] = v }
-            return kept
+        guard let layout = try paperLayout(r, blame: blame) else {
+            throw blame("a topometrics record with nodes and edges expected (they normalise the counts)")
+        }
+        var out = layout.metrics
+        for (name, v) in layout.extras { out[name] = v }
+        return out
+    }
+
+    /// A record's topometrics in one layout whatever else it holds, and its other fields.
+    struct PaperLayout {
+        /// nodes, edges, the metrics (paper columns in the paper's order when normalised, mge's
+        /// field names in SPEC order when raw), each estimable one followed by its markers
+        /// (motifs_estimated, motifs_sample), then compat when the record has it.
+        var metrics: Record
+        /// The record's other fields, in its order (accuracy, a label, …).
+        var extras: [(name: String, value: Value)]
+    }
+
+    /// Splits `r` into its topometrics and its other fields. A topometrics record (mge's field
+    /// names) is normalised as the paper does unless `normalized` is false; a record already in
+    /// the paper's columns (from `normalized`) is kept as it is. Nil when the record holds no
+    /// topometrics at all (not even nodes and edges).
+    static func paperLayout(_ r: Record, normalized: Bool = true, blame: (String) -> RuntimeError) throws -> PaperLayout? {
+        let markers = Set(MetricTable.markerFields)
+        let rawNames = Set(Topometrics.fieldNames)
+        let paperOnly = Set(PaperTable.metricColumns.map(\.column)).subtracting(rawNames)
+        let alreadyPaper = r.names.contains { paperOnly.contains($0) }
+        let metricNames = alreadyPaper ? Set(PaperTable.sizeColumns + PaperTable.metricColumns.map(\.column)) : rawNames
+        func isMetric(_ name: String) -> Bool { metricNames.contains(name) || markers.contains(name) || name == PaperTable.modeColumn }
+
+        let metricFields = r.fields.filter { metricNames.contains($0.0) }
+        if metricFields.isEmpty { return nil }
+        // Fields besides the metrics; one a typo away from a metric or run column is refused, as
+        // it would otherwise land in a column of its own.
+        let known = Topometrics.fieldNames + PaperTable.columns
+        var extras: [(name: String, value: Value)] = []
+        for (field, v) in r.fields where !isMetric(field) {
+            if !PaperTable.runColumns.contains(field), let near = closestName(to: field, among: known) {
+                throw blame("'\(field)' is not a topometric nor a column of the paper's table (did you mean '\(near)'?)")
+            }
+            extras.append((field, v))
         }
         var numbers: [String: Double] = [:]
-        for (field, v) in r.fields where field != PaperTable.modeColumn {
-            guard raw.contains(field) else {
-                let hint = closestName(to: field, among: Topometrics.fieldNames + PaperTable.columns).map { " (did you mean '\($0)'?)" } ?? ""
-                throw blame("'\(field)' is not a topometric nor a column of the paper's table\(hint)")
-            }
+        for (field, v) in metricFields {
             switch v {
             case .int(let i): numbers[field] = Double(i)
             case .float(let d): numbers[field] = d
@@ -276,18 +358,50 @@ enum MetricsBinding {
             default: throw blame("field '\(field)' should be a number, got \(v.typeName)")
             }
         }
-        guard let n = numbers["nodes"], let m = numbers["edges"] else {
+        let normalizing = normalized && !alreadyPaper
+        if normalizing, numbers["nodes"] == nil || numbers["edges"] == nil {
             throw blame("a topometrics record with nodes and edges expected (they normalise the counts)")
         }
         var out = Record()
-        for (column, v) in PaperTable.normalized(numbers) {
-            let integral = PaperTable.integerColumns.contains(column) && v.rounded() == v && abs(v) < 9e15
-            out[column] = v.isNaN ? Value.none : integral ? .int(Int(v)) : .float(v)
+        for size in PaperTable.sizeColumns where r[size] != nil { out[size] = r[size] }
+        func addMarkers(after metric: String) {
+            guard let entry = MetricTable.entry(metric), let estimated = entry.estimatedField, let sample = entry.sampleField else { return }
+            // A record without the markers (made by hand, or before mge wrote them) gets none: unknown.
+            out[estimated] = r[estimated] ?? Value.none
+            out[sample] = r[sample] ?? Value.none
         }
-        out["nodes"] = .int(Int(n))
-        out["edges"] = .int(Int(m))
+        if alreadyPaper {
+            for (field, column, _) in PaperTable.metricColumns where r[column] != nil {
+                out[column] = r[column]
+                addMarkers(after: field)
+            }
+        } else if normalizing {
+            let values = Dictionary(uniqueKeysWithValues: PaperTable.normalized(numbers))
+            for (field, column, _) in PaperTable.metricColumns where r[field] != nil {
+                guard let v = values[column] else { out[column] = Value.none; addMarkers(after: field); continue }
+                let integral = PaperTable.integerColumns.contains(column) && v.rounded() == v && abs(v) < 9e15
+                out[column] = v.isNaN ? Value.none : integral ? .int(Int(v)) : .float(v)
+                addMarkers(after: field)
+            }
+        } else {
+            for entry in MetricTable.all where entry.name != "nodes" && entry.name != "edges" && r[entry.name] != nil {
+                out[entry.name] = r[entry.name]
+                addMarkers(after: entry.name)
+            }
+        }
         if let mode = r[PaperTable.modeColumn] { out[PaperTable.modeColumn] = mode }
-        return out
+        return PaperLayout(metrics: out, extras: extras)
+    }
+
+    /// A record field as a CSV cell: numbers, bools and none as `cell` writes them, strings on
+    /// one line, a pruner, network or dataset by name; nil for values a cell cannot hold.
+    static func csvCell(_ v: Value) -> String? {
+        switch v {
+        case .list, .record, .function, .builtin: return nil
+        case .native: return SweepRun.keyCell(v)
+        case .string(let s): return s.replacingOccurrences(of: "\n", with: " ")
+        default: return cell(v)
+        }
     }
 
     /// A CSV cell: ints and floats as the language prints them, none as an empty cell.

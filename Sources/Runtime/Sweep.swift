@@ -319,6 +319,9 @@ final class SweepRun {
         if names.isEmpty {
             throw RuntimeError("the sweep's function returned an empty record; it must return the fields to write, e.g. topometrics(g) or {accuracy: a}")
         }
+        if let fields, fields != names, names.filter({ !PaperTable.markerColumns.flatMap(\.columns).contains($0) }) == fields {
+            throw RuntimeError("\(targetPath) was written before mge marked motif estimates: its rows lack \(PaperTable.markerColumns.flatMap(\.columns).joined(separator: " and ")) (whether each motif value is an estimate), which new rows have; give another file name")
+        }
         if let fields, fields != names {
             throw RuntimeError("\(targetPath) was written by a different sweep: the function returned the fields \(names.joined(separator: ",")), but \(targetPath) has the columns \(fields.joined(separator: ",")); give another file name")
         }

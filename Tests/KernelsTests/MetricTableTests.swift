@@ -18,7 +18,7 @@ final class MetricTableTests: XCTestCase {
         XCTAssertEqual(MetricTable.markerFields, ["motifs_estimated", "motifs_sample"])
         XCTAssertEqual(LayerTopometrics.fieldNames.filter { !LayerTopometrics.identityFields.contains($0) && !LayerTopometrics.ramanujanFields.contains($0) },
                        MetricTable.all.filter(\.perLayer).map(\.name))
-        XCTAssertEqual(Set(MetricTable.all.filter(\.weighted).compactMap(\.paperColumn)), PaperTable.weightedColumns)
+        XCTAssertEqual(PaperTable.weightedColumns, ["avg_node_strength", "spectral_gap", "spectral_radius"])
     }
 
     /// The per-layer record is the whole-graph functions applied to the layer graph.

@@ -37,7 +37,7 @@ public enum PaperTable {
     public static let integerColumns: Set<String> = ["seed", "nodes", "edges", "no_connected_components", "motifs_sample"]
     /// Metric columns computed from edge weights, not only from the masks: the published ones
     /// most likely come from trained weights and are not comparable with a freshly initialised net.
-    public static let weightedColumns: Set<String> = ["avg_node_strength", "spectral_gap", "spectral_radius"]
+    public static let weightedColumns: Set<String> = Set(MetricTable.all.filter(\.weighted).compactMap(\.paperColumn))
 
     /// The paper's 24 columns, in its order.
     public static var paperColumns: [String] { runColumns + sizeColumns + metricColumns.map(\.column) }

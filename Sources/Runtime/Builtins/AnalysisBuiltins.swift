@@ -30,7 +30,8 @@ let analysisBuiltins: [Builtin] = [
                 + "folds: 0 fits on all rows only. trials: N runs a seeded random search of N parameter sets (max_depth, eta, rounds, "
                 + "subsample, colsample_bytree, min_child_weight, lambda, alpha, as docs/analysis.md lists; given params stay fixed) scored by CV R² on the same "
                 + "folds, and keeps the best (f.trials lists them; the best CV R² is optimistic, being chosen on those folds). "
-                + "The returned model is refitted on all rows.",
+                + "The returned model is refitted on all rows: predict(f, t) on those rows is in-sample (it has seen them), while "
+                + "f.predictions are out of fold, which rank_pruners(t, f) uses.",
             example: "f = fit(t, \"accuracy\", [\"sink_nodes\", \"k-core\"], folds: 5, params: {max_depth: 4, eta: 0.1}, rounds: 200)") { args in
         try Fitting.fit(args)
     },

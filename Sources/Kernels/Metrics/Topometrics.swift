@@ -151,6 +151,17 @@ public struct Topometrics: Sendable {
     public subscript(name: String) -> MetricValue? { values[name] }
 }
 
+extension Topometrics: CustomStringConvertible {
+    /// The fields in SPEC order (values written so they read back exactly), so two records with
+    /// the same values print the same (the dictionary's own order varies between runs).
+    public var description: String {
+        let fields = orderedFields.map { "\($0.name): \($0.value)" }
+        let sample = motifsSample.map { ", motifs_sample: \($0)" } ?? ""
+        let top = topAbsEigenvalues.map { ", top_abs_eigenvalues: \($0)" } ?? ""
+        return "Topometrics(" + fields.joined(separator: ", ") + sample + top + ")"
+    }
+}
+
 /// Sink/source/disconnected counts and removable edges (SPEC §4 "local connectivity").
 /// - Complexity: O(n).
 public func localConnectivity(_ g: Graph, compat: MetricsCompat)

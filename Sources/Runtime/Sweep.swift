@@ -369,8 +369,13 @@ final class SweepRun {
             value = try interpreter.call(body, [.record(points[i].values)])
         } catch let failure as Failure {
             if failure.interrupted { throw failure }
-            // Where in the body (or a function it called): file:line:col, as the terminal shows errors.
-            let located = failure.diagnostic.point.map { "\($0.description): \(failure.diagnostic.message)" } ?? failure.diagnostic.message
+            // Where in the body (or a function it called): file:line:col, as the terminal shows
+            // errors; the file by its name alone, so the rows do not depend on where the script
+            // was run from (shards on other nodes, slurm-sweep's absolute paths).
+            let located = failure.diagnostic.point.map { point -> String in
+                let (line, column) = point.source.lineAndColumn(of: point.offset)
+                return "\((point.source.name as NSString).lastPathComponent):\(line):\(column): \(failure.diagnostic.message)"
+            } ?? failure.diagnostic.message
             return .failed(message: located, seconds: Date().timeIntervalSince(start))
         } catch let error as InterruptedError {
             throw error

@@ -20,10 +20,15 @@ import Lang
 final class PlanEstimator {
     let body: SweepBody
     let calibration: SweepCost.Calibration?
-    /// Seconds per unrolled edge of unroll + topometrics, per model.
+    /// Unroll + topometrics per model: seconds per unrolled edge (from two uniform graphs), and
+    /// per (model, pruner) one probe graph at the sweep's highest sparsity: its seconds and edges.
+    /// Topometrics' time follows the graph's structure more than its edges (CONV-6 pruned by ERK
+    /// measures 2.7x slower than by uniform at fewer edges), so each data-free pruner is probed.
     private var measurePerEdge: [String: Double] = [:]
-    /// Training seconds per image, per model, at the densities probed (ascending density).
-    private var trainPerImage: [String: [(density: Double, seconds: Double)]] = [:]
+    private var measureProbe: [String: (seconds: Double, edges: Double)] = [:]
+    /// Training per model: a call's fixed cost (a fresh network's first steps) and seconds per
+    /// image, at the densities probed (ascending density).
+    private var trainPerImage: [String: [(density: Double, seconds: Double, overhead: Double)]] = [:]
     /// Unrolled edges of (model, classes, pruner, sparsity) counted by pruning.
     private var exactEdges: [String: Double] = [:]
     /// What the plan could not know, one line each.
@@ -52,12 +57,23 @@ final class PlanEstimator {
                     exactEdges[key] = edges
                 }
             }
-            // One probe graph per model, at its highest sparsity in the sweep (the cheapest).
-            var sparsest: [String: Double] = [:]
-            for p in known { if let m = p.workload.model { sparsest[m] = max(sparsest[m] ?? 0, p.workload.sparsity ?? 0) } }
+            // Per model, uniform graphs at its highest sparsity in the sweep (the cheapest, at
+            // least 0.9) and at twice that density: seconds per edge. Per data-free pruner of the
+            // sweep, one graph at that highest sparsity.
+            var sparsest: [String: Double] = [:], pruners: [String: Set<String>] = [:]
+            for p in known {
+                guard let m = p.workload.model else { continue }
+                sparsest[m] = max(sparsest[m] ?? 0, p.workload.sparsity ?? 0)
+                pruners[m, default: []].insert(p.workload.pruner.map { Self.dataFree.contains($0) ? $0 : "uniform" } ?? "uniform")
+            }
             for (model, sparsity) in sparsest.sorted(by: { $0.key < $1.key }) {
-                if let perEdge = try? Self.probeMeasure(model: model, sparsity: max(sparsity, 0.9), fixed: calibration?.measureSeconds ?? 0) {
-                    measurePerEdge[model] = perEdge
+                let sparse = min(0.999, max(sparsity, 0.9)), denser = 1 - 2 * (1 - sparse)
+                guard let a = try? Self.probeMeasure(model: model, pruner: "uniform", sparsity: sparse),
+                      let b = try? Self.probeMeasure(model: model, pruner: "uniform", sparsity: denser) else { continue }
+                measurePerEdge[model] = b.edges > a.edges ? max(0, (b.seconds - a.seconds) / (b.edges - a.edges)) : a.seconds / max(1, a.edges)
+                measureProbe[model + "|uniform"] = a
+                for pruner in (pruners[model] ?? []).sorted() where pruner != "uniform" {
+                    if let c = try? Self.probeMeasure(model: model, pruner: pruner, sparsity: sparse) { measureProbe[model + "|" + pruner] = c }
                 }
             }
         }
@@ -69,9 +85,11 @@ final class PlanEstimator {
             for (model, set) in sparsities.sorted(by: { $0.key < $1.key }) {
                 let sorted = set.sorted()
                 let probe = sorted.count > 2 ? [sorted[0], sorted[sorted.count - 1]] : sorted
-                var measured: [(Double, Double)] = []
+                var measured: [(density: Double, seconds: Double, overhead: Double)] = []
                 for s in probe {
-                    if let t = try? Self.probeTraining(model: model, sparsity: s, batch: Int(batch ?? 128)) { measured.append((1 - s, t)) }
+                    if let t = try? Self.probeTraining(model: model, sparsity: s, batch: Int(batch ?? 128)) {
+                        measured.append((1 - s, t.perImage, t.overhead))
+                    }
                 }
                 trainPerImage[model] = measured.sorted { $0.0 < $1.0 }
             }
@@ -93,8 +111,12 @@ final class PlanEstimator {
         }
         if measures {
             let edges = exactEdges[Self.edgeKey(w)] ?? SweepCost.edges(dense: dense, sparsity: w.sparsity, pruner: w.pruner)
-            let perEdge = measurePerEdge[model] ?? calibration?.secondsPerEdge ?? SweepCost.secondsPerEdge
-            total += (calibration?.measureSeconds ?? 0) + perEdge * edges
+            let probed = w.pruner.map { Self.dataFree.contains($0) ? $0 : "uniform" } ?? "uniform"
+            if let perEdge = measurePerEdge[model], let probe = measureProbe[model + "|" + probed] ?? measureProbe[model + "|uniform"] {
+                total += max(0.2 * probe.seconds, probe.seconds + perEdge * (edges - probe.edges))
+            } else {
+                total += (calibration?.measureSeconds ?? 0) + (calibration?.secondsPerEdge ?? SweepCost.secondsPerEdge) * edges
+            }
         }
         var train: Double?
         if trains {
@@ -103,8 +125,8 @@ final class PlanEstimator {
                 let images = Self.images(call, point: p.values)
                 let epochs = call.resolve(call.epochs, point: p.values)?.asDouble
                     ?? Double(images?.tiny == true ? 100 : 160) // train's own default (SPEC §5)
-                guard let perImage = trainSecondsPerImage(model: model, density: 1 - (w.sparsity ?? 0)), let images else { continue }
-                t += epochs * Double(images.count) * perImage
+                guard let cost = trainCost(model: model, density: 1 - (w.sparsity ?? 0)), let images else { continue }
+                t += cost.overhead + epochs * Double(images.count) * cost.perImage
             }
             train = t
             total += t
@@ -134,11 +156,11 @@ final class PlanEstimator {
         return lines
     }
 
-    private func trainSecondsPerImage(model: String, density: Double) -> Double? {
+    private func trainCost(model: String, density: Double) -> (overhead: Double, perImage: Double)? {
         guard let probes = trainPerImage[model], let first = probes.first, let last = probes.last else { return nil }
-        if probes.count == 1 || last.density == first.density { return first.seconds }
+        if probes.count == 1 || last.density == first.density { return (first.overhead, first.seconds) }
         let t = (density - first.density) / (last.density - first.density)
-        return max(0, first.seconds + t * (last.seconds - first.seconds))
+        return (max(0, first.overhead + t * (last.overhead - first.overhead)), max(0, first.seconds + t * (last.seconds - first.seconds)))
     }
 
     static func edgeKey(_ w: SweepPoint.Workload) -> String {
@@ -160,22 +182,23 @@ final class PlanEstimator {
         return edges
     }
 
-    /// Seconds per unrolled edge of unroll + topometrics on `model` (uniform at `sparsity`),
-    /// beyond the per-graph part `fixed`.
-    static func probeMeasure(model: String, sparsity: Double, fixed: Double) throws -> Double {
-        guard let architecture = ModelZoo.build(model, classes: 10) else { throw RuntimeError("unknown model \(model)") }
+    /// Seconds of unroll + topometrics on `model` pruned by a data-free pruner to `sparsity`, and the graph's edges.
+    static func probeMeasure(model: String, pruner: String, sparsity: Double) throws -> (seconds: Double, edges: Double) {
+        guard let architecture = ModelZoo.build(model, classes: 10), let kind = Pruner.named(pruner) else { throw RuntimeError("unknown model \(model)") }
         let network = Network(architecture: architecture, seed: 0)
-        try prune(network, .uniform, sparsity: sparsity, seed: 0)
+        if kind != .dense { try prune(network, kind, sparsity: sparsity, seed: 0) }
         let start = DispatchTime.now().uptimeNanoseconds
         let graph = try unroll(network)
         _ = try topometrics(graph)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return max(0, seconds - fixed) / Double(max(1, graph.edgeCount))
+        return (seconds, Double(graph.edgeCount))
     }
 
-    /// Seconds per training image of `model` pruned (uniform) to `sparsity`: two epochs of one
-    /// batch of synthetic images; the second, warm one is timed.
-    static func probeTraining(model: String, sparsity: Double, batch: Int) throws -> Double {
+    /// Training cost of `model` pruned (uniform) to `sparsity`: two epochs of one batch of
+    /// synthetic images on a fresh network, as a point trains one. The second, warm epoch gives
+    /// the seconds per image; the rest of the wall time (the first steps' warm-up, setting up)
+    /// is the call's fixed cost.
+    static func probeTraining(model: String, sparsity: Double, batch: Int) throws -> (overhead: Double, perImage: Double) {
         guard let architecture = ModelZoo.build(model, classes: 10) else { throw RuntimeError("unknown model \(model)") }
         let network = Network(architecture: architecture, seed: 0)
         if sparsity > 0 { try prune(network, .uniform, sparsity: sparsity, seed: 0) }
@@ -184,9 +207,11 @@ final class PlanEstimator {
         var options = TrainingOptions.recipe(for: architecture, data: data)
         options.epochs = 2
         options.batchSize = images
+        let start = DispatchTime.now().uptimeNanoseconds
         let result = try Trainer(network: network, data: data, options: options).run()
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard let last = result.history.last else { throw RuntimeError("the training probe ran no epoch") }
-        return last.seconds / Double(images)
+        return (max(0, wall - 2 * last.seconds), last.seconds / Double(images))
     }
 
     /// Images a train call's data holds, when known without running the body.

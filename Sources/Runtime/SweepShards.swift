@@ -38,7 +38,7 @@ extension SweepRun {
         }
         let costs = todo.map(seconds)
         let jobs = settings.jobs > 1 ? settings.jobs : Parallel.cores
-        out("totals (\(todo.count) points to run; times \(estimator.calibration == nil ? "from the static cost model" : "from probes on this machine now, load \(load) before them, \(Self.loadAverage()) after")):\n")
+        out("totals (\(todo.count) points to run; times \(estimator.calibration == nil ? "from the static cost model" : "from probes on this machine now, load \(load) as they began, \(Self.loadAverage()) as they ended")):\n")
         out("  1 process:  \(formatDuration(costs.reduce(0, +)))\n")
         let perWorker = Self.jobsSlowdown(jobs: jobs, cores: Parallel.cores)
         let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: min(jobs, Parallel.cores))

@@ -65,8 +65,8 @@ final class SweepProcessTests: XCTestCase {
         XCTAssertEqual(first.stdout, "23\n")
         XCTAssertEqual(try table("results.csv").rows.count, 23)
         // The error names the line and column in the body, in the file and in the terminal.
-        XCTAssertEqual(try text("results.errors.csv"), "n,kind,error\n5,b,sweep.mge:3:56: point 5b fails on purpose\n")
-        XCTAssertTrue(first.stderr.contains("FAILED: sweep.mge:3:56: point 5b fails on purpose"), first.stderr)
+        XCTAssertEqual(try text("results.errors.csv"), "n,kind,error\n5,b,sweep.mge:3:37: point 5b fails on purpose\n")
+        XCTAssertTrue(first.stderr.contains("FAILED: sweep.mge:3:37: point 5b fails on purpose"), first.stderr)
         XCTAssertTrue(first.stderr.contains("24 run, 0 skipped, 1 failed (see results.errors.csv)"), first.stderr)
         XCTAssertTrue(first.stderr.contains("mge-script: 1 sweep point failed (the errors, with file:line:col, are in results.errors.csv)"), first.stderr)
         // A re-run skips everything, the failed point included, and says so; the point still has

@@ -81,11 +81,19 @@ public final class FunctionDecl: @unchecked Sendable {
     public let params: [ParamDecl]
     public let body: [Stmt]
     public let at: Int
+    /// Byte offset just past the closing brace: `source.bytes[at..<end]` is the function's text.
+    public let end: Int
     /// Functions outlive the REPL cell that defined them; errors inside them point back here.
     public let source: Source
 
-    init(name: String?, params: [ParamDecl], body: [Stmt], at: Int, source: Source) {
-        self.name = name; self.params = params; self.body = body; self.at = at; self.source = source
+    init(name: String?, params: [ParamDecl], body: [Stmt], at: Int, end: Int, source: Source) {
+        self.name = name; self.params = params; self.body = body; self.at = at; self.end = end; self.source = source
+    }
+
+    /// The function's source text, from `fn` (or its name) to the closing brace.
+    public var text: String {
+        let range = max(0, min(at, source.bytes.count)) ..< max(0, min(end, source.bytes.count))
+        return String(decoding: source.bytes[range.lowerBound ..< max(range.lowerBound, range.upperBound)], as: UTF8.self)
     }
 }
 

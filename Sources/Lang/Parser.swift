@@ -347,7 +347,8 @@ public struct Parser {
         functionDepth += 1
         defer { functionDepth -= 1; loopDepth = savedLoops }
         let body = try block(after: "the parameter list")
-        return FunctionDecl(name: name, params: params, body: body, at: at, source: source)
+        let close = tokens[current - 1] // the block's '}'
+        return FunctionDecl(name: name, params: params, body: body, at: at, end: close.start + close.length, source: source)
     }
 
     // MARK: - Expressions (lowest precedence first)

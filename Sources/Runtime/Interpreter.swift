@@ -43,6 +43,9 @@ public final class Interpreter {
     /// sweep calls have started (a `--jobs` worker serves the one with its ordinal).
     public var sweepSettings = SweepSettings()
     var sweepsStarted = 0
+    /// Points without a row (failed now or earlier) when each sweep's errors file was last
+    /// written, by errors file: mge-script then exits non-zero and names them.
+    public internal(set) var sweepFailures: [String: Int] = [:]
     /// Called before each top-level statement runs, with its source offset (`mge-script --report` cells).
     public var statementStarted: ((Int) -> Void)?
     /// Shows a top-level expression's value instead of `write(Display.cell(value))` when set

@@ -5,7 +5,7 @@ import Synchronization
 
 /// `mge-script [options] file.mge [arguments...]` (or `-` for stdin); the options are parsed in
 /// `parse`, and the arguments after the file reach the script as the list of strings `args`.
-/// Exit codes follow sysexits: 0 ok, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error;
+/// Exit codes follow sysexits: 0 ok, 1 sweep points failed, 64 usage, 65 syntax error, 70 runtime error, 74 I/O error;
 /// stopped by SIGINT or SIGTERM: 128 + the signal (130, 143), as a shell reports a signal death.
 ///
 /// SIGINT and SIGTERM do not kill the script: they ask it to stop (the evaluator and long
@@ -23,6 +23,8 @@ public enum ScriptRunner {
           --plan               print each sweep point's estimated time and memory, run nothing
           --shards n           with --plan: also show the totals for n shards
           --retry-failed       run again the points recorded in <results>.errors.csv
+          --restart            when a sweep's function changed since its results file was
+                               written: set the file aside and run every point again
           --report out.html    write a notebook page of the run: each statement, its output and
                                figures inline (out.md: Markdown with the figures beside it)
 
@@ -79,6 +81,7 @@ public enum ScriptRunner {
                 case "--merge": o.sweep.mode = .merge; modes.append(arg)
                 case "--plan": o.sweep.mode = .plan
                 case "--retry-failed": o.sweep.retryFailed = true
+                case "--restart": o.sweep.restart = true
                 case "--report":
                     let path = try value(arg)
                     guard !path.isEmpty else { throw UsageError(message: "--report needs a file name (report.html or report.md)") }
@@ -196,8 +199,20 @@ public enum ScriptRunner {
         let outcome = interpreter.run(source, keepGoing: keepGoing)
         fflush(stdout)
         if outcome == .interrupted { fputs("interrupted\n", stderr) }
+        // A script whose sweeps left points without a row did not do all it was asked: say so
+        // last, where it is seen, and exit 1 (a runtime error's or a signal's code wins).
+        let failures = interpreter.sweepFailures.filter { $0.value > 0 }
+        if !failures.isEmpty {
+            let count = failures.values.reduce(0, +)
+            let files = failures.keys.sorted().joined(separator: ", ")
+            fputs("mge-script: \(count) sweep point\(count == 1 ? "" : "s") failed (the errors, with file:line:col, are in \(files))\n", stderr)
+            if outcome == .ok { return sweepFailedExitCode }
+        }
         return exitCode(outcome)
     }
+
+    /// The script ran to its end, but sweep points failed.
+    public static let sweepFailedExitCode: Int32 = 1
 
     public static func exitCode(_ outcome: RunOutcome) -> Int32 {
         switch outcome {

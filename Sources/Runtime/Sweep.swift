@@ -22,6 +22,8 @@ public struct SweepSettings {
     public var planShards: Int?
     /// Run again the points recorded in the errors file.
     public var retryFailed = false
+    /// When the results file was written by a different body: set it aside and run every point.
+    public var restart = false
     /// The script file, which `--jobs` workers run again up to the sweep.
     public var scriptPath: String?
     /// The arguments after the script's file (its `args`), which workers are given too.
@@ -40,6 +42,8 @@ struct SweepPoint {
 
     struct Workload {
         var model: String?, pruner: String?, sparsity: Double?
+        /// The model's outputs, from a dataset or `classes` field (10 when none).
+        var classes = 10
     }
 
     var label: String { zip(values.names, keys).map { "\($0)=\($1)" }.joined(separator: " ") }
@@ -71,6 +75,8 @@ final class SweepRun {
     /// Write raw counts under mge's names instead of the paper's normalised columns.
     var normalized = true
     let body: Value
+    /// The body's fingerprint and train calls (SweepBody.swift).
+    let bodyInfo: SweepBody
     let resultsPath: String
     let ordinal: Int
     /// Where this process writes: the results file, or its shard file.
@@ -81,11 +87,14 @@ final class SweepRun {
     /// Points with a row, and recorded errors (key line → message).
     var done: [String: [String]] = [:]
     var errors: [String: String] = [:]
+    /// Whether this run has recorded its body in the target's meta file.
+    var metaWritten = false
 
     init(interpreter: Interpreter, points: [Record], path: String, body: Value, ordinal: Int) throws {
         self.interpreter = interpreter
         self.settings = interpreter.sweepSettings
         self.body = body
+        self.bodyInfo = SweepBody(body)
         self.resultsPath = path
         self.ordinal = ordinal
         guard let first = points.first else {
@@ -115,7 +124,8 @@ final class SweepRun {
             seen[line] = i
             let workload = Self.workload(p)
             built.append(SweepPoint(values: p, keys: keys, workload: workload,
-                                    cost: SweepCost.estimate(model: workload.model, sparsity: workload.sparsity, pruner: workload.pruner)))
+                                    cost: SweepCost.estimate(model: workload.model, sparsity: workload.sparsity, pruner: workload.pruner,
+                                                             classes: workload.classes)))
         }
         self.points = built
         if let shard = settings.shard {
@@ -141,6 +151,9 @@ final class SweepRun {
 
     /// `results.csv` → `results.errors.csv`.
     static func errorsPath(_ path: String) -> String { stem(path) + ".errors.csv" }
+
+    /// `results.csv` → `results.csv.meta`: which body computed the file (SweepMeta).
+    static func metaPath(_ path: String) -> String { path + ".meta" }
 
     /// `results.csv` → `results.shard-2-of-3.csv`.
     static func shardPath(_ path: String, index: Int, count: Int) -> String { stem(path) + ".shard-\(index)-of-\(count).csv" }
@@ -168,20 +181,24 @@ final class SweepRun {
     }
 
     /// What the point's cost is estimated from: the model it names (a model builtin, a network or
-    /// a name), its pruner and its `sparsity`.
+    /// a name), its pruner, its `sparsity` and its dataset (the class count).
     static func workload(_ p: Record) -> SweepPoint.Workload {
-        var model: String?, pruner: String?, sparsity: Double?
+        var model: String?, pruner: String?, sparsity: Double?, classes = 10
         for (name, v) in p.fields {
             switch v {
             case .builtin(let b) where ModelZoo.names.contains(b.name): model = b.name
+            case .builtin(let b) where datasetClassCounts[b.name] != nil: classes = datasetClassCounts[b.name] ?? classes
             case .native(let n as NetworkObject): model = n.modelName
             case .native(let q as PrunerObject): pruner = q.pruner.name
+            case .native(let d as DatasetObject): classes = d.dataset.classes
             case .string(let s) where ModelZoo.names.contains(s): model = s
+            case .string(let s) where datasetClassCounts[s] != nil: classes = datasetClassCounts[s] ?? classes
             default: break
             }
             if name == "sparsity", let d = v.asDouble { sparsity = d }
+            if name == "classes", case .int(let c) = v, c >= 1, c <= 100_000 { classes = c }
         }
-        return SweepPoint.Workload(model: model, pruner: pruner, sparsity: sparsity)
+        return SweepPoint.Workload(model: model, pruner: pruner, sparsity: sparsity, classes: classes)
     }
 
     // MARK: - Running
@@ -191,7 +208,9 @@ final class SweepRun {
         switch settings.mode {
         case .plan:
             try loadExisting()
-            plan()
+            let changed = bodyChange()
+            if changed != nil { done = [:]; errors = [:] }
+            plan(bodyChanged: changed)
             fflush(stdout)
             exit(0)
         case .merge:
@@ -205,6 +224,7 @@ final class SweepRun {
             return try results()
         case .run:
             try loadExisting()
+            try checkBody()
             if fileAxes != axisFields {
                 interpreter.writeError("note: the axis 'pruner' is written as the paper's column 'pruning' (name the axis pruning: to have one name throughout)\n")
             }
@@ -216,7 +236,10 @@ final class SweepRun {
                 let k = Self.key(points[i].keys)
                 return done[k] == nil && (errors[k] == nil || settings.retryFailed)
             }
-            try execute(pending, of: mine.count)
+            try execute(pending, of: mine.count, previouslyFailed: mine.filter { i in
+                let k = Self.key(points[i].keys)
+                return done[k] == nil && errors[k] != nil && !settings.retryFailed
+            }.count)
             return try results()
         }
     }
@@ -245,13 +268,21 @@ final class SweepRun {
         for k in done.keys { errors[k] = nil }
     }
 
-    /// Runs `pending` (indices into `points`) and records each outcome as it arrives.
-    func execute(_ pending: [Int], of total: Int) throws {
+    /// Runs `pending` (indices into `points`) and records each outcome as it arrives; `total`
+    /// points are this process's, `previouslyFailed` of the skipped ones have only an error.
+    /// Prints a summary (also when interrupted) and adds the points left without a row to
+    /// `interpreter.sweepFailures`, which makes mge-script exit non-zero.
+    func execute(_ pending: [Int], of total: Int, previouslyFailed: Int = 0) throws {
         let start = Date()
         let skipped = total - pending.count
+        if skipped > 0 {
+            let failedNote = previouslyFailed > 0 ? " (\(previouslyFailed) of them failed earlier: --retry-failed or retry_failed: true runs them again)" : ""
+            interpreter.writeError("sweep \(targetPath): resuming: \(skipped) of \(total) points already done\(failedNote), \(pending.count) to run\n")
+        }
         let progress = ProgressBar(label: "sweep", total: pending.count, unit: "points")
         var failed = 0, ran = 0
         var slowest: (seconds: Double, index: Int)?
+        var firstFailure: (index: Int, message: String)?
         let available = SweepCost.availableBytes()
         // Nothing is written until one point's record has been checked against the results file
         // (`checkFirstRow`): failures before it are held in memory, so a sweep refused for its
@@ -272,7 +303,10 @@ final class SweepRun {
         func store(_ i: Int, _ result: PointResult) throws {
             let stored = try record(i, result)
             ran += 1
-            if case .failed = stored { failed += 1 }
+            if case .failed(let message, _) = stored {
+                failed += 1
+                if firstFailure == nil { firstFailure = (i, message) }
+            }
             if stored.seconds > (slowest?.seconds ?? -1) { slowest = (stored.seconds, i) }
             if failed > 0 { progress.setNote("\(failed) failed") }
             progress.advance()
@@ -285,32 +319,60 @@ final class SweepRun {
                 interpreter.writeError("sweep [\(ran)/\(pending.count)] \(points[i].label)  \(outcome)\n")
             }
         }
-        // A point that can never fit in memory is refused before anything runs.
-        var runnable: [Int] = []
-        for i in pending {
-            if let available, points[i].cost.known, points[i].cost.bytes > available {
-                try store(i, .failed(message: "refused: needs about \(formatBytes(points[i].cost.bytes)) of memory, the machine has \(formatBytes(available)) available", seconds: 0))
+        func summarize(interrupted: Bool) {
+            progress.finish()
+            var summary = "sweep \(targetPath): \(interrupted ? "interrupted after " : "")\(ran) run, \(skipped) skipped, \(failed) failed"
+            let earlier = settings.retryFailed ? 0 : previouslyFailed
+            if earlier > 0 { summary += ", \(earlier) failed earlier" }
+            if failed + earlier > 0 { summary += " (see \(errorsPath))" }
+            summary += ", wall \(formatDuration(Date().timeIntervalSince(start)))"
+            if let slowest { summary += ", slowest \(points[slowest.index].label) \(formatDuration(slowest.seconds))" }
+            if interrupted { summary += "; run the same command again to resume" }
+            interpreter.writeError(summary + "\n")
+            if let firstFailure, progress.isDrawing || failed > 1 {
+                interpreter.writeError("  first failure: \(points[firstFailure.index].label): \(firstFailure.message)\n")
+            }
+            interpreter.sweepFailures[errorsPath] = failed + earlier
+        }
+        do {
+            // A point that can never fit in memory is refused before anything runs.
+            var runnable: [Int] = []
+            for i in pending {
+                if let available, points[i].cost.known, points[i].cost.bytes > available {
+                    try store(i, .failed(message: "refused: needs about \(formatBytes(points[i].cost.bytes)) of memory, the machine has \(formatBytes(available)) available", seconds: 0))
+                } else {
+                    runnable.append(i)
+                }
+            }
+            if settings.jobs > 1, runnable.count > 1 {
+                try runInWorkers(runnable, available: available, finish: finish)
             } else {
-                runnable.append(i)
+                for i in runnable {
+                    try Cancellation.check()
+                    try finish(i, try runHere(i))
+                }
             }
-        }
-        defer { progress.finish() }
-        if settings.jobs > 1, runnable.count > 1 {
-            try runInWorkers(runnable, available: available, finish: finish)
-        } else {
-            for i in runnable {
-                try Cancellation.check()
-                try finish(i, try runHere(i))
+            for (j, r) in held { try store(j, r) } // every point failed: nothing to check them against
+            held = []
+        } catch let error where Self.isInterruption(error) {
+            // The points held back (none had a row yet to check the file against) are kept:
+            // their errors are as true as if the run had ended.
+            if !held.isEmpty, (try? SweepFiles.read(targetPath)) == nil {
+                for (j, r) in held { try? store(j, r) }
             }
+            summarize(interrupted: true)
+            throw error
+        } catch {
+            progress.finish()
+            throw error
         }
-        for (j, r) in held { try store(j, r) } // every point failed: nothing to check them against
-        held = []
-        progress.finish()
-        var summary = "sweep \(targetPath): \(ran) run, \(skipped) skipped, \(failed) failed"
-        if failed > 0 { summary += " (see \(errorsPath))" }
-        summary += ", wall \(formatDuration(Date().timeIntervalSince(start)))"
-        if let slowest { summary += ", slowest \(points[slowest.index].label) \(formatDuration(slowest.seconds))" }
-        interpreter.writeError(summary + "\n")
+        summarize(interrupted: false)
+    }
+
+    static func isInterruption(_ error: Error) -> Bool {
+        if error is InterruptedError { return true }
+        if let failure = error as? Failure { return failure.interrupted }
+        return false
     }
 
     /// The first row about to be written, checked before anything is: its fields must be those of
@@ -344,7 +406,14 @@ final class SweepRun {
             value = try interpreter.call(body, [.record(points[i].values)])
         } catch let failure as Failure {
             if failure.interrupted { throw failure }
-            return .failed(message: failure.diagnostic.message, seconds: Date().timeIntervalSince(start))
+            // Where in the body (or a function it called): file:line:col, as the terminal shows
+            // errors; the file by its name alone, so the rows do not depend on where the script
+            // was run from (shards on other nodes, slurm-sweep's absolute paths).
+            let located = failure.diagnostic.point.map { point -> String in
+                let (line, column) = point.source.lineAndColumn(of: point.offset)
+                return "\((point.source.name as NSString).lastPathComponent):\(line):\(column): \(failure.diagnostic.message)"
+            } ?? failure.diagnostic.message
+            return .failed(message: located, seconds: Date().timeIntervalSince(start))
         } catch let error as InterruptedError {
             throw error
         } catch {
@@ -397,6 +466,7 @@ final class SweepRun {
     func record(_ i: Int, _ result: PointResult) throws -> PointResult {
         let point = points[i]
         let k = Self.key(point.keys)
+        try writeMetaOnce()
         switch result {
         case .ok(let names, let cells, let seconds):
             // The first row was checked against the file (`checkFirstRow`); a later point whose

@@ -7,28 +7,38 @@ import Kernels
 extension SweepRun {
     /// Prints each point's estimated time and peak memory and the totals for one process,
     /// `--jobs N` and n shards.
-    func plan() {
+    func plan(bodyChanged: (hash: String, location: String)? = nil) {
         let out = interpreter.write
-        // Times from a probe measured now, on this machine at its current load (the static
-        // coefficients, which shards and memory use, are one machine at one load).
-        let calibration = try? SweepCost.calibrate()
-        func seconds(_ p: SweepPoint) -> Double {
-            let w = p.workload
-            return calibration?.seconds(model: w.model, sparsity: w.sparsity, pruner: w.pruner) ?? p.cost.seconds
+        if let old = bodyChanged {
+            out("note: \(targetPath) was computed by a different sweep function (body \(old.hash), \(old.location)); running would be refused unless restart: true (then every point runs again, as planned below)\n")
         }
+        // Times from probes measured now, on this machine at its current load, of the sweep's
+        // own models (the static coefficients, which shards and memory use, are one machine at
+        // one load). SweepPlan.swift says what each part of a point's time is.
+        let load = Self.loadAverage()
+        let estimator = PlanEstimator(points: points, body: bodyInfo)
+        var estimates: [String: (total: Double, train: Double?)] = [:]
+        for p in points { estimates[Self.key(p.keys)] = estimator.seconds(p) }
+        func seconds(_ p: SweepPoint) -> Double { estimates[Self.key(p.keys)]?.total ?? p.cost.seconds }
         let todo = points.filter { done[Self.key($0.keys)] == nil }
         out("plan for \(targetPath): \(points.count) points, \(points.count - todo.count) already done, \(todo.count) to run\n")
+        let parts = ["build", estimator.prunes ? "prune" : nil, estimator.measures ? "unroll + topometrics" : nil,
+                     estimator.trains ? "train" : nil].compactMap { $0 }
+        out("each point: \(parts.joined(separator: " + ")) (what the function calls)\n")
+        for line in estimator.limitations(points) { out("  note: \(line)\n") }
         let widths = axes.indices.map { a in max(axes[a].count, points.map { $0.keys[a].count }.max() ?? 0) }
         func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
-        out("  " + zip(axes, widths).map { pad($0, $1) }.joined(separator: "  ") + "  est. time   est. memory\n")
+        let trainHeader = estimator.trains ? "  of it train" : ""
+        out("  " + zip(axes, widths).map { pad($0, $1) }.joined(separator: "  ") + "  est. time \(trainHeader)  est. memory\n")
         for p in points {
             let status = done[Self.key(p.keys)] != nil ? "done" : p.cost.known ? "" : "(model unknown: default guess)"
             let cells = zip(p.keys, widths).map { pad($0, $1) }.joined(separator: "  ")
-            out("  \(cells)  \(pad(formatDuration(seconds(p)), 10))  \(pad(formatBytes(p.cost.bytes), 10))  \(status)\n")
+            let train = estimator.trains ? "  " + pad(estimates[Self.key(p.keys)]?.train.map(formatDuration) ?? "?", 11) : ""
+            out("  \(cells)  \(pad(formatDuration(seconds(p)), 10))\(train)  \(pad(formatBytes(p.cost.bytes), 10))  \(status)\n")
         }
         let costs = todo.map(seconds)
         let jobs = settings.jobs > 1 ? settings.jobs : Parallel.cores
-        out("totals (\(todo.count) points to run; times \(calibration == nil ? "from the static cost model" : "calibrated by a probe on this machine now, load \(Self.loadAverage())")):\n")
+        out("totals (\(todo.count) points to run; times \(estimator.calibration == nil ? "from the static cost model" : "from probes on this machine now, load \(load) as they began, \(Self.loadAverage()) as they ended")):\n")
         out("  1 process:  \(formatDuration(costs.reduce(0, +)))\n")
         let perWorker = Self.jobsSlowdown(jobs: jobs, cores: Parallel.cores)
         let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: min(jobs, Parallel.cores))
@@ -95,6 +105,15 @@ extension SweepRun {
             fields = Array(existing.header.dropFirst(axes.count))
             for row in existing.rows { rows[Self.key(Array(row.prefix(axes.count)))] = row }
         }
+        // Every shard must have been computed by this script's function (and the file merged
+        // into, if any): rows of different bodies would not be comparable.
+        var otherBodies: [String] = []
+        for path in shardFiles.map(\.path) + [resultsPath] {
+            if let hash = SweepMeta.read(Self.metaPath(path))?["body"], hash != bodyInfo.hash { otherBodies.append("\(path) (body \(hash))") }
+        }
+        guard otherBodies.isEmpty else {
+            throw RuntimeError("--merge: \(otherBodies.joined(separator: ", ")) computed by a different sweep function than this script's (body \(bodyInfo.hash), \(bodyInfo.location)); nothing was merged. Rerun those shards with this script (--restart), or merge with the script that ran them")
+        }
         let before = rows
         for shard in shardFiles.sorted(by: { $0.index < $1.index }) {
             guard let contents = try SweepFiles.read(shard.path) else { continue }
@@ -133,12 +152,15 @@ extension SweepRun {
         let gridKeys = Set(points.map { Self.key($0.keys) })
         var ordered = points.compactMap { rows[Self.key($0.keys)] }
         ordered += rows.filter { !gridKeys.contains($0.key) }.sorted { $0.key < $1.key }.map(\.value)
+        try SweepMeta.write(Self.metaPath(resultsPath), body: bodyInfo)
+        metaWritten = true
         try SweepFiles.rewrite(resultsPath, header: axes + fields, rows: ordered)
         done = [:]
         for row in ordered { done[Self.key(Array(row.prefix(axes.count)))] = row }
         errors = failed.filter { done[$0.key] == nil }
         try rewriteErrors()
         let failures = errors.isEmpty ? "" : "; \(errors.count) points failed (see \(errorsPath))"
+        interpreter.sweepFailures[errorsPath] = errors.count
         interpreter.writeError("merged \(shardFiles.count) shard files of \(n) into \(resultsPath): \(ordered.count) rows\(failures)\n")
     }
 }

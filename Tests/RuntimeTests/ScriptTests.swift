@@ -6,6 +6,10 @@ import XCTest
 ///   `# expect error: MSG`            a syntax error whose headline contains MSG (exit 65)
 ///   `# expect runtime error: MSG`    a runtime error whose headline contains MSG (exit 70)
 ///   `# args: --keep-going`           extra mge-script arguments
+///   `# tmpdir`                       a fresh directory of its own is the script's args[0] (removed
+///                                    after), so scripts that write files never share them with
+///                                    another run of the suite on the same machine
+///   `# expect exit: N`               the exit code (e.g. 1: sweep points failed)
 /// Several error directives match the reported errors in order. Without any, the exit code must be 0.
 final class ScriptTests: XCTestCase {
     struct Expectations {
@@ -13,6 +17,7 @@ final class ScriptTests: XCTestCase {
         var errors: [String] = []
         var exitCode: Int32 = 0
         var arguments: [String] = []
+        var temporaryDirectory = false
     }
 
     static func expectations(of text: String) -> Expectations {
@@ -34,6 +39,10 @@ final class ScriptTests: XCTestCase {
                 e.exitCode = 70
             } else if let v = value(after: "# args:") {
                 e.arguments += v.split(separator: " ").map(String.init)
+            } else if let v = value(after: "# expect exit:"), let code = Int32(v) {
+                e.exitCode = code
+            } else if line == "# tmpdir" {
+                e.temporaryDirectory = true
             }
         }
         return e
@@ -51,7 +60,15 @@ final class ScriptTests: XCTestCase {
             return "cannot read"
         }
         let expected = expectations(of: text)
-        guard let result = try? runProcess(binary, expected.arguments + [path], timeout: 60) else { return "cannot run mge-script" }
+        var scriptArguments: [String] = []
+        if expected.temporaryDirectory {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mge-script-test-\(getpid())-\(path.filter { $0.isLetter || $0.isNumber })")
+            try? FileManager.default.removeItem(at: folder)
+            guard (try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)) != nil else { return "cannot create \(folder.path)" }
+            scriptArguments = [folder.path]
+        }
+        defer { if let folder = scriptArguments.first { try? FileManager.default.removeItem(atPath: folder) } }
+        guard let result = try? runProcess(binary, expected.arguments + [path] + scriptArguments, timeout: 60) else { return "cannot run mge-script" }
         var problems: [String] = []
         var lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }
@@ -99,6 +116,10 @@ final class ScriptTests: XCTestCase {
         XCTAssertEqual(e.errors, ["boom"])
         XCTAssertEqual(e.exitCode, 70)
         XCTAssertEqual(e.arguments, ["-k"])
+        XCTAssertFalse(e.temporaryDirectory)
+        let f = ScriptTests.expectations(of: "# tmpdir\n# expect exit: 1\n")
+        XCTAssertTrue(f.temporaryDirectory)
+        XCTAssertEqual(f.exitCode, 1)
         let binary = try XCTUnwrap(TestPaths.product("mge-script"))
         let temporary = "Tests/.wrong-expectation-\(getpid()).mge"
         let url = TestPaths.packageRoot.appendingPathComponent(temporary)

@@ -53,7 +53,7 @@ final class SweepProcessTests: XCTestCase {
         try FileManager.default.createDirectory(at: reference, withIntermediateDirectories: true)
         try Self.script.write(to: reference.appendingPathComponent("sweep.mge"), atomically: true, encoding: .utf8)
         let result = try run([], in: reference)
-        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.status, 1, "a point failed: " + result.stderr)
         XCTAssertEqual(result.stdout, "23\n")
         return reference
     }
@@ -61,24 +61,42 @@ final class SweepProcessTests: XCTestCase {
     func testThrowingPointIsRecordedAndTheSweepFinishes() throws {
         try write(Self.script)
         let first = try run([])
-        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertEqual(first.status, 1, "a point failed: the exit status says so. " + first.stderr)
         XCTAssertEqual(first.stdout, "23\n")
         XCTAssertEqual(try table("results.csv").rows.count, 23)
-        XCTAssertEqual(try text("results.errors.csv"), "n,kind,error\n5,b,point 5b fails on purpose\n")
-        XCTAssertTrue(first.stderr.contains("24 run, 0 skipped"), first.stderr)
-        XCTAssertTrue(first.stderr.contains("1 failed (see results.errors.csv)"), first.stderr)
-        // A re-run skips everything, the failed point included; --retry-failed runs only that one.
+        // The error names the line and column in the body, in the file and in the terminal.
+        XCTAssertEqual(try text("results.errors.csv"), "n,kind,error\n5,b,sweep.mge:3:37: point 5b fails on purpose\n")
+        XCTAssertTrue(first.stderr.contains("FAILED: sweep.mge:3:37: point 5b fails on purpose"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("24 run, 0 skipped, 1 failed (see results.errors.csv)"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("mge-script: 1 sweep point failed (the errors, with file:line:col, are in results.errors.csv)"), first.stderr)
+        // A re-run skips everything, the failed point included, and says so; the point still has
+        // no row, so the status stays 1. --retry-failed runs only that one.
         let again = try run([])
+        XCTAssertEqual(again.status, 1, again.stderr)
+        XCTAssertTrue(again.stderr.contains("resuming: 24 of 24 points already done (1 of them failed earlier"), again.stderr)
         XCTAssertTrue(again.stderr.contains("0 run, 24 skipped"), again.stderr)
         let retry = try run(["--retry-failed"])
         XCTAssertTrue(retry.stderr.contains("1 run, 23 skipped"), retry.stderr)
         XCTAssertEqual(try table("results.csv").rows.count, 23)
-        // Once the body no longer throws, the retried point gets its row and leaves the errors file.
+        // The body edited (the failure fixed): refused before any point, even with --retry-failed,
+        // since the 23 rows were computed by the old body; --restart runs every point again.
         try write(Self.script.replacingOccurrences(of: "p.n == 5 and", with: "p.n == 99 and"))
-        let fixed = try run(["--retry-failed"])
+        let refused = try run(["--retry-failed"])
+        XCTAssertEqual(refused.status, 70, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("computed by a different sweep function"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("restart: true"), refused.stderr)
+        XCTAssertEqual(refused.stdout, "")
+        XCTAssertEqual(try table("results.csv").rows.count, 23, "a refused run writes nothing")
+        let fixed = try run(["--restart"])
+        XCTAssertEqual(fixed.status, 0, fixed.stderr)
         XCTAssertEqual(fixed.stdout, "24\n", fixed.stderr)
+        XCTAssertTrue(fixed.stderr.contains("24 run, 0 skipped, 0 failed"), fixed.stderr)
         XCTAssertEqual(try table("results.csv").rows.count, 24)
+        XCTAssertEqual(try table("results.before-restart.csv").rows.count, 23, "the old rows are set aside, not lost")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.errors.csv").path))
+        // --restart with the body unchanged resumes as usual.
+        let resumed = try run(["--restart"])
+        XCTAssertTrue(resumed.stderr.contains("0 run, 24 skipped"), resumed.stderr)
     }
 
     /// SIGKILL at random moments (some runs with --jobs 2), resumed until the sweep completes:
@@ -102,7 +120,8 @@ final class SweepProcessTests: XCTestCase {
                 kills += 1
             }
             process.waitUntilExit()
-            if process.terminationReason == .exit, process.terminationStatus == 0 { finished = true; break }
+            // Ran to its end (status 1: one point fails on purpose).
+            if process.terminationReason == .exit, process.terminationStatus == 1 { finished = true; break }
             // Every intermediate file parses and holds no duplicate.
             if FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path) {
                 let rows = try table("results.csv").rows
@@ -130,7 +149,9 @@ final class SweepProcessTests: XCTestCase {
         var shardRows = 0
         for i in 1 ... 3 {
             let result = try run(["--shard", "\(i)/3"])
-            XCTAssertEqual(result.status, 0, result.stderr)
+            let failingShard = try table("results.shard-\(i)-of-3.csv").rows.count + ((try? table("results.shard-\(i)-of-3.errors.csv").rows.count) ?? 0)
+                > table("results.shard-\(i)-of-3.csv").rows.count
+            XCTAssertEqual(result.status, failingShard ? 1 : 0, result.stderr)
             shardRows += try table("results.shard-\(i)-of-3.csv").rows.count
             if i == 2 {
                 let early = try run(["--merge"])
@@ -140,7 +161,7 @@ final class SweepProcessTests: XCTestCase {
         }
         XCTAssertEqual(shardRows, 23, "the shards are disjoint and cover the grid")
         let merged = try run(["--merge"])
-        XCTAssertEqual(merged.status, 0, merged.stderr)
+        XCTAssertEqual(merged.status, 1, "the merged sweep has a failed point: " + merged.stderr)
         XCTAssertEqual(merged.stdout, "23\n")
         XCTAssertEqual(try text("results.csv"), try text("results.csv", in: reference))
         XCTAssertEqual(try text("results.errors.csv"), try text("results.errors.csv", in: reference))
@@ -160,7 +181,7 @@ final class SweepProcessTests: XCTestCase {
         let reference = try referenceRun()
         try write(Self.script)
         let result = try run(["--jobs", "2"])
-        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertEqual(result.stdout, "23\n")
         let got = try table("results.csv"), want = try table("results.csv", in: reference)
         XCTAssertEqual(got.header, want.header)
@@ -182,6 +203,84 @@ final class SweepProcessTests: XCTestCase {
         XCTAssertFalse(plan.stdout.contains("after"), "the plan stops the script")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.errors.csv").path))
+    }
+
+    /// The issue's case: a global the body reads (epochs: 1 became 5) changes its results, so
+    /// the file is refused before any point runs; restart: true reruns it. Shards computed by
+    /// different bodies are not merged.
+    func testEditedBodyIsRefusedBeforeAnyPointAndRestartRerunsIt() throws {
+        let script = """
+            epochs = 1
+            scale = fn (x) { return x * epochs }
+            rows = sweep(grid(n: [1, 2, 3]), "results.csv", fn (p) {
+                print("ran", p.n)
+                return {y: scale(p.n)}
+            })
+            print(rows[-1].y)
+            """
+        try write(script)
+        XCTAssertEqual(try run([]).stdout, "ran 1\nran 2\nran 3\n3\n")
+        let meta = try text("results.csv.meta")
+        XCTAssertTrue(meta.contains("function: sweep.mge:3:"), meta)
+        // Edits elsewhere in the script (a comment, a line above) do not count.
+        try write("# a comment\n" + script + "\nprint(\"after\")")
+        let same = try run([])
+        XCTAssertEqual(same.stdout, "3\nafter\n", same.stderr)
+        XCTAssertTrue(same.stderr.contains("resuming: 3 of 3 points already done"), same.stderr)
+        for edited in [script.replacingOccurrences(of: "epochs = 1", with: "epochs = 5"),
+                       script.replacingOccurrences(of: "x * epochs", with: "x * epochs * 2"),
+                       script.replacingOccurrences(of: "print(\"ran\", p.n)", with: "print(\"run\", p.n)")] {
+            try write(edited)
+            let refused = try run([])
+            XCTAssertEqual(refused.status, 70, refused.stderr)
+            XCTAssertEqual(refused.stdout, "", "refused before any point")
+            XCTAssertTrue(refused.stderr.contains("results.csv holds 3 rows computed by a different sweep function"), refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("Give another file name to keep both, or pass restart: true"), refused.stderr)
+        }
+        try write(script.replacingOccurrences(of: "epochs = 1", with: "epochs = 5").replacingOccurrences(of: "\n})", with: "\n}, restart: true)"))
+        let restarted = try run([])
+        XCTAssertEqual(restarted.status, 0, restarted.stderr)
+        XCTAssertEqual(restarted.stdout, "ran 1\nran 2\nran 3\n15\n")
+        XCTAssertEqual(try table("results.csv").rows.map { $0[1] }, ["5", "10", "15"])
+        XCTAssertEqual(try table("results.before-restart.csv").rows.map { $0[1] }, ["1", "2", "3"])
+
+        // Shards of different bodies: --merge refuses, naming the shard.
+        try write(script)
+        XCTAssertEqual(try run(["--shard", "1/2"]).status, 0)
+        try write(script.replacingOccurrences(of: "epochs = 1", with: "epochs = 7"))
+        XCTAssertEqual(try run(["--shard", "2/2"]).status, 0)
+        let merge = try run(["--merge"])
+        XCTAssertEqual(merge.status, 70, merge.stderr)
+        XCTAssertTrue(merge.stderr.contains("results.shard-1-of-2.csv (body"), merge.stderr)
+        XCTAssertTrue(merge.stderr.contains("nothing was merged"), merge.stderr)
+    }
+
+    /// Ctrl-C (SIGINT) during a sweep: it stops between points and still prints its summary.
+    func testInterruptedSweepPrintsItsSummary() throws {
+        try write("""
+            rows = sweep(grid(n: range(0, 4000)), "results.csv", fn (p) {
+                s = 0
+                for i in range(20000) { s = s + i }
+                return {s: s + p.n}
+            })
+            """)
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["sweep.mge"]
+        process.currentDirectoryURL = folder
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        // Interrupt once some rows exist.
+        let results = folder.appendingPathComponent("results.csv").path
+        for _ in 0 ..< 600 where ((try? FileManager.default.attributesOfItem(atPath: results))?[.size] as? Int ?? 0) < 200 { usleep(20_000) }
+        kill(process.processIdentifier, SIGINT)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, stderr)
+        XCTAssertTrue(stderr.contains("sweep results.csv: interrupted after "), stderr)
+        XCTAssertTrue(stderr.contains("run the same command again to resume"), stderr)
     }
 
     func testUsageErrors() throws {

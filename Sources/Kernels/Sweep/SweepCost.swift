@@ -84,7 +84,7 @@ public enum SweepCost {
 
     /// Scoring passes of the iterative pruners, in SynFlow rounds (SynFlow's 100; ProsPr's three
     /// meta-gradient steps over a 512 batch counted as alike, as `pruningSecondsPerWeight` does).
-    static let scoringRounds: [String: Double] = ["synflow": 100, "prospr": 100]
+    public static let scoringRounds: [String: Double] = ["synflow": 100, "prospr": 100]
 
     /// Measures `Calibration` with ResNet-20: build + uniform 0.98; unroll + full topometrics at
     /// 0.98 (twice: the first warms up) and at 0.9 (two sizes, for the part per graph and the part
@@ -137,7 +137,7 @@ public enum SweepCost {
     }
 
     /// Unrolled edges expected of `dense` edges pruned by `pruner` to `sparsity`.
-    static func edges(dense: Int, sparsity: Double?, pruner: String?) -> Double {
+    public static func edges(dense: Int, sparsity: Double?, pruner: String?) -> Double {
         let density = min(1, max(0, 1 - (sparsity ?? 0)))
         let factor = pruner.flatMap { edgeFactor[$0] } ?? 1
         return min(Double(dense), Double(dense) * density * factor)

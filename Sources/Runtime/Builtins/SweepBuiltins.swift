@@ -53,8 +53,9 @@ let sweepBuiltins: [Builtin] = [
         return .list(points)
     },
     Builtin("sweep", [Param("points", .list), Param("path", .string), Param("f", .function),
-                      Param("retry_failed", .bool, default: .bool(false)), Param("normalized", .bool, default: .bool(true))], returns: "list",
-            summary: "Runs f on every point and appends one CSV row per point to path (the point's values, then the record f returns). The record's topometrics are written in the paper's layout (nodes, edges, the normalised metrics under the paper's column names, motifs_estimated and motifs_sample beside motif, compat) whatever other fields it holds, and those fields after them; normalized: false writes mge's raw counts instead. Axis cells follow the paper's names: a model as Resnet-20, a dataset as CIFAR-10, and an axis named pruner is written as the column pruning. Resumes: points already in the file are skipped. A point whose f raises an error is recorded in <path>.errors.csv and the sweep goes on; retry_failed: true (or mge-script --retry-failed) runs those again. Returns one record per point with a row. mge-script --jobs N, --shard i/n, --merge and --plan run it in parallel, on a cluster, or only estimate it (docs/sweeps.md).",
+                      Param("retry_failed", .bool, default: .bool(false)), Param("restart", .bool, default: .bool(false)),
+                      Param("normalized", .bool, default: .bool(true))], returns: "list",
+            summary: "Runs f on every point and appends one CSV row per point to path (the point's values, then the record f returns). The record's topometrics are written in the paper's layout (nodes, edges, the normalised metrics under the paper's column names, motifs_estimated and motifs_sample beside motif, compat) whatever other fields it holds, and those fields after them; normalized: false writes mge's raw counts instead. Axis cells follow the paper's names: a model as Resnet-20, a dataset as CIFAR-10, and an axis named pruner is written as the column pruning. Resumes: points already in the file are skipped. A point whose f raises an error is recorded in <path>.errors.csv and the sweep goes on; retry_failed: true (or mge-script --retry-failed) runs those again; the error names its file:line:col, and mge-script exits 1 when points failed. The file remembers the function (path.meta): a run whose function, or a helper or global it reads, changed since is refused before any point; restart: true (mge-script --restart) then sets the old results aside and runs every point again. Returns one record per point with a row. mge-script --jobs N, --shard i/n, --merge and --plan run it in parallel, on a cluster, or only estimate it (docs/sweeps.md).",
             example: "rows = sweep(grid(sparsity: [0.9, 0.98], seed: [0, 1]), \"sweep.csv\", fn (p) { net = conv6(seed: p.seed);  prune(net, erk, p.sparsity, seed: p.seed);  return topometrics(unroll(net)) })") { args in
         let path = try filePath(args, "path", extensions: ["csv"], what: "a CSV file")
         if case .function(let f) = args["f"], f.decl.params.count != 1 {
@@ -74,6 +75,7 @@ let sweepBuiltins: [Builtin] = [
         let run = try SweepRun(interpreter: args.interpreter, points: points, path: path, body: args["f"],
                                ordinal: args.interpreter.sweepsStarted)
         if try args.bool("retry_failed") { run.settings.retryFailed = true }
+        if try args.bool("restart") { run.settings.restart = true }
         run.normalized = try args.bool("normalized")
         return try run.run()
     },

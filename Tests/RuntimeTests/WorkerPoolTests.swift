@@ -1,5 +1,6 @@
 import Foundation
-@testable import Kernels
+import Kernels
+@testable import Runtime
 import XCTest
 
 /// The process pool behind `mge-script --jobs`, with shell workers standing in for mge-script.

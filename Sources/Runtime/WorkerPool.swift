@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Runs jobs in separate worker processes, so a crash or an out-of-memory kill while one job
 /// runs costs that job only: its worker's death is reported as the job's outcome and a fresh

@@ -186,7 +186,7 @@ struct DSTState {
     // MARK: Updates
 
     /// Records an update from the masks before and after it, and folds the new masks into the union.
-    mutating func record(before: [String: [Float]], after: [String: [Float]], epoch: Int, drop: Double) {
+    mutating func record(step: Int, before: [String: [Float]], after: [String: [Float]], epoch: Int, drop: Double) {
         var removed = 0, grown = 0, kept = 0
         for (name, new) in after {
             guard let old = before[name] else { continue }
@@ -199,7 +199,7 @@ struct DSTState {
             }
             union[name] = ever
         }
-        updates.append(DSTUpdateRecord(step: steps, epoch: epoch, drop: drop, removed: removed, grown: grown, kept: kept,
+        updates.append(DSTUpdateRecord(step: step, epoch: epoch, drop: drop, removed: removed, grown: grown, kept: kept,
                                        turnover: Double(grown) / Double(max(kept, 1)), explored: explored))
     }
 

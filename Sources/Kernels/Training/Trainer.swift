@@ -269,7 +269,7 @@ public final class Trainer {
             for batch in batches {
                 try Cancellation.check()
                 step += 1
-                var update: (before: [String: [Float]], drop: Double)?
+                var update: (step: Int, before: [String: [Float]], drop: Double)?
                 let loss: Double, right: Int
                 if let dst = working.dst, dst.options.isRigL, dst.rigLUpdatesNow(totalSteps: totalSteps) {
                     // RigL: this batch's dense gradient moves the masks; no SGD step.
@@ -282,7 +282,7 @@ public final class Trainer {
                         var rng = SeededGenerator.stream(seed: options.seed, name: "dst.update.\(dst.steps)")
                         DSTState.rigLUpdate(names: prunable, fraction: fraction, weights: &working.parameters, masks: &working.masks,
                                             momentum: &working.optimizer, gradients: result.gradients, growth: dst.options.growth, rng: &rng)
-                        update = (before, fraction)
+                        update = (dst.steps, before, fraction)
                     }
                     working.dst?.steps += 1
                 } else {
@@ -297,13 +297,13 @@ public final class Trainer {
                             var rng = SeededGenerator.stream(seed: options.seed, name: "dst.update.\(dst.steps)")
                             dst.truncate(names: prunable, weights: &working.parameters, masks: &working.masks,
                                          momentum: working.optimizer, gradients: result.gradients, rng: &rng)
-                            update = (before, dst.rate)
+                            update = (dst.steps, before, dst.rate)
                         }
                         working.dst = dst
                     }
                 }
                 if let update, var dst = working.dst {
-                    dst.record(before: update.before, after: working.masks, epoch: epoch + 1, drop: update.drop)
+                    dst.record(step: update.step, before: update.before, after: working.masks, epoch: epoch + 1, drop: update.drop)
                     working.dst = dst
                     if let observer, let record = dst.updates.last {
                         try working.write(into: network)

@@ -55,7 +55,7 @@ enum TrainingCheckpoint {
             out.append(("kernels." + name, SafeTensor(int64: [Int64(choice.sparse), Int64(choice.known)], shape: [2])))
         }
         if let dst = state.dst {
-            let o = dstFingerprint(dst.options)
+            let o = dstFingerprint(dst.options, epochs: options.epochs)
             out.append(("dst.options", doubles(o, shape: [o.count])))
             let values = [Double(dst.steps), dst.rate, Double(dst.decaySteps), dst.baselineNonzero, dst.adjustedGrowth,
                           dst.pruneThreshold, dst.increment]
@@ -159,12 +159,12 @@ enum TrainingCheckpoint {
             guard (0 ..< 8).contains(bits[0]), (0 ..< 8).contains(bits[1]) else { throw fail("kernels.\(spec.name) is malformed") }
             state.kernelChoices[spec.name] = (Int(bits[0]), Int(bits[1]))
         }
-        if let options = fresh.dst?.options {
+        if let dstOptions = fresh.dst?.options {
             guard let saved = entries["dst.options"], saved.dtype == .f64 else {
                 throw fail("it was made without dst:; give the same call, or delete it to start afresh")
             }
-            guard savedDoubles(saved) == dstFingerprint(options) else {
-                throw fail("it was made with other dst: settings (method, update_every, drop, decay, until, growth or redistribution)")
+            guard savedDoubles(saved) == dstFingerprint(dstOptions, epochs: options.epochs) else {
+                throw fail("it was made with other dst: settings (method, update_every, drop, decay, until, growth or redistribution) or another number of epochs (the drop schedule spans the run)")
             }
             guard let values = entries["dst.state"], values.dtype == .f64, values.count == 7,
                   let adjustments = entries["dst.adjustments"], adjustments.dtype == .f64,
@@ -173,7 +173,7 @@ enum TrainingCheckpoint {
                 throw fail("dst.state, dst.adjustments or dst.updates is missing or malformed")
             }
             let v = savedDoubles(values)
-            var dst = DSTState(options: options, masks: state.masks)
+            var dst = DSTState(options: dstOptions, masks: state.masks)
             dst.steps = Int(v[0]); dst.rate = v[1]; dst.decaySteps = Int(v[2]); dst.baselineNonzero = v[3]
             dst.adjustedGrowth = v[4]; dst.pruneThreshold = v[5]; dst.increment = v[6]
             dst.adjustments = savedDoubles(adjustments)
@@ -203,9 +203,10 @@ enum TrainingCheckpoint {
             + options.milestones.map(Double.init)
     }
 
-    private static func dstFingerprint(_ o: DSTOptions) -> [Double] {
+    /// The DST settings a resume must share, and the run's length (the schedules span it).
+    private static func dstFingerprint(_ o: DSTOptions, epochs: Int) -> [Double] {
         func index<T: CaseIterable & Equatable>(_ value: T) -> Double { Double(Array(T.allCases).firstIndex(of: value) ?? -1) }
-        return [index(o.method), Double(o.updateEvery), o.drop, index(o.decay), o.until, index(o.growth), index(o.redistribution)]
+        return [index(o.method), Double(o.updateEvery), o.drop, index(o.decay), o.until, index(o.growth), index(o.redistribution), Double(epochs)]
     }
 
     private static func doubles(_ values: [Double], shape: [Int]) -> SafeTensor {

@@ -33,7 +33,7 @@ let trainingBuiltins: [Builtin] = [
                 + "redistribution (none|momentum|nonzero); r.updates has one row per mask update (step, epoch, drop, removed, grown, kept, "
                 + "turnover, explored). observe: fn (net, step) { return {...} } is called after each update; its records are r.observed.",
             example: "r = train(net, cifar10(), epochs: 2, test: cifar10(split: \"test\"), checkpoint: \"run.ckpt\");  r.table\n"
-                + "r = train(prune(resnet20(), \"erk\", 0.95), cifar10(), epochs: 5, dst: \"rigl\", "
+                + "net = resnet20();  prune(net, erk, 0.95);  r = train(net, cifar10(), epochs: 5, dst: \"rigl\", "
                 + "observe: fn (net, step) { return topometrics(unroll(net)) });  plot(r.observed, x: \"step\", y: \"density\")") { args in
         let net = try args.native("net", as: NetworkObject.self)
         let data = try args.native("data", as: DatasetObject.self).dataset
@@ -209,7 +209,7 @@ private func dstOptions(_ args: Arguments, _ network: Network) throws -> DSTOpti
     let method: DSTMethod = try choice("dst", name)
     guard network.masks.values.contains(where: { $0.contains(0) }) else {
         throw args.bad("dst", "dynamic sparse training needs a pruned network (its masks are the starting topology), the net is dense; "
-            + "prune it first, e.g. prune(net, \"erk\", 0.9)")
+            + "prune it first, e.g. prune(net, erk, 0.9)")
     }
     var options = DSTOptions.defaults(for: method)
     if case .int(let every)? = args.optional("update_every") {

@@ -54,6 +54,9 @@ final class FirstOrderPass<S: NNScalar> {
     /// Kept taps of the very sparse conv weights (by weight name) that may run on
     /// `SparseConv2D` (`ConvKernelChoice` picks per layer); empty unless `sparseKernels`.
     private let sparseTaps: [String: SparseConvTaps]
+    /// Weight gradients of every weight, kept or not (dynamic sparse training reads the dense
+    /// gradient); the forward and input gradients still follow the masks.
+    private let denseWeightGradients: Bool
 
     /// - Parameters:
     ///   - parameters: every conv/linear weight (effective, w ⊙ m) and bias and every batch-norm
@@ -66,10 +69,11 @@ final class FirstOrderPass<S: NNScalar> {
     ///     `ConvKernelChoice.densityLimit` run on the sparse kernels when measured faster. The
     ///     kept pattern is `masks[weight name]` (non-zero = kept), else — forward-only passes —
     ///     the weight's non-zeros. With a mask, weight gradients are produced for kept weights
-    ///     only (0 elsewhere). Tangent (Hessian-vector) terms always run dense.
+    ///     only (0 elsewhere) unless `denseWeightGradients`. Tangent (Hessian-vector) terms always run dense.
     init(_ architecture: Architecture, parameters: [String: [S]], runningStatistics: [String: [S]],
          normalisation: Normalisation, forBackward: Bool = true, sparseKernels: Bool = false,
-         masks: [String: [S]] = [:]) throws {
+         masks: [String: [S]] = [:], denseWeightGradients: Bool = false) throws {
+        self.denseWeightGradients = denseWeightGradients
         for spec in architecture.parameters {
             let isRunning = spec.role == .runningMean || spec.role == .runningVar
             if isRunning && normalisation == .batch { continue }
@@ -429,7 +433,7 @@ final class FirstOrderPass<S: NNScalar> {
                     guard let x else { throw missing(node) }
                     // dW = dW(x, g);  ḋW = dW(ẋ, g) + dW(x, ġ).
                     var dw: [S]? = nil
-                    Self.convolveWeight(geometry, x, g, into: &dw, taps: withTangents ? nil : sparse(weightName))
+                    Self.convolveWeight(geometry, x, g, into: &dw, taps: withTangents || denseWeightGradients ? nil : sparse(weightName))
                     result[weightName] = dw
                     if withTangents {
                         var dwDot: [S]? = nil

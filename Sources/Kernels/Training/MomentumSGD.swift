@@ -25,6 +25,9 @@ public struct MomentumSGD: Sendable {
         self.buffers = buffers
     }
 
+    /// Replaces a parameter's momentum buffer (dynamic sparse training resets grown connections').
+    mutating func setBuffer(_ name: String, _ values: [Float]) { buffers[name] = values }
+
     /// One update of `parameter` (shape-free, `count` values) from `gradient` (same count).
     /// `mask` (0/1 per value) for a prunable weight, nil otherwise.
     /// - Complexity: O(count).

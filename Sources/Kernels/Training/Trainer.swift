@@ -18,6 +18,8 @@ public struct TrainingOptions: Sendable, Equatable {
     public var augment: Bool?
     /// Keep every step's loss in `TrainingResult.stepLosses`.
     public var recordsSteps: Bool
+    /// Dynamic sparse training: the masks move (nil: they stay fixed).
+    public var dst: DSTOptions? = nil
 
     /// SPEC §5 for `architecture` trained on `data`: SGD lr 0.1, momentum 0.9, batch 128, weight
     /// decay 1e-4 (5e-4 for WRN-28-2); CIFAR (and any other data) 160 epochs with ×0.1 at 80 and
@@ -41,6 +43,7 @@ public struct TrainingOptions: Sendable, Equatable {
         guard batchSize >= 1 else { throw TrainingError.invalid("batch must be at least 1, got \(batchSize)") }
         if let bad = milestones.first(where: { $0 < 1 }) { throw TrainingError.invalid("milestones must be epochs >= 1, got \(bad)") }
         guard milestones == milestones.sorted() else { throw TrainingError.invalid("milestones must be increasing, got \(milestones)") }
+        try dst?.validate()
     }
 }
 
@@ -64,6 +67,8 @@ public struct TrainingResult: Sendable {
     public var stepLosses: [Double]
     /// The epochs a checkpoint already held when this run started (0 for a fresh run).
     public var resumedEpochs: Int
+    /// Every mask update of a DST run, resumed ones included (empty without DST).
+    public var updates: [DSTUpdateRecord] = []
 }
 
 /// What a training run reports as it goes (the language draws a progress bar from it).
@@ -71,6 +76,13 @@ public protocol TrainingObserver: AnyObject {
     func epochStarted(epoch: Int, of epochs: Int, batches: Int)
     func stepFinished(loss: Double, images: Int)
     func epochFinished(_ record: EpochRecord)
+    /// After a DST mask update, outside the timed steps; `network` holds the weights and masks
+    /// of that moment. Throwing stops the run (the network is restored to the last epoch).
+    func masksUpdated(_ record: DSTUpdateRecord, network: Network) throws
+}
+
+public extension TrainingObserver {
+    func masksUpdated(_ record: DSTUpdateRecord, network: Network) throws {}
 }
 
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
@@ -117,6 +129,8 @@ struct TrainingState {
     /// Which conv layers run on the sparse kernels (`FirstOrderPass.kernelChoices`): chosen by
     /// timing at the run's first step, then kept for the run and its resumes (same rounding).
     var kernelChoices: [String: (sparse: Int, known: Int)] = [:]
+    /// Dynamic sparse training's own state (nil: fixed masks).
+    var dst: DSTState?
 
     init(_ network: Network, options: TrainingOptions) {
         (parameters, running) = network.engineParameters()
@@ -125,10 +139,14 @@ struct TrainingState {
         completedEpochs = 0
         history = []
         stepLosses = []
+        if let options = options.dst { dst = DSTState(options: options, masks: masks) }
     }
 
-    /// Writes the parameters and running statistics into `network` (masks are unchanged by training).
+    /// Writes the masks (moved by DST, else unchanged), parameters and running statistics into `network`.
     func write(into network: Network) throws {
+        if dst != nil {
+            for (name, mask) in masks { try network.setMask(name, mask.map { $0 == 0 ? 0 : 1 }) }
+        }
         for spec in network.architecture.parameters {
             guard let values = parameters[spec.name] ?? running[spec.name] else { continue }
             try network.setParameter(spec.name, Tensor(shape: spec.shape, data: values))
@@ -162,6 +180,9 @@ public final class Trainer {
     public init(network: Network, data: Dataset, options: TrainingOptions, test: Dataset? = nil, checkpoint: String? = nil,
                 resume: Bool = true) throws {
         try options.validate()
+        if options.dst != nil, !network.masks.values.contains(where: { $0.contains(0) }) {
+            throw TrainingError.invalid("dst needs a pruned network (its masks are the starting topology), \(network.architecture.name) is dense; prune it first")
+        }
         try Self.checkFit(data, network, role: "training data", options: options)
         if let test { try Self.checkFit(test, network, role: "test data", options: nil) }
         self.options = options
@@ -218,6 +239,24 @@ public final class Trainer {
     public func run(observer: TrainingObserver? = nil) throws -> TrainingResult {
         let resumed = state.completedEpochs
         if resumed > 0 { try state.write(into: network) }
+        // Observing a DST update writes a mid-epoch state into the network: put the last
+        // finished epoch back if the run stops.
+        var networkAhead = false
+        do {
+            try runEpochs(observer: observer, networkAhead: &networkAhead)
+        } catch {
+            if networkAhead { try? state.write(into: network) }
+            throw error
+        }
+        return TrainingResult(history: state.history, stepLosses: state.stepLosses, resumedEpochs: resumed, updates: state.dst?.updates ?? [])
+    }
+
+    private func runEpochs(observer: TrainingObserver?, networkAhead: inout Bool) throws {
+        let prunable = network.architecture.prunable.map(\.name)
+        var totalSteps = 0
+        if options.dst != nil {
+            totalSteps = options.epochs * (try data.batches(size: options.batchSize, shuffle: false, seed: 0).batchCount)
+        }
         while state.completedEpochs < options.epochs {
             let epoch = state.completedEpochs
             let learningRate = schedule.learningRate(epoch: epoch)
@@ -230,8 +269,48 @@ public final class Trainer {
             for batch in batches {
                 try Cancellation.check()
                 step += 1
-                let (loss, right) = try Self.step(&working, batch, architecture: network.architecture, learnable: learnable,
-                                                  learningRate: learningRate)
+                var update: (step: Int, before: [String: [Float]], drop: Double)?
+                let loss: Double, right: Int
+                if let dst = working.dst, dst.options.isRigL, dst.rigLUpdatesNow(totalSteps: totalSteps) {
+                    // RigL: this batch's dense gradient moves the masks; no SGD step.
+                    let fraction = dst.rigLFraction(totalSteps: totalSteps)
+                    let result = try Self.step(&working, batch, architecture: network.architecture, learnable: learnable,
+                                               learningRate: learningRate, mode: .gradientOnly)
+                    (loss, right) = (result.loss, result.correct)
+                    if loss.isFinite {
+                        let before = working.masks
+                        var rng = SeededGenerator.stream(seed: options.seed, name: "dst.update.\(dst.steps)")
+                        DSTState.rigLUpdate(names: prunable, fraction: fraction, weights: &working.parameters, masks: &working.masks,
+                                            momentum: &working.optimizer, gradients: result.gradients, growth: dst.options.growth, rng: &rng)
+                        update = (dst.steps, before, fraction)
+                    }
+                    working.dst?.steps += 1
+                } else {
+                    let masking = working.dst.map { !$0.options.isRigL } ?? false
+                    let result = try Self.step(&working, batch, architecture: network.architecture, learnable: learnable,
+                                               learningRate: learningRate, mode: masking ? .dense : .masked)
+                    (loss, right) = (result.loss, result.correct)
+                    if working.dst?.options.isRigL == true { working.dst?.steps += 1 }
+                    if masking, loss.isFinite, var dst = working.dst {
+                        if dst.maskingStepTaken(totalSteps: totalSteps) {
+                            let before = working.masks
+                            var rng = SeededGenerator.stream(seed: options.seed, name: "dst.update.\(dst.steps)")
+                            dst.truncate(names: prunable, weights: &working.parameters, masks: &working.masks,
+                                         momentum: working.optimizer, gradients: result.gradients, rng: &rng)
+                            update = (dst.steps, before, dst.rate)
+                        }
+                        working.dst = dst
+                    }
+                }
+                if let update, var dst = working.dst {
+                    dst.record(step: update.step, before: update.before, after: working.masks, epoch: epoch + 1, drop: update.drop)
+                    working.dst = dst
+                    if let observer, let record = dst.updates.last {
+                        try working.write(into: network)
+                        networkAhead = true
+                        try observer.masksUpdated(record, network: network)
+                    }
+                }
                 guard loss.isFinite else {
                     throw TrainingError.nonFiniteLoss(epoch: epoch + 1, step: step, checkpoint: checkpointPath,
                                                       checkpointEpoch: state.completedEpochs)
@@ -259,35 +338,52 @@ public final class Trainer {
             }
             state = working
             try state.write(into: network)
+            networkAhead = false
             observer?.epochFinished(record)
         }
-        return TrainingResult(history: state.history, stepLosses: state.stepLosses, resumedEpochs: resumed)
     }
+
+    /// What one batch does: a masked SGD step (fixed masks, RigL between updates), an SGD step on
+    /// dense gradients followed by re-masking (sparselearning's Masking: inactive weights'
+    /// momentum fills), or only the dense gradient (RigL's update step).
+    enum StepMode { case masked, dense, gradientOnly }
 
     /// One SGD step on `batch`: forward and backward in training-mode batch norm, the running
     /// statistics folded in, every learnable parameter updated. Returns the batch's mean loss
     /// (NaN / infinite leaves `state` untouched) and how many samples were classified right.
+    /// - Returns: the batch's mean loss, how many samples were classified right, and (modes
+    ///   `.dense` and `.gradientOnly`) the prunable weights' dense gradients.
     static func step(_ state: inout TrainingState, _ batch: Batch, architecture: Architecture, learnable: [ParameterSpec],
-                     learningRate: Double) throws -> (loss: Double, correct: Int) {
+                     learningRate: Double, mode: StepMode = .masked) throws -> (loss: Double, correct: Int, gradients: [String: [Float]]) {
         let n = batch.count
         let pass = try FirstOrderPass<Float>(architecture, parameters: state.parameters, runningStatistics: state.running,
-                                             normalisation: .batch, sparseKernels: true, masks: state.masks)
+                                             normalisation: .batch, sparseKernels: true, masks: state.masks,
+                                             denseWeightGradients: mode != .masked)
         pass.pinKernelChoices(state.kernelChoices)
         defer { state.kernelChoices = pass.kernelChoices }
         let logits = try pass.forward(batch.images.data, batch: n)
         let (loss, seed, _) = try pass.crossEntropy(logits, labels: batch.labels)
-        guard loss.isFinite else { return (loss, 0) }
+        guard loss.isFinite else { return (loss, 0, [:]) }
+        let correct = Evaluation.correct(logits, labels: batch.labels)
         let gradients = try pass.backward(seed: seed, wanted: Set(learnable.map(\.name))).gradients
+        let prunableGradients = mode == .masked ? [:] : gradients.filter { state.masks[$0.key] != nil }
+        if mode == .gradientOnly { return (loss, correct, prunableGradients) }
         state.running = try pass.updatedRunningStatistics()
         for spec in learnable {
             guard var values = state.parameters.removeValue(forKey: spec.name), let gradient = gradients[spec.name],
                   gradient.count == values.count else {
                 throw ModelError.missingParameter(spec.name, model: architecture.name)
             }
-            state.optimizer.step(spec.name, parameter: &values, gradient: gradient, mask: state.masks[spec.name], learningRate: learningRate)
+            if mode == .dense {
+                // torch.optim.SGD on the dense gradient, then Masking.apply_mask.
+                state.optimizer.step(spec.name, parameter: &values, gradient: gradient, mask: nil, learningRate: learningRate)
+                if let mask = state.masks[spec.name] { for i in 0 ..< values.count { values[i] *= mask[i] } }
+            } else {
+                state.optimizer.step(spec.name, parameter: &values, gradient: gradient, mask: state.masks[spec.name], learningRate: learningRate)
+            }
             state.parameters[spec.name] = values
         }
-        return (loss, Evaluation.correct(logits, labels: batch.labels))
+        return (loss, correct, prunableGradients)
     }
 
     /// The shuffle / augmentation seed of epoch `epoch` (0-based): a pure function of the run's

@@ -15,6 +15,12 @@ import Foundation
 /// - `kernels.<name>` I64 `[2]` (optional): which kernels (dense or sparse) the run chose for a
 ///   sparse conv weight, as `ConvKernelChoice.choices` bits, so the resume rounds the same way.
 ///
+/// - `dst.*` (DST runs only): `dst.options` F64 (must match), `dst.state` F64 (steps, drop rate
+///   and its decay position, baseline_nonzero, adjusted_growth, DSR's threshold and increment),
+///   `dst.adjustments` F64, `dst.updates` F64 `[updates, 8]`, `dst.union.<name>` U8 (every
+///   weight ever active) and `dst.start.<name>` U8 (the starting masks). The momentum buffers
+///   hold inactive weights' momentum as the method leaves it.
+///
 /// Resuming from it continues bit-identically (same seed and thread count): the state it holds is
 /// everything the next epoch reads.
 enum TrainingCheckpoint {
@@ -47,6 +53,23 @@ enum TrainingCheckpoint {
         for name in state.kernelChoices.keys.sorted() {
             guard let choice = state.kernelChoices[name] else { continue }
             out.append(("kernels." + name, SafeTensor(int64: [Int64(choice.sparse), Int64(choice.known)], shape: [2])))
+        }
+        if let dst = state.dst {
+            let o = dstFingerprint(dst.options, epochs: options.epochs)
+            out.append(("dst.options", doubles(o, shape: [o.count])))
+            let values = [Double(dst.steps), dst.rate, Double(dst.decaySteps), dst.baselineNonzero, dst.adjustedGrowth,
+                          dst.pruneThreshold, dst.increment]
+            out.append(("dst.state", doubles(values, shape: [values.count])))
+            out.append(("dst.adjustments", doubles(dst.adjustments, shape: [dst.adjustments.count])))
+            out.append(("dst.updates", doubles(dst.updates.flatMap(\.fields), shape: [dst.updates.count, DSTUpdateRecord.fieldCount])))
+            for name in dst.union.keys.sorted() {
+                guard let union = dst.union[name] else { continue }
+                out.append(("dst.union." + name, SafeTensor(uint8: union, shape: [union.count])))
+            }
+            for name in dst.start.keys.sorted() {
+                guard let start = dst.start[name] else { continue }
+                out.append(("dst.start." + name, SafeTensor(uint8: start, shape: [start.count])))
+            }
         }
         return out
     }
@@ -84,7 +107,15 @@ enum TrainingCheckpoint {
                 throw fail("masks.\(spec.name) is missing or malformed")
             }
             let mask = t.bytes.map { Float($0 == 0 ? 0 : 1) }
-            guard mask == fresh.masks[spec.name] else {
+            if fresh.dst != nil {
+                // The masks moved: the network must hold the run's starting masks or its latest ones.
+                let start = entries["dst.start." + spec.name]?.bytes.map { Float($0 == 0 ? 0 : 1) }
+                guard mask == fresh.masks[spec.name] || start == fresh.masks[spec.name] else {
+                    throw fail("its starting masks differ from the network's (\(spec.name)): it belongs to another pruned network; delete it or name another checkpoint")
+                }
+                state.masks[spec.name] = mask
+            } else if mask != fresh.masks[spec.name] {
+                if entries["dst.options"] != nil { throw fail("it was made by a dst: run; give the same dst: settings") }
                 throw fail("its masks differ from the network's (\(spec.name)): it belongs to another pruned network; delete it or name another checkpoint")
             }
             if let weights = state.parameters[spec.name], zip(weights, mask).contains(where: { $0.1 == 0 && $0.0 != 0 }) {
@@ -128,6 +159,38 @@ enum TrainingCheckpoint {
             guard (0 ..< 8).contains(bits[0]), (0 ..< 8).contains(bits[1]) else { throw fail("kernels.\(spec.name) is malformed") }
             state.kernelChoices[spec.name] = (Int(bits[0]), Int(bits[1]))
         }
+        if let dstOptions = fresh.dst?.options {
+            guard let saved = entries["dst.options"], saved.dtype == .f64 else {
+                throw fail("it was made without dst:; give the same call, or delete it to start afresh")
+            }
+            guard savedDoubles(saved) == dstFingerprint(dstOptions, epochs: options.epochs) else {
+                throw fail("it was made with other dst: settings (method, update_every, drop, decay, until, growth or redistribution) or another number of epochs (the drop schedule spans the run)")
+            }
+            guard let values = entries["dst.state"], values.dtype == .f64, values.count == 7,
+                  let adjustments = entries["dst.adjustments"], adjustments.dtype == .f64,
+                  let updates = entries["dst.updates"], updates.dtype == .f64, updates.shape.count == 2,
+                  updates.shape[1] == DSTUpdateRecord.fieldCount else {
+                throw fail("dst.state, dst.adjustments or dst.updates is missing or malformed")
+            }
+            let v = savedDoubles(values)
+            var dst = DSTState(options: dstOptions, masks: state.masks)
+            dst.steps = Int(v[0]); dst.rate = v[1]; dst.decaySteps = Int(v[2]); dst.baselineNonzero = v[3]
+            dst.adjustedGrowth = v[4]; dst.pruneThreshold = v[5]; dst.increment = v[6]
+            dst.adjustments = savedDoubles(adjustments)
+            let rows = savedDoubles(updates), width = DSTUpdateRecord.fieldCount
+            dst.updates = (0 ..< updates.shape[0]).map { DSTUpdateRecord(fields: Array(rows[(width * $0) ..< (width * $0 + width)])) }
+            for spec in network.architecture.prunable {
+                guard let union = entries["dst.union." + spec.name], union.dtype == .u8, union.count == spec.count,
+                      let start = entries["dst.start." + spec.name], start.dtype == .u8, start.count == spec.count else {
+                    throw fail("dst.union.\(spec.name) or dst.start.\(spec.name) is missing or malformed")
+                }
+                dst.union[spec.name] = union.bytes
+                dst.start[spec.name] = start.bytes
+            }
+            state.dst = dst
+        } else if entries["dst.options"] != nil {
+            throw fail("it was made by a dst: run; give the same dst: settings")
+        }
         state.completedEpochs = Int(epoch)
         return state
     }
@@ -138,6 +201,12 @@ enum TrainingCheckpoint {
         return [options.learningRate, options.momentum, options.weightDecay, options.gamma, Double(options.batchSize),
                 options.shuffle ? 1 : 0, augment, Double(data.count), Double(data.classes), Double(options.milestones.count)]
             + options.milestones.map(Double.init)
+    }
+
+    /// The DST settings a resume must share, and the run's length (the schedules span it).
+    private static func dstFingerprint(_ o: DSTOptions, epochs: Int) -> [Double] {
+        func index<T: CaseIterable & Equatable>(_ value: T) -> Double { Double(Array(T.allCases).firstIndex(of: value) ?? -1) }
+        return [index(o.method), Double(o.updateEvery), o.drop, index(o.decay), o.until, index(o.growth), index(o.redistribution), Double(epochs)]
     }
 
     private static func doubles(_ values: [Double], shape: [Int]) -> SafeTensor {

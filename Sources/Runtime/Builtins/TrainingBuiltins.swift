@@ -12,7 +12,12 @@ let trainingBuiltins: [Builtin] = [
                       Param("augment", .optional(.bool), default: Value.none), Param("shuffle", .optional(.bool), default: Value.none),
                       Param("test", .optional(.native("dataset")), default: Value.none),
                       Param("checkpoint", .optional(.string), default: Value.none), Param("resume", .bool, default: .bool(true)),
-                      Param("steps", .bool, default: .bool(false))],
+                      Param("steps", .bool, default: .bool(false)),
+                      Param("dst", .optional(.string), default: Value.none), Param("update_every", .optional(.int), default: Value.none),
+                      Param("drop", .optional(.float), default: Value.none), Param("decay", .optional(.string), default: Value.none),
+                      Param("until", .optional(.float), default: Value.none), Param("growth", .optional(.string), default: Value.none),
+                      Param("redistribution", .optional(.string), default: Value.none),
+                      Param("observe", .optional(.function), default: Value.none)],
             returns: "record",
             summary: "Trains net on data with SGD as PyTorch's optim.SGD + MultiStepLR (SPEC §5 defaults: lr 0.1, momentum 0.9, batch 128, "
                 + "weight_decay 1e-4 (5e-4 for WRN-28-2) on every parameter, 160 epochs with x0.1 (gamma) at milestones [80, 120]; "
@@ -21,8 +26,15 @@ let trainingBuiltins: [Builtin] = [
                 + "checkpoint: a file written atomically after every epoch; the same call again resumes from it (resume: false starts afresh "
                 + "and overwrites it). steps: true adds "
                 + "step_losses. Datasets made by dataset(...) are served as given, in order. Returns {epochs, table, step_losses}; "
-                + "Ctrl-C stops at the next batch, the net and the checkpoint keep the last finished epoch.",
-            example: "r = train(net, cifar10(), epochs: 2, test: cifar10(split: \"test\"), checkpoint: \"run.ckpt\");  r.table") { args in
+                + "Ctrl-C stops at the next batch, the net and the checkpoint keep the last finished epoch. "
+                + "dst: rigl|snfs|dsr|set|itop trains a pruned net with dynamic sparse training (its masks are the start and end as the "
+                + "final topology), each method's defaults overridable: update_every (steps), drop (fraction of active weights per update), "
+                + "decay (cosine|constant|linear), until (fraction of the run after which masks freeze), growth (random|momentum|gradient), "
+                + "redistribution (none|momentum|nonzero); r.updates has one row per mask update (step, epoch, drop, removed, grown, kept, "
+                + "turnover, explored). observe: fn (net, step) { return {...} } is called after each update; its records are r.observed.",
+            example: "r = train(net, cifar10(), epochs: 2, test: cifar10(split: \"test\"), checkpoint: \"run.ckpt\");  r.table\n"
+                + "net = resnet20();  prune(net, erk, 0.95);  r = train(net, cifar10(), epochs: 5, dst: \"rigl\", "
+                + "observe: fn (net, step) { return topometrics(unroll(net)) });  plot(r.observed, x: \"step\", y: \"density\")") { args in
         let net = try args.native("net", as: NetworkObject.self)
         let data = try args.native("data", as: DatasetObject.self).dataset
         let options = try trainingOptions(args, net.network, data)
@@ -44,6 +56,22 @@ let trainingBuiltins: [Builtin] = [
             args.interpreter.writeError("train: resuming from \(checkpoint) after epoch \(trainer.completedEpochs) of \(options.epochs)\n")
         }
         let observer = TrainingProgress()
+        var observedRows: [Value] = []
+        if let observe = args.optional("observe") {
+            let interpreter = args.interpreter
+            observer.onUpdate = { record, _ in
+                let value = try interpreter.call(observe, [.native(net), .int(record.step)])
+                switch value {
+                case .none: return
+                case .record(let fields):
+                    var row = Record([("step", .int(record.step)), ("epoch", .int(record.epoch))])
+                    for (name, v) in fields.fields where name != "step" && name != "epoch" { row[name] = v }
+                    observedRows.append(.record(row))
+                default:
+                    throw args.bad("observe", "the function must return a record (or none), it returned a \(value.typeName)")
+                }
+            }
+        }
         let result: TrainingResult
         do {
             result = try trainer.run(observer: observer)
@@ -57,11 +85,27 @@ let trainingBuiltins: [Builtin] = [
                 : "the network holds epoch \(done)" + (checkpoint.map { " as does \($0)" } ?? "")
             args.interpreter.writeError("train: interrupted; \(kept)\n")
             throw error
+        } catch {
+            observer.close()
+            throw error
         }
         observer.close()
         var record = Record([("epochs", .int(result.history.count)), ("table", .native(TableObject(trainingTable(result.history))))])
         if options.recordsSteps { record["step_losses"] = .list(result.stepLosses.map(Value.float)) }
         if let checkpoint { record["checkpoint"] = .string(checkpoint) }
+        if options.dst != nil {
+            record["updates"] = .native(TableObject(updatesTable(result.updates)))
+            if args.optional("observe") != nil {
+                let names = observedRows.reduce(into: [String]()) { names, row in
+                    if case .record(let r) = row { for name in r.names where !names.contains(name) { names.append(name) } }
+                }
+                let columns = try names.map { name in
+                    try column(observedRows.map { row in if case .record(let r) = row { return r[name] ?? .none }; return .none },
+                               name: name, args: args, blame: "observe")
+                }
+                record["observed"] = .native(TableObject(try tableError(args, "observe") { try Table(names: names, columns: columns) }))
+            }
+        }
         return .record(record)
     },
     Builtin("evaluate", [Param("net", .native("network")), Param("data", .native("dataset"))], returns: "record",
@@ -141,7 +185,73 @@ private func trainingOptions(_ args: Arguments, _ network: Network, _ data: Data
         options.augment = augment
     }
     options.recordsSteps = try args.bool("steps")
+    options.dst = try dstOptions(args, network)
     return options
+}
+
+/// The DST settings of a train call: the method's defaults with the call's keywords applied;
+/// each refusal names its keyword.
+private func dstOptions(_ args: Arguments, _ network: Network) throws -> DSTOptions? {
+    let keywords = ["update_every", "drop", "decay", "until", "growth", "redistribution", "observe"]
+    guard case .string(let name)? = args.optional("dst") else {
+        if let given = keywords.first(where: { args.optional($0) != nil }) {
+            throw args.bad(given, "\(given): applies to dynamic sparse training; give dst: as well")
+        }
+        return nil
+    }
+    func choice<T: RawRepresentable & CaseIterable>(_ keyword: String, _ text: String) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: text) else {
+            let names = T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            throw args.bad(keyword, "one of \(names) expected, got \"\(text)\"")
+        }
+        return value
+    }
+    let method: DSTMethod = try choice("dst", name)
+    guard network.masks.values.contains(where: { $0.contains(0) }) else {
+        throw args.bad("dst", "dynamic sparse training needs a pruned network (its masks are the starting topology), the net is dense; "
+            + "prune it first, e.g. prune(net, erk, 0.9)")
+    }
+    var options = DSTOptions.defaults(for: method)
+    if case .int(let every)? = args.optional("update_every") {
+        guard every >= 1 else { throw args.bad("update_every", "update_every must be at least 1, got \(every)") }
+        options.updateEvery = every
+    }
+    if let drop = args.optional("drop")?.asDouble {
+        guard drop > 0, drop < 1 else { throw args.bad("drop", "drop must be in (0, 1), got \(Display.float(drop))") }
+        options.drop = drop
+    }
+    if let until = args.optional("until")?.asDouble {
+        guard until > 0, until <= 1 else { throw args.bad("until", "until must be in (0, 1], got \(Display.float(until))") }
+        options.until = until
+    }
+    if case .string(let decay)? = args.optional("decay") { options.decay = try choice("decay", decay) }
+    if case .string(let growth)? = args.optional("growth") { options.growth = try choice("growth", growth) }
+    if case .string(let redistribution)? = args.optional("redistribution") {
+        options.redistribution = try choice("redistribution", redistribution)
+    }
+    if (method == .rigl || method == .itop) && options.redistribution != .none {
+        throw args.bad("redistribution", "\(method.rawValue) keeps every layer's count; redistribution must be \"none\"")
+    }
+    if let observe = args.optional("observe") {
+        guard case .function(let f) = observe, f.decl.params.count == 2 else {
+            let got: String
+            if case .function(let f) = observe { got = "a function of \(f.decl.params.count) argument\(f.decl.params.count == 1 ? "" : "s")" } else {
+                got = "a builtin"
+            }
+            throw args.bad("observe", "a function of two arguments (net, step) expected, got \(got)")
+        }
+    }
+    return options
+}
+
+/// One row per DST mask update.
+private func updatesTable(_ updates: [DSTUpdateRecord]) -> Table {
+    let names = ["step", "epoch", "drop", "removed", "grown", "kept", "turnover", "explored"]
+    let columns: [Column] = [.number(updates.map { Double($0.step) }), .number(updates.map { Double($0.epoch) }),
+                             .number(updates.map(\.drop)), .number(updates.map { Double($0.removed) }),
+                             .number(updates.map { Double($0.grown) }), .number(updates.map { Double($0.kept) }),
+                             .number(updates.map(\.turnover)), .number(updates.map(\.explored))]
+    return (try? Table(names: names, columns: columns)) ?? Table()
 }
 
 /// One row per epoch; the test columns only when a test set was evaluated.
@@ -163,6 +273,8 @@ private func trainingTable(_ history: [EpochRecord]) -> Table {
 /// The progress bars of a training run, one per epoch: batches, rate and ETA, with the running
 /// loss and images/s as the bar's note. The only place training draws anything.
 private final class TrainingProgress: TrainingObserver {
+    /// The `observe:` function, called after each DST mask update.
+    var onUpdate: ((DSTUpdateRecord, Network) throws -> Void)?
     private var bar: ProgressBar?
     private var started = Date()
     private var images = 0
@@ -188,6 +300,10 @@ private final class TrainingProgress: TrainingObserver {
         if !record.testAccuracy.isNaN { note += String(format: "  test acc %.4f", record.testAccuracy) }
         bar?.setNote(note)
         close()
+    }
+
+    func masksUpdated(_ record: DSTUpdateRecord, network: Network) throws {
+        try onUpdate?(record, network)
     }
 
     func close() {

@@ -50,8 +50,6 @@ public final class Interpreter {
     public var displayValue: ((Value) -> Void)?
     /// Called with each figure a builtin writes (path, SVG text): the report puts them inline.
     public var figureWritten: ((String, String) -> Void)?
-    /// Figures drawn so far (names `plot-N.svg` when no path is given).
-    public var figureCount = 0
 
     let globals = Scope(parent: nil)
     public private(set) var builtins: [String: Builtin] = [:]

@@ -27,10 +27,14 @@ let graphBuiltins: [Builtin] = [
             example: "ls = rolled_channel(net);  topometrics(ls)") { args in
         .native(try NetworkLayers.encode(try args.native("net", as: NetworkObject.self).network, channel: true))
     },
-    Builtin("save", [Param("x", .oneOf([.native("graph"), .native("regression")])), Param("path", .string)], returns: "none",
-            summary: "Saves a graph as a compressed, checksummed .mgeg file, or a fitted regression as an XGBoost .json model "
-                + "(with its feature names and target), written atomically; load(path) reads either back.",
-            example: "save(g, \"resnet20-erk-0.98.mgeg\");  save(f, \"accuracy-model.json\")") { args in
+    Builtin("save", [Param("x", .oneOf([.native("graph"), .native("regression"), .native("figure")])), Param("path", .string)], returns: "none",
+            summary: "Saves a graph as a compressed, checksummed .mgeg file, a fitted regression as an XGBoost .json model "
+                + "(with its feature names and target), or a figure (from draw or plot without a path) as .svg or .png, written atomically; load(path) reads graphs and models back.",
+            example: "save(g, \"resnet20-erk-0.98.mgeg\");  save(f, \"accuracy-model.json\");  save(draw(g), \"g.png\")") { args in
+        if case .native(let figure as FigureObject) = args["x"] {
+            try Figures.write(figure.svg, args, "path", fallbackSize: (1600, 960))
+            return .none
+        }
         if case .native(let model as RegressionObject) = args["x"] {
             return try Fitting.save(model, args)
         }
@@ -59,26 +63,19 @@ let graphBuiltins: [Builtin] = [
             example: "export_degrees(g, \"degrees.safetensors\")") { args in
         try GraphArguments.writeGraph(args, "g", extensions: ["safetensors"], what: "a safetensors file") { try $0.exportDegrees(to: $1) }
     },
-    Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .string),
+    Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .optional(.string), default: Value.none),
                      Param("encoding", .string, default: .string("unrolled")), Param("title", .optional(.string), default: Value.none),
                      Param("width", .optional(.number), default: Value.none), Param("height", .optional(.number), default: Value.none),
                      Param("font_size", .optional(.number), default: Value.none),
                      Param("highlight", .optional(.oneOf([.native("nodes"), .list])), default: Value.none)],
-            returns: "none",
-            summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; highlight: a node set (or a list of them) drawn over a faded graph.",
-            example: "draw(toy(), \"toy.png\", encoding: \"all\");  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
-        let path = try filePath(args, "path", extensions: ["svg", "png"], what: "a figure")
+            returns: "figure or none",
+            summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; highlight: a node set (or a list of them) drawn over a faded graph. Without a path it returns the figure (shown inline in a notebook; save(fig, \"x.png\") writes it).",
+            example: "draw(toy(), \"toy.png\", encoding: \"all\");  fig = draw(g);  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
         let title = args.optional("title").map(Display.plain)
         let options = try GraphDrawings.options(args)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
-        if (path as NSString).pathExtension.lowercased() == "png" {
-            let size = GraphDrawing.size(of: svg) ?? (options.width, options.height ?? options.width * 0.6)
-            try cancellable(isWrite: true) { try GraphDrawing.writePNG(svg, width: Int(size.width.rounded()), height: Int(size.height.rounded()), to: path) }
-        } else {
-            try cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
-        }
-        reportWrite(path, file: path, args)
-        args.interpreter.figureWritten?(path, svg)
+        guard args.optional("path") != nil else { return .native(FigureObject(svg: svg, title: title ?? "")) }
+        try Figures.write(svg, args, "path", fallbackSize: (options.width, options.height ?? options.width * 0.6))
         return .none
     },
 ]

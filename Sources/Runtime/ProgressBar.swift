@@ -37,6 +37,13 @@ public final class ProgressBar: ProgressStage, @unchecked Sendable {
     /// When any bar last drew (seconds since the reference date), so `Activity` stays quiet
     /// while a real bar is showing.
     static let lastDrawn = Mutex(0.0)
+    /// Whether an unfinished bar or activity line is on the terminal (the cursor at its end).
+    static let partialLine = Atomic<Bool>(false)
+
+    /// Clears an unfinished bar or activity line before other output; the next draw redraws it.
+    public static func clearPartialLine() {
+        if partialLine.exchange(false, ordering: .relaxed) { sink("\r\u{1B}[K") }
+    }
 
     private struct State {
         var done = 0
@@ -117,6 +124,7 @@ public final class ProgressBar: ProgressStage, @unchecked Sendable {
             surface.draw(line, bar: ObjectIdentifier(self), final: final)
             return
         }
+        ProgressBar.partialLine.store(!final, ordering: .relaxed)
         ProgressBar.sink("\r\u{1B}[K" + line + (final ? "\n" : ""))
     }
 
@@ -169,6 +177,7 @@ public final class Activity: @unchecked Sendable {
             guard !s.ended else { return false }
             if !barIsShowing {
                 s.drew = true
+                ProgressBar.partialLine.store(true, ordering: .relaxed)
                 ProgressBar.sink("\r\u{1B}[K\(label)… " + ProgressBar.seconds(Date().timeIntervalSince(start)))
             }
             return true
@@ -182,7 +191,7 @@ public final class Activity: @unchecked Sendable {
             defer { s.ended = true }
             return s.drew && !s.ended
         }
-        if clear { ProgressBar.sink("\r\u{1B}[K") }
+        if clear, ProgressBar.partialLine.exchange(false, ordering: .relaxed) { ProgressBar.sink("\r\u{1B}[K") }
     }
 
     deinit { end() }

@@ -84,7 +84,10 @@ public final class REPL {
     public func loop() -> Int32 {
         // Wide tables wrap at the terminal's width.
         var size = winsize()
-        if isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 40 { Display.tableWidth = Int(size.ws_col) }
+        if isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 40 {
+            Display.tableWidth = Int(size.ws_col)
+            Display.helpWidth = Int(size.ws_col)
+        }
         print(REPL.banner)
         fflush(stdout)
         setUpLineEditing()
@@ -106,8 +109,6 @@ public final class REPL {
             let line = String(cString: raw)
             free(raw)
             if !line.allSatisfy(\.isWhitespace) {
-                add_history(line)
-                saveHistory()
                 blankLines = 0
             } else {
                 blankLines += 1
@@ -117,6 +118,12 @@ public final class REPL {
             let parsed = Parser.parse(Source(name: "<repl>", text: buffer))
             // Keep reading while something is open; two blank lines in a row give up and show the error.
             if parsed.isIncomplete, blankLines < 2 { continue }
+            // A multi-line block is one history entry (recalled whole with the up arrow).
+            let entry = buffer.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !entry.isEmpty {
+                add_history(entry)
+                saveHistory()
+            }
             buffer = ""
             blankLines = 0
             if !parsed.diagnostics.isEmpty {

@@ -329,14 +329,20 @@ final class CellOutput: @unchecked Sendable {
         if due { flush() }
     }
 
+    /// Held from taking the text to sending it, so two flushes (the cell's and the flusher's)
+    /// never send their parts out of order.
+    private let sending = NSLock()
+
     func flush() {
-        let parts: [(stream: String, text: String)] = lock.withLock {
-            defer { pending = []; lastFlush = Date() }
-            return pending
-        }
-        guard let kernel, !silent, let parent = kernel.currentParent else { return }
-        for part in parts where !part.text.isEmpty {
-            kernel.publish("stream", ["name": part.stream, "text": part.text], parent: parent)
+        sending.withLock {
+            let parts: [(stream: String, text: String)] = lock.withLock {
+                defer { pending = []; lastFlush = Date() }
+                return pending
+            }
+            guard let kernel, !silent, let parent = kernel.currentParent else { return }
+            for part in parts where !part.text.isEmpty {
+                kernel.publish("stream", ["name": part.stream, "text": part.text], parent: parent)
+            }
         }
     }
 

@@ -100,13 +100,12 @@ struct KernelMessage {
     /// Lower-case hex HMAC-SHA256 of the parts; "" when the key is empty (signing is off).
     static func signature(_ parts: [[UInt8]], key: [UInt8]) -> String {
         guard !key.isEmpty else { return "" }
-        guard let context = HMAC_CTX_new() else { return "" }
-        defer { HMAC_CTX_free(context) }
-        HMAC_Init_ex(context, key, Int32(key.count), EVP_sha256(), nil)
-        for part in parts { HMAC_Update(context, part, part.count) }
+        // The one-shot HMAC() (the streaming HMAC_CTX calls are deprecated in OpenSSL 3); joining
+        // the parts costs little next to sending them, even with a figure inside.
+        let data = parts.flatMap { $0 }
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
-        HMAC_Final(context, &digest, &length)
+        guard HMAC(EVP_sha256(), key, Int32(key.count), data, data.count, &digest, &length) != nil else { return "" }
         return digest.prefix(Int(length)).map { String(format: "%02x", $0) }.joined()
     }
 

@@ -82,4 +82,21 @@ final class NotebookFromScriptTests: XCTestCase {
         XCTAssertTrue(traceback.contains { $0.trimmingCharacters(in: .whitespaces) == "^" }, "\(traceback)")
         XCTAssertTrue(outputs(5).isEmpty)
     }
+
+    /// A figure value shown by a top-level statement goes into --report inline, at its natural size.
+    func testFigureValuesAreEmbeddedInReports() throws {
+        guard let binary = TestPaths.product("mge-script") else { throw XCTSkip("mge-script is not built") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mge-report-figure-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = dir.appendingPathComponent("r.mge")
+        try "draw(toy(), title: \"toy\")\nplot([1, 2], [3, 4])\n".write(to: script, atomically: true, encoding: .utf8)
+        let html = dir.appendingPathComponent("r.html")
+        let result = try runProcess(binary, ["--report", html.path, script.path], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let page = try String(contentsOf: html, encoding: .utf8)
+        XCTAssertEqual(page.components(separatedBy: "<figure>").count - 1, 2)
+        XCTAssertTrue(page.contains("<figcaption>toy</figcaption>"))
+        XCTAssertFalse(page.contains("figure svg { max-width: 100%"), "figures are not shrunk to the page")
+    }
 }

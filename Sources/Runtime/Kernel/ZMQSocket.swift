@@ -1,7 +1,7 @@
 import CZMQ
 import Foundation
 
-/// A thin wrapper over one libzmq socket: bind, multipart send and receive, poll. A socket is
+/// A thin wrapper over one libzmq socket: bind, multipart send and receive. A socket is
 /// used by one thread at a time (the kernel serialises the shared iopub socket with a lock).
 final class ZMQSocket: @unchecked Sendable {
     struct Failure: Error, CustomStringConvertible {
@@ -55,14 +55,6 @@ final class ZMQSocket: @unchecked Sendable {
             frames.append(bytes)
             if zmq_msg_more(&message) == 0 { return frames }
         }
-    }
-
-    /// Waits up to `milliseconds` (-1: forever) for one of the sockets to be readable; returns
-    /// the indices of the readable ones (empty on timeout or signal).
-    static func poll(_ sockets: [ZMQSocket], milliseconds: Int) -> [Int] {
-        var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
-        guard zmq_poll(&items, Int32(items.count), milliseconds) > 0 else { return [] }
-        return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
     }
 
     /// The heartbeat: echoes every message back on a REP socket until the context ends.

@@ -24,6 +24,30 @@ public enum Display {
     /// repeating the first (key) column. The REPL sets it from the terminal's width.
     nonisolated(unsafe) public static var tableWidth = 120
 
+    /// Help text (`?name`) is wrapped to this width when set (the REPL sets it from the terminal's).
+    nonisolated(unsafe) public static var helpWidth: Int?
+
+    /// Wraps each line longer than `width` at spaces; continuation lines keep the line's indent.
+    public static func wrap(_ text: String, width: Int) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.count > width else { return String(line) }
+            let indent = String(line.prefix { $0 == " " })
+            var lines: [String] = []
+            var current = ""
+            for word in line.dropFirst(indent.count).split(separator: " ", omittingEmptySubsequences: false) {
+                let candidate = current.isEmpty ? indent + word : current + " " + word
+                if candidate.count > width, !current.isEmpty {
+                    lines.append(current)
+                    current = indent + word
+                } else {
+                    current = candidate
+                }
+            }
+            lines.append(current)
+            return lines.joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     /// `print` and `str` form: strings raw, everything else inline.
     public static func plain(_ value: Value) -> String {
         if case .string(let s) = value { return s }

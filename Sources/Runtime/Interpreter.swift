@@ -27,9 +27,14 @@ public final class Interpreter {
 
     public var limits = Limits()
     /// Program output (print, displayed values, help).
-    public var write: (String) -> Void = { text in fputs(text, stdout) }
+    /// Both first clear a progress or activity line left on the terminal, so text never starts mid-bar.
+    public var write: (String) -> Void = { text in
+        ProgressBar.clearPartialLine()
+        fputs(text, stdout)
+    }
     /// Reports that are not program output: `time`, "interrupted", diagnostics.
     public var writeError: (String) -> Void = { text in
+        ProgressBar.clearPartialLine()
         fflush(stdout)
         fputs(text, stderr)
     }
@@ -53,8 +58,6 @@ public final class Interpreter {
     public var displayValue: ((Value) -> Void)?
     /// Called with each figure a builtin writes (path, SVG text): the report puts them inline.
     public var figureWritten: ((String, String) -> Void)?
-    /// Figures drawn so far (names `plot-N.svg` when no path is given).
-    public var figureCount = 0
 
     let globals = Scope(parent: nil)
     public private(set) var builtins: [String: Builtin] = [:]
@@ -273,13 +276,13 @@ public final class Interpreter {
 
         case .help(let name, let at):
             guard let name else {
-                write(Help.overview(self) + "\n")
+                write((Display.helpWidth.map { Display.wrap(Help.overview(self), width: $0) } ?? Help.overview(self)) + "\n")
                 return .normal
             }
             guard let text = Help.text(forName: name, in: self, scope: scope) else {
                 throw fail("no help for '\(name)'\(suggestion(for: name, in: scope))", at: at)
             }
-            write(text + "\n")
+            write((Display.helpWidth.map { Display.wrap(text, width: $0) } ?? text) + "\n")
             return .normal
         }
     }
@@ -289,7 +292,7 @@ public final class Interpreter {
         guard case .call(.variable("range", let nameAt), let argExprs, _) = iterable,
               case .builtin(let range)? = try? lookup("range", in: scope, at: nameAt), range.name == "range"
         else { return nil }
-        let args = try argExprs.map { CallArgument(label: $0.label, value: try evaluate($0.value, in: scope)) }
+        let args = try argExprs.map { CallArgument(label: $0.label, value: try evaluate($0.value, in: scope), at: $0.at) }
         do {
             let values = try range.check(args)
             return try CoreBuiltins.rangeBounds(Arguments(builtin: range, values: values, interpreter: self,
@@ -444,7 +447,7 @@ public final class Interpreter {
             let callee = try evaluate(calleeExpr, in: scope)
             var args: [CallArgument] = []
             args.reserveCapacity(argExprs.count)
-            for a in argExprs { args.append(CallArgument(label: a.label, value: try evaluate(a.value, in: scope))) }
+            for a in argExprs { args.append(CallArgument(label: a.label, value: try evaluate(a.value, in: scope), at: a.at)) }
             // Errors and call-stack lines point at the start of the call: `prune(…)` rather than its '('.
             return try callValue(callee, args, at: calleeExpr.start)
         case .index(let baseExpr, let keyExpr, let at):
@@ -557,7 +560,7 @@ public final class Interpreter {
                 return try builtin.body(Arguments(builtin: builtin, values: values, interpreter: self,
                                                   keywords: Set(args.compactMap(\.label))))
             } catch let error as RuntimeError {
-                throw fail(error.message, at: at)
+                throw fail(error.message, at: Interpreter.offendingArgument(error.message, args, params: builtin.params.map(\.name), callee: builtin.name) ?? at)
             } catch is InterruptedError {
                 throw interrupted(at: at) // a kernel saw the Ctrl-C flag
             } catch let failure as Failure {
@@ -572,6 +575,27 @@ public final class Interpreter {
         }
     }
 
+    /// Where an argument error of a call to `callee` points: the argument its message names
+    /// (`bad argument #2`, `bad argument 'seed'`, `unknown keyword argument 'sed'`, `… given
+    /// twice`, the first surplus one of `too many arguments`); nil (the callee) otherwise.
+    static func offendingArgument(_ message: String, _ args: [CallArgument], params: [String], callee: String) -> Int? {
+        guard message.contains(" to '\(callee)'") else { return nil }
+        let positional = args.filter { $0.label == nil }
+        func labelled(_ name: String) -> Int? { args.first { $0.label == name }?.at }
+        if message.hasPrefix("too many arguments") {
+            return positional.count > params.count ? positional[params.count].at : nil
+        }
+        if let r = message.range(of: "argument '") {
+            let name = message[r.upperBound...].prefix { $0 != "'" }
+            return labelled(String(name))
+        }
+        if message.hasPrefix("bad argument #"), let n = Int(message.dropFirst("bad argument #".count).prefix { $0.isNumber }), n >= 1 {
+            if n - 1 < positional.count { return positional[n - 1].at }
+            if n - 1 < params.count { return labelled(params[n - 1]) }
+        }
+        return nil
+    }
+
     private func callUser(_ function: UserFunction, _ args: [CallArgument], at: Int) throws -> Value {
         let decl = function.decl
         guard callStack.count < limits.maxCallDepth else {
@@ -581,7 +605,7 @@ public final class Interpreter {
         do {
             slots = try bindArguments(args, paramNames: decl.params.map(\.name), variadicIndex: nil, callee: function.name)
         } catch let error as RuntimeError {
-            throw fail(error.message, at: at)
+            throw fail(error.message, at: Interpreter.offendingArgument(error.message, args, params: decl.params.map(\.name), callee: function.name) ?? at)
         }
         for (i, param) in decl.params.enumerated() where slots[i] == nil && param.defaultValue == nil {
             throw fail("missing argument #\(i + 1) '\(param.name)' to '\(function.name)'", at: at)

@@ -14,6 +14,12 @@ struct TerminalProgress: ProgressReporter {
     }
 }
 
+/// Where bars draw instead of the terminal: the Jupyter kernel shows each bar as one display
+/// updated in place. `bar` tells the bars apart; `final` is the completed bar's last draw.
+protocol ProgressSurface: AnyObject, Sendable {
+    func draw(_ line: String, bar: ObjectIdentifier, final: Bool)
+}
+
 /// A progress bar on stderr:
 ///
 ///     let p = ProgressBar(label: "topometrics", total: 100, unit: "steps")
@@ -26,9 +32,18 @@ public final class ProgressBar: ProgressStage, @unchecked Sendable {
     nonisolated(unsafe) public static var forceEnabled: Bool?
     /// Where bars and activity lines are drawn (stderr; tests capture it).
     nonisolated(unsafe) public static var sink: @Sendable (String) -> Void = { text in FileHandle.standardError.write(Data(text.utf8)) }
+    /// Set by the Jupyter kernel: bars draw there (whatever stderr is) instead of on stderr.
+    nonisolated(unsafe) static var surface: ProgressSurface?
     /// When any bar last drew (seconds since the reference date), so `Activity` stays quiet
     /// while a real bar is showing.
     static let lastDrawn = Mutex(0.0)
+    /// Whether an unfinished bar or activity line is on the terminal (the cursor at its end).
+    static let partialLine = Atomic<Bool>(false)
+
+    /// Clears an unfinished bar or activity line before other output; the next draw redraws it.
+    public static func clearPartialLine() {
+        if partialLine.exchange(false, ordering: .relaxed) { sink("\r\u{1B}[K") }
+    }
 
     private struct State {
         var done = 0
@@ -48,7 +63,7 @@ public final class ProgressBar: ProgressStage, @unchecked Sendable {
         self.label = label
         self.total = max(0, total)
         self.unit = unit
-        self.enabled = ProgressBar.forceEnabled ?? (isatty(2) == 1)
+        self.enabled = ProgressBar.forceEnabled ?? (ProgressBar.surface != nil || isatty(2) == 1)
     }
 
     /// Whether this bar draws (a terminal, not silenced); callers print plain lines otherwise.
@@ -105,6 +120,11 @@ public final class ProgressBar: ProgressStage, @unchecked Sendable {
 
     private func draw(_ line: String, final: Bool) {
         ProgressBar.lastDrawn.withLock { $0 = Date().timeIntervalSinceReferenceDate }
+        if let surface = ProgressBar.surface {
+            surface.draw(line, bar: ObjectIdentifier(self), final: final)
+            return
+        }
+        ProgressBar.partialLine.store(!final, ordering: .relaxed)
         ProgressBar.sink("\r\u{1B}[K" + line + (final ? "\n" : ""))
     }
 
@@ -157,6 +177,7 @@ public final class Activity: @unchecked Sendable {
             guard !s.ended else { return false }
             if !barIsShowing {
                 s.drew = true
+                ProgressBar.partialLine.store(true, ordering: .relaxed)
                 ProgressBar.sink("\r\u{1B}[K\(label)… " + ProgressBar.seconds(Date().timeIntervalSince(start)))
             }
             return true
@@ -170,7 +191,7 @@ public final class Activity: @unchecked Sendable {
             defer { s.ended = true }
             return s.drew && !s.ended
         }
-        if clear { ProgressBar.sink("\r\u{1B}[K") }
+        if clear, ProgressBar.partialLine.exchange(false, ordering: .relaxed) { ProgressBar.sink("\r\u{1B}[K") }
     }
 
     deinit { end() }

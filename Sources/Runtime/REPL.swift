@@ -33,13 +33,25 @@ public final class REPL {
 
     /// `mge` entry point: `mge`, `mge file.mge`, `mge -i file.mge`; stdin that is not a terminal runs as a script.
     public static func main(_ arguments: [String]) -> Int32 {
+        if arguments.first == "--install-kernel" { return JupyterFrontEnd.installKernel(Array(arguments.dropFirst())) }
+        if arguments.first == "--kernel" {
+            guard arguments.count == 2 else {
+                fputs("usage: mge --kernel connection.json   (Jupyter starts it so; see mge --install-kernel)\n", stderr)
+                return 64
+            }
+            return JupyterFrontEnd.runKernel(connectionFile: arguments[1])
+        }
         var interactive = false
         var files: [String] = []
         for arg in arguments {
             switch arg {
             case "-i": interactive = true
             case "-h", "--help":
-                print("usage: mge [-i] [file.mge]   (no file: interactive prompt; -i: run the file, then prompt)")
+                print("""
+                    usage: mge [-i] [file.mge]   (no file: interactive prompt; -i: run the file, then prompt)
+                           mge --install-kernel [--user | --prefix DIR | --sys-prefix]   (the Jupyter kernelspec "mge")
+                           mge --kernel connection.json   (the Jupyter kernel; Jupyter starts it)
+                    """)
                 return 0
             case "--version":
                 print("mge \(mgeVersion)")
@@ -72,7 +84,10 @@ public final class REPL {
     public func loop() -> Int32 {
         // Wide tables wrap at the terminal's width.
         var size = winsize()
-        if isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 40 { Display.tableWidth = Int(size.ws_col) }
+        if isatty(1) == 1, ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 40 {
+            Display.tableWidth = Int(size.ws_col)
+            Display.helpWidth = Int(size.ws_col)
+        }
         print(REPL.banner)
         fflush(stdout)
         setUpLineEditing()
@@ -94,8 +109,6 @@ public final class REPL {
             let line = String(cString: raw)
             free(raw)
             if !line.allSatisfy(\.isWhitespace) {
-                add_history(line)
-                saveHistory()
                 blankLines = 0
             } else {
                 blankLines += 1
@@ -105,6 +118,12 @@ public final class REPL {
             let parsed = Parser.parse(Source(name: "<repl>", text: buffer))
             // Keep reading while something is open; two blank lines in a row give up and show the error.
             if parsed.isIncomplete, blankLines < 2 { continue }
+            // A multi-line block is one history entry (recalled whole with the up arrow).
+            let entry = buffer.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !entry.isEmpty {
+                add_history(entry)
+                saveHistory()
+            }
             buffer = ""
             blankLines = 0
             if !parsed.diagnostics.isEmpty {
@@ -161,7 +180,10 @@ public final class REPL {
         stifle_history(2000)
         if FileManager.default.fileExists(atPath: historyPath) { read_history(historyPath) }
         let interpreter = self.interpreter
-        ReplCallbacks.complete = { text in REPL.completions(for: text, in: interpreter) }
+        ReplCallbacks.complete = { text in
+            let line = mge_line_buffer().map { String(cString: $0) } ?? ""
+            return REPL.completions(for: text, in: interpreter, code: line, cursor: line.unicodeScalars.count)
+        }
         mge_set_word_break_characters(strdup(" \t\n\"\\'`@$><=;|&{([,)]+-*/%:!?"))
         mge_set_completion_function { text, _, _ in
             guard let text else { return nil }
@@ -172,7 +194,7 @@ public final class REPL {
             // After a unique function name, open the call; after a field, nothing; else a space.
             if let single, let value = ReplCallbacks.lookup?(single), value.typeName == "function" {
                 mge_set_completion_append_character(Int32(UInt8(ascii: "(")))
-            } else if single?.contains(".") == true {
+            } else if single?.contains(".") == true || single?.hasSuffix(": ") == true {
                 mge_set_completion_append_character(0)
             } else {
                 mge_set_completion_append_character(Int32(UInt8(ascii: " ")))
@@ -215,8 +237,48 @@ public final class REPL {
 
     // MARK: - Completion
 
-    /// Candidates for the word before the cursor: names, keywords, or `base.field` paths.
-    public static func completions(for text: String, in interpreter: Interpreter) -> [String] {
+    /// Candidates for the word before the cursor: names, keywords, or `base.field` paths; inside
+    /// a call's brackets (`code` up to `cursor`, a count of Unicode scalars) also the function's
+    /// keyword arguments, as `name: `.
+    public static func completions(for text: String, in interpreter: Interpreter, code: String = "", cursor: Int? = nil) -> [String] {
+        let keywords = text.contains(".") ? [] : keywordArguments(startingWith: text, code: code, cursor: cursor, in: interpreter)
+        return keywords + nameCompletions(for: text, in: interpreter)
+    }
+
+    /// `label: ` for each parameter of the innermost call open before the cursor whose name
+    /// starts with `prefix`.
+    static func keywordArguments(startingWith prefix: String, code: String, cursor: Int?, in interpreter: Interpreter) -> [String] {
+        let scalars = Array(code.unicodeScalars)
+        var i = min(max(0, cursor ?? scalars.count), scalars.count) - prefix.unicodeScalars.count
+        var depth = 0
+        while i > 0 {
+            i -= 1
+            switch scalars[i] {
+            case ")", "]", "}": depth += 1
+            case "[", "{": depth -= 1
+            case "(":
+                if depth == 0 {
+                    var start = i
+                    while start > 0, scalars[start - 1] == "_" || scalars[start - 1].properties.isAlphabetic || ("0"..."9").contains(scalars[start - 1]) { start -= 1 }
+                    var name = String.UnicodeScalarView()
+                    name.append(contentsOf: scalars[start..<i])
+                    let names: [String]
+                    switch interpreter.lookupGlobal(String(name)) {
+                    case .builtin(let b)?: names = b.params.filter { !$0.isVariadic && !$0.isKeywords }.map(\.name)
+                    case .function(let f)?: names = f.decl.params.map(\.name)
+                    default: names = []
+                    }
+                    return names.filter { $0.hasPrefix(prefix) }.map { $0 + ": " }
+                }
+                depth -= 1
+            default: break
+            }
+            if depth < 0 { return [] }
+        }
+        return []
+    }
+
+    private static func nameCompletions(for text: String, in interpreter: Interpreter) -> [String] {
         if let dot = text.lastIndex(of: ".") {
             let basePath = String(text[..<dot])
             let prefix = String(text[text.index(after: dot)...])

@@ -49,7 +49,10 @@ public final class Report {
         interpreter.statementStarted = { [unowned self] offset in self.startCell(at: offset) }
         interpreter.write = { [unowned self] text in write(text); self.append(.text(text)) }
         interpreter.displayValue = { [unowned self] value in
-            if case .native(let table as TableObject) = value {
+            if case .native(let figure as FigureObject) = value {
+                write(figure.display(long: false) + "\n")
+                self.append(.figure(path: figure.title.isEmpty ? "figure" : figure.title, svg: figure.svg))
+            } else if case .native(let table as TableObject) = value {
                 write(table.display(long: false) + "\n")
                 self.append(.table(table.table))
             } else if let text = Display.cell(value) {
@@ -137,7 +140,8 @@ public final class Report {
         table { border-collapse: collapse; font-size: 13px; margin: 0.4em 0; }
         th, td { padding: 2px 10px; border-bottom: 1px solid #e3e3e3; } th { text-align: left; background: #f7f7f7; }
         td.num { text-align: right; font-variant-numeric: tabular-nums; } .shape { color: #666; font-size: 12px; }
-        figure { margin: 0.6em 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
+        figure { margin: 0.6em 0; overflow-x: auto; } figure svg { border: 1px solid #eee; }
+        .wide { overflow-x: auto; }
         figcaption { color: #666; font-size: 12px; }
         """
 
@@ -172,14 +176,14 @@ public final class Report {
 
     private func htmlTable(_ table: Table) -> String {
         let shown = min(table.rowCount, Report.tableRows)
-        var out = "<div class=\"shape\">table \(grouped(table.rowCount)) rows × \(table.columnCount) columns</div>\n<table>\n<tr>"
+        var out = "<div class=\"shape\">table \(grouped(table.rowCount)) rows × \(table.columnCount) columns</div>\n<div class=\"wide\"><table>\n<tr>"
         out += table.names.map { "<th>\(Report.escape($0))</th>" }.joined() + "</tr>\n"
         for r in 0..<shown {
             out += "<tr>" + table.columns.map { c in
                 "<td\(c.isNumeric ? " class=\"num\"" : "")>\(Report.escape(TableObject.cell(c, r)))</td>"
             }.joined() + "</tr>\n"
         }
-        out += "</table>\n"
+        out += "</table></div>\n"
         if shown < table.rowCount { out += "<div class=\"shape\">… \(grouped(table.rowCount - shown)) more rows</div>\n" }
         return out
     }

@@ -27,6 +27,7 @@ public enum ScriptRunner {
                                written: set the file aside and run every point again
           --report out.html    write a notebook page of the run: each statement, its output and
                                figures inline (out.md: Markdown with the figures beside it)
+          --notebook out.ipynb write the executed Jupyter notebook (cells split at `# %%` lines)
 
         """
 
@@ -38,6 +39,7 @@ public enum ScriptRunner {
         var sweep = SweepSettings()
         var files: [String] = []
         var reportPath: String?
+        var notebookPath: String?
         /// Kernel threads (a --jobs worker gets its share of the cores); nil: every core.
         var threads: Int?
     }
@@ -86,6 +88,10 @@ public enum ScriptRunner {
                     let path = try value(arg)
                     guard !path.isEmpty else { throw UsageError(message: "--report needs a file name (report.html or report.md)") }
                     o.reportPath = path
+                case "--notebook":
+                    let path = try value(arg)
+                    guard path.lowercased().hasSuffix(".ipynb") else { throw UsageError(message: "--notebook needs a file name ending in .ipynb, got '\(path)'") }
+                    o.notebookPath = path
                 case "--sweep-worker": // internal: a --jobs worker process
                     guard let n = Int(try value(arg)) else { throw UsageError(message: "--sweep-worker expects a sweep number") }
                     o.sweep.mode = .worker(ordinal: n)
@@ -132,6 +138,16 @@ public enum ScriptRunner {
             ProgressBar.forceEnabled = false
         }
         if let threads = options.threads { Parallel.threads = threads }
+        if let notebookPath = options.notebookPath {
+            guard options.reportPath == nil else {
+                fputs("mge-script: --report and --notebook do not go together (the notebook is the report)\n", stderr)
+                return 64
+            }
+            installStopHandlers()
+            let code = NotebookRecorder.run(source, in: interpreter, keepGoing: options.keepGoing, writingTo: notebookPath)
+            let signal = stopSignal.load(ordering: .relaxed)
+            return code == exitCode(.interrupted) && signal != 0 ? 128 + signal : code
+        }
         guard let reportPath = options.reportPath else {
             return runAsScript(source, in: interpreter, keepGoing: options.keepGoing)
         }

@@ -19,6 +19,12 @@ public struct DrawingOptions: Sendable {
     public static let fontSizeRange = minimumFontSize ... 48.0
 }
 
+/// A figure that does not lay out at the size and font asked for.
+public struct DrawingDoesNotFit: Error, Sendable {
+    /// One sentence per problem.
+    public let problems: [String]
+}
+
 /// One panel of a figure: an unrolled (multipartite) graph, or per-layer bipartite graphs side by side.
 public struct DrawingPanel {
     public enum Content {
@@ -164,6 +170,19 @@ public enum GraphDrawing {
     /// A figure of panel rows (each row's panels side by side), a title and a legend.
     /// - Complexity: O(n + m) to aggregate edges, output O(nodes drawn + `maxLines`).
     public static func svg(rows: [[DrawingPanel]], title: String? = nil, options: DrawingOptions = DrawingOptions()) -> String {
+        render(rows: rows, title: title, options: options).svg
+    }
+
+    /// Like `svg(rows:title:options:)`, but refuses a figure that did not lay out (a panel with
+    /// no room left for its graph at this size and font) instead of returning it half empty.
+    public static func checkedSVG(rows: [[DrawingPanel]], title: String? = nil, options: DrawingOptions = DrawingOptions()) throws(DrawingDoesNotFit) -> String {
+        let (svg, problems) = render(rows: rows, title: title, options: options)
+        guard problems.isEmpty else { throw DrawingDoesNotFit(problems: problems) }
+        return svg
+    }
+
+    /// The figure and what could not be laid out in it.
+    static func render(rows: [[DrawingPanel]], title: String?, options: DrawingOptions) -> (svg: String, problems: [String]) {
         let fs = max(options.fontSize, DrawingOptions.minimumFontSize)
         let width = options.width
         var colours = LayerColours()
@@ -215,7 +234,7 @@ public enum GraphDrawing {
         if let title { canvas.text(width / 2, fs * 1.7, PanelRenderer.fit(title, width: width - 2 * fs, size: fs * 1.4), size: fs * 1.4, weight: "600") }
         let needs = drawPanels(height: height, legendHeight: legendHeight, on: &canvas)
         Legend.draw(colours: colours, hasInput: hasInput, needs: needs, top: height - legendHeight, width: width, fontSize: fs, on: &canvas)
-        return canvas.document()
+        return (canvas.document(), canvas.problems)
     }
 
     /// Panels side by side in one row.

@@ -24,6 +24,8 @@ enum ElementRole {
 struct DrawingCanvas {
     let width: Double, height: Double
     var body: [String] = []
+    /// What could not be laid out (a panel left without room for its graph), one sentence each.
+    var problems: [String] = []
 
     /// Width of `text` at `size` px in DejaVu Sans (the figure's first font), from per-class
     /// advances (digits 0.64 em, `×` 0.84, narrow punctuation 0.32…), rounded up a little so

@@ -197,7 +197,12 @@ struct PanelRenderer {
             guard let place else { continue }
             canvas.text(place.x, areaBottom + fs * 0.4 + Double(place.level + 1) * lineHeight - fs * 0.2, item.text, size: fs, colour: "#555555")
         }
-        guard areaBottom - areaTop > fs * 2 else { return needs }
+        guard areaBottom - areaTop > fs * 2 else {
+            let name = panel.title.isEmpty ? "a panel" : "panel \"\(panel.title)\""
+            canvas.problems.append("\(name) has no room for its graph: its title and \(topPlaced.levels + bottomPlaced.levels) rows of labels "
+                + "take its whole \(Int(frame.height.rounded())) px height")
+            return needs
+        }
         let columns = layout(centres, top: areaTop, bottom: areaBottom)
         drawEdges(columns, areaTop: areaTop, on: &canvas)
         drawNodes(columns, on: &canvas)

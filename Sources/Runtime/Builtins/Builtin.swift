@@ -213,6 +213,8 @@ public struct Arguments {
 struct CallArgument {
     let label: String?
     let value: Value
+    /// Where the argument is written (nil for calls made from Swift), so an error about it points there.
+    var at: Int? = nil
 }
 
 /// Matches call arguments to parameters: positional first, then keywords; reports unknown keywords

@@ -10,7 +10,12 @@ import Kernels
 /// The one path rule of every builtin that takes a path: an empty path is refused (nil here)
 /// and a leading `~` is expanded.
 func checkedPath(_ text: String) -> String? {
-    text.isEmpty ? nil : (text as NSString).expandingTildeInPath
+    guard !text.isEmpty else { return nil }
+    // `~` is $HOME, as in the shell (Foundation would take the password database's home instead).
+    if text == "~" || text.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty {
+        return home + text.dropFirst()
+    }
+    return (text as NSString).expandingTildeInPath
 }
 
 /// A path argument under the path rule.

@@ -27,10 +27,14 @@ let graphBuiltins: [Builtin] = [
             example: "ls = rolled_channel(net);  topometrics(ls)") { args in
         .native(try NetworkLayers.encode(try args.native("net", as: NetworkObject.self).network, channel: true))
     },
-    Builtin("save", [Param("x", .oneOf([.native("graph"), .native("regression")])), Param("path", .string)], returns: "none",
-            summary: "Saves a graph as a compressed, checksummed .mgeg file, or a fitted regression as an XGBoost .json model "
-                + "(with its feature names and target), written atomically; load(path) reads either back.",
-            example: "save(g, \"resnet20-erk-0.98.mgeg\");  save(f, \"accuracy-model.json\")") { args in
+    Builtin("save", [Param("x", .oneOf([.native("graph"), .native("regression"), .native("figure")])), Param("path", .string)], returns: "none",
+            summary: "Saves a graph as a compressed, checksummed .mgeg file, a fitted regression as an XGBoost .json model "
+                + "(with its feature names and target), or a figure (from draw or plot without a path) as .svg or .png, written atomically; load(path) reads graphs and models back.",
+            example: "save(g, \"resnet20-erk-0.98.mgeg\");  save(f, \"accuracy-model.json\");  save(draw(g), \"g.png\")") { args in
+        if case .native(let figure as FigureObject) = args["x"] {
+            try Figures.write(figure.svg, args, "path", fallbackSize: (1600, 960))
+            return .none
+        }
         if case .native(let model as RegressionObject) = args["x"] {
             return try Fitting.save(model, args)
         }
@@ -59,26 +63,20 @@ let graphBuiltins: [Builtin] = [
             example: "export_degrees(g, \"degrees.safetensors\")") { args in
         try GraphArguments.writeGraph(args, "g", extensions: ["safetensors"], what: "a safetensors file") { try $0.exportDegrees(to: $1) }
     },
-    Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .string),
+    Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .optional(.string), default: Value.none),
                      Param("encoding", .string, default: .string("unrolled")), Param("title", .optional(.string), default: Value.none),
                      Param("width", .optional(.number), default: Value.none), Param("height", .optional(.number), default: Value.none),
                      Param("font_size", .optional(.number), default: Value.none),
-                     Param("highlight", .optional(.oneOf([.native("nodes"), .list])), default: Value.none)],
-            returns: "none",
-            summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; highlight: a node set (or a list of them) drawn over a faded graph.",
-            example: "draw(toy(), \"toy.png\", encoding: \"all\");  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
-        let path = try filePath(args, "path", extensions: ["svg", "png"], what: "a figure")
+                     Param("highlight", .optional(.oneOf([.native("nodes"), .list])), default: Value.none),
+                     Param("preset", .optional(.string), default: Value.none)],
+            returns: "figure or none",
+            summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; preset: \"slide\" is 1920×1080 with 24 px labels. A size and font where a panel's graph gets no room is refused with what to change. highlight: a node set (or a list of them) drawn over a faded graph. Without a path it returns the figure (shown inline in a notebook; save(fig, \"x.png\") writes it).",
+            example: "draw(toy(), \"toy.png\", encoding: \"all\");  fig = draw(g);  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
         let title = args.optional("title").map(Display.plain)
         let options = try GraphDrawings.options(args)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
-        if (path as NSString).pathExtension.lowercased() == "png" {
-            let size = GraphDrawing.size(of: svg) ?? (options.width, options.height ?? options.width * 0.6)
-            try cancellable(isWrite: true) { try GraphDrawing.writePNG(svg, width: Int(size.width.rounded()), height: Int(size.height.rounded()), to: path) }
-        } else {
-            try cancellable(isWrite: true) { try GraphDrawing.write(svg, to: path) }
-        }
-        reportWrite(path, file: path, args)
-        args.interpreter.figureWritten?(path, svg)
+        guard args.optional("path") != nil else { return .native(FigureObject(svg: svg, title: title ?? "")) }
+        try Figures.write(svg, args, "path", fallbackSize: (options.width, options.height ?? options.width * 0.6))
         return .none
     },
 ]
@@ -185,10 +183,27 @@ enum GraphDrawings {
             }
             return v
         }
+        if let preset = args.optional("preset") {
+            guard case .string("slide") = preset else { throw args.bad("preset", "expected \"slide\" (1920×1080, 24 px labels), got \(Display.inline(preset))") }
+            options.width = 1920; options.height = 1080; options.fontSize = 24
+        }
         if let w = try number("width", DrawingOptions.widthRange) { options.width = w }
-        options.height = try number("height", DrawingOptions.heightRange)
+        if let h = try number("height", DrawingOptions.heightRange) { options.height = h }
         if let f = try number("font_size", DrawingOptions.fontSizeRange) { options.fontSize = f }
         return options
+    }
+
+    /// The figure, or an error saying what to change when a panel's graph got no room.
+    static func checked(_ rows: [[DrawingPanel]], title: String? = nil, options: DrawingOptions, args: Arguments) throws -> String {
+        do {
+            return try GraphDrawing.checkedSVG(rows: rows, title: title, options: options)
+        } catch {
+            let size = "\(Int(options.width))×\(options.height.map { String(Int($0)) } ?? "auto") px"
+            let taller = options.height.map { "height: \(Int(min($0 * 2, DrawingOptions.heightRange.upperBound)))" } ?? "a height"
+            throw RuntimeError("the figure does not fit at \(size) with font_size \(Display.float(options.fontSize)): "
+                + error.problems.joined(separator: "; ")
+                + ". Use a bigger canvas (\(taller)), a smaller font_size, or fewer layers per figure (one encoding: encoding: \"rolled\"; one layer: draw(rolled(net)[0]))")
+        }
     }
 
     /// The highlight: argument as node ids of `graph`.
@@ -227,14 +242,14 @@ enum GraphDrawings {
                 panel = .unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
             }
             panel.highlight = try highlight(args, graph: g)
-            return GraphDrawing.svg(panels: [panel], options: options)
+            return try checked([[panel]], options: options, args: args)
         case .native(let ls as LayersObject):
             guard encoding == "unrolled" else {
                 throw args.bad("encoding", "a layer list is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
             let subtitle = ls.encoding == "rolled-channel" ? channelSubtitle : rolledSubtitle
-            return GraphDrawing.svg(panels: [.layers(ls.layers.map(\.graph), title: title ?? "\(ls.encoding) (\(ls.layers.count) layers)", subtitle: subtitle)],
-                                    options: options)
+            return try checked([[.layers(ls.layers.map(\.graph), title: title ?? "\(ls.encoding) (\(ls.layers.count) layers)", subtitle: subtitle)]],
+                           options: options, args: args)
         case .native(let net as NetworkObject):
             guard encodings.contains(encoding) else {
                 let hint = closestName(to: encoding, among: encodings).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
@@ -250,15 +265,15 @@ enum GraphDrawings {
                 return .layers(ls.layers.map(\.graph), title: panelTitle, subtitle: channel ? channelSubtitle : rolledSubtitle)
             }
             switch encoding {
-            case "unrolled": return GraphDrawing.svg(panels: [try unrolled(title ?? "\(name): unrolled (MGE)")], options: options)
-            case "rolled": return GraphDrawing.svg(panels: [try rolled(false, title ?? "\(name): rolled")], options: options)
-            case "rolled_channel": return GraphDrawing.svg(panels: [try rolled(true, title ?? "\(name): rolled-channel")], options: options)
+            case "unrolled": return try checked([[try unrolled(title ?? "\(name): unrolled (MGE)")]], options: options, args: args)
+            case "rolled": return try checked([[try rolled(false, title ?? "\(name): rolled")]], options: options, args: args)
+            case "rolled_channel": return try checked([[try rolled(true, title ?? "\(name): rolled-channel")]], options: options, args: args)
             default:
                 let r = try rolled(false, "rolled"), rc = try rolled(true, "rolled-channel"), u = try unrolled("unrolled (MGE)")
                 // Few layers: the two rolled encodings share a row above the MGE; many: one row each.
                 let layerCount = NetworkLayers.entries(net.network.architecture).count
                 let rows = layerCount <= 8 ? [[r, rc], [u]] : [[r], [rc], [u]]
-                return GraphDrawing.svg(rows: rows, title: title ?? "\(name): three encodings", options: options)
+                return try checked(rows, title: title ?? "\(name): three encodings", options: options, args: args)
             }
         default:
             throw args.bad("x", "graph, layers or network expected, got \(x.typeName)")

@@ -10,12 +10,12 @@ let plotBuiltins: [Builtin] = [
                      Param("x", .optional(.string), default: Value.none), Param("y", .optional(.string), default: Value.none),
                      Param("color", .optional(.oneOf([.string, .list])), default: Value.none),
                      Param("path", .optional(.string), default: Value.none), Param("diagonal", .bool, default: .bool(false))],
-            returns: "none",
+            returns: "figure or none",
             summary: "Draws a chart as SVG: kind \"scatter\", \"line\", \"bar\" or \"box\". plot(xs, ys, …) takes lists (x:, y: label the "
                 + "axes; color: one label per point splits the points into coloured series with a legend); plot(t, x: \"col\", y: \"col\", "
                 + "color: \"col\") takes a table's columns. Bars: xs are the labels, ys the lengths; boxes: xs label each value's group. "
-                + "diagonal: true draws y = x. Written to path (default plot-N.svg in the current folder); the path is shown. "
-                + "In mge-script --report the figure also appears inline.",
+                + "diagonal: true draws y = x. Written to path (.svg, or .png) when one is given; without a path it returns the figure "
+                + "(shown inline in a notebook and in mge-script --report; save(fig, \"x.svg\") writes it).",
             example: "plot(t, x: \"sparsity\", y: \"accuracy\", color: \"pruning\", path: \"acc.svg\");  plot(t.accuracy, f.predictions, diagonal: true)") { args in
         try Plotting.plot(args)
     },
@@ -93,18 +93,9 @@ enum Plotting {
             chart.labels = order
             chart.boxValues = order.map { members[$0] ?? [] }
         }
-        let interpreter = args.interpreter
-        interpreter.figureCount += 1
-        let path: String
-        if args.optional("path") != nil {
-            path = try filePath(args, "path", extensions: ["svg"], what: "an SVG file")
-        } else {
-            path = "plot-\(interpreter.figureCount).svg"
-        }
         let svg = chart.svg()
-        try tableError(args, "path") { try AtomicFile.write(Array(svg.utf8), to: (path as NSString).expandingTildeInPath) }
-        reportWrite(path, file: (path as NSString).expandingTildeInPath, args)
-        interpreter.figureWritten?(path, svg)
+        guard args.optional("path") != nil else { return .native(FigureObject(svg: svg, title: chart.title)) }
+        try Figures.write(svg, args, "path", fallbackSize: (800, 500))
         return .none
     }
 

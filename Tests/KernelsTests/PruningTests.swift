@@ -42,12 +42,14 @@ final class PruningTests: XCTestCase {
         }
     }
 
+    /// compat: reference (SPEC §2, the reference's rule); the default keeps round(k·n) per layer
+    /// (RandomPrunerCountTests).
     func testUniformRemovesExactlyRoundSNOverWeightsAndBiases() throws {
         let net = Network(architecture: ModelZoo.conv6(classes: 10), seed: 0)
         let weights = net.prunableCount
         let biases = net.architecture.parameters.filter { $0.role == .bias }.reduce(0) { $0 + $1.count }
         for s in [0.5, 0.9, 0.98] {
-            let report = try prune(net, .uniform, sparsity: s, seed: 3)
+            let report = try prune(net, .uniform, sparsity: s, seed: 3, options: PruneOptions(compat: .reference))
             let total = weights + biases
             let expected = total - Int((s * Double(total)).rounded(.toNearestOrEven))
             XCTAssertEqual(report.biasesRanked, biases)

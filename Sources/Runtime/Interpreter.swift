@@ -487,6 +487,10 @@ public final class Interpreter {
             // One row, without building every row's record as `elements` would.
             if case .string(let name) = key { return try field(base, name, at: at) }
             return .record(table.row(try listIndex(key, count: table.table.rowCount, at: at)))
+        case .native(let set as NodeSetObject):
+            // One node, without wrapping every node as `elements` would.
+            if case .string(let name) = key { return try field(base, name, at: at) }
+            return .native(NodeSetObject(set.graph, [set.nodes[try listIndex(key, count: set.nodes.count, at: at)]]))
         case .native(let object) where object.elements != nil:
             if case .string(let name) = key { return try field(base, name, at: at) }
             let items = object.elements ?? []
@@ -516,11 +520,13 @@ public final class Interpreter {
         case .string(let s):
             let chars = Array(s)
             return .string(String(chars[try range(chars.count)]))
+        case .native(let set as NodeSetObject):  // a node set stays a node set
+            return .native(NodeSetObject(set.graph, Array(set.nodes[try range(set.nodes.count)])))
         case .native(let object) where object.elements != nil:
             let items = object.elements ?? []
             return .list(Array(items[try range(items.count)]))
         default:
-            throw fail("cannot slice a \(base.typeName) value (lists, strings and layer lists can be sliced)", at: at)
+            throw fail("cannot slice a \(base.typeName) value (lists, strings, layer lists and node sets can be sliced)", at: at)
         }
     }
 

@@ -74,10 +74,23 @@ public final class GraphObject: NativeValue {
     /// for a graph whose origin is unknown (loaded from a file).
     public let modes: [(stage: String, compat: String)]
 
+    /// The network the graph was made from and its `version` then (nil: loaded from a file).
+    private weak var source: Network?
+    private let sourceVersion: Int
+
     public init(_ graph: Graph, encoding: String, layerName: String = "", layerKind: String = "",
-                modes: [(stage: String, compat: String)] = [], plan: UnrollPlan? = nil, networkLayers: [String] = []) {
+                modes: [(stage: String, compat: String)] = [], plan: UnrollPlan? = nil, networkLayers: [String] = [],
+                source: Network? = nil) {
         self.graph = graph; self.encoding = encoding; self.layerName = layerName; self.layerKind = layerKind
         self.modes = modes; self.plan = plan; self.networkLayers = networkLayers
+        self.source = source; sourceVersion = source?.version ?? 0
+    }
+
+    /// Set when the network the graph was made from has changed since (pruned, trained, loaded
+    /// into): the graph still shows the old edges. Shown by the display and `draw`.
+    public var staleness: String? {
+        guard let source, source.version != sourceVersion else { return nil }
+        return "stale: its network changed after this graph was made; make the graph again to see the change"
     }
 
     public var typeName: String { "graph" }
@@ -101,6 +114,7 @@ public final class GraphObject: NativeValue {
                 text += " (\(first.name) \(Tensor.describe(first.shape)) … \(last.name) \(Tensor.describe(last.shape)))"
             }
         }
+        if let staleness { text += "  (\(staleness))" }
         return long ? text + Display.longSummary(self) : text
     }
 

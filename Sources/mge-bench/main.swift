@@ -1,7 +1,8 @@
 // Benchmarks of the numeric kernels (run by scripts/bench-nn, always in release):
 // ResNet-20 forward+backward on a batch of 128, conv layers against OpenBLAS sgemm's own rate.
 // With `--prune NAME` (scripts/bench-prune): one pruner's time and peak memory instead;
-// with `--data-free`: the data-free pruners on every model.
+// with `--data-free`: the data-free pruners on every model; with `--conv-kernels`: dense
+// against sparse conv kernels per layer shape and density (how `ConvKernelChoice` was calibrated).
 import Foundation
 import Kernels
 import Runtime
@@ -69,6 +70,11 @@ let arguments = CommandLine.arguments
 let runs = arguments.firstIndex(of: "--runs").flatMap { Int(arguments[$0 + 1]) } ?? 7
 let model = arguments.firstIndex(of: "--model").map { arguments[$0 + 1] } ?? "resnet20"
 let batch = 128
+
+if arguments.contains("--conv-kernels") {
+    ConvKernelChoiceBench.run(runs: max(1, runs), batch: arguments.firstIndex(of: "--batch").flatMap { Int(arguments[$0 + 1]) } ?? batch)
+    exit(0)
+}
 
 if arguments.contains("--data-free") {
     do {

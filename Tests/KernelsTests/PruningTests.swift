@@ -42,12 +42,14 @@ final class PruningTests: XCTestCase {
         }
     }
 
+    /// compat: reference (SPEC §2, the reference's rule); the default keeps round(k·n) per layer
+    /// (RandomPrunerCountTests).
     func testUniformRemovesExactlyRoundSNOverWeightsAndBiases() throws {
         let net = Network(architecture: ModelZoo.conv6(classes: 10), seed: 0)
         let weights = net.prunableCount
         let biases = net.architecture.parameters.filter { $0.role == .bias }.reduce(0) { $0 + $1.count }
         for s in [0.5, 0.9, 0.98] {
-            let report = try prune(net, .uniform, sparsity: s, seed: 3)
+            let report = try prune(net, .uniform, sparsity: s, seed: 3, options: PruneOptions(compat: .reference))
             let total = weights + biases
             let expected = total - Int((s * Double(total)).rounded(.toNearestOrEven))
             XCTAssertEqual(report.biasesRanked, biases)
@@ -121,30 +123,47 @@ final class PruningTests: XCTestCase {
         XCTAssertEqual(report.layers.count, 22)
         XCTAssertEqual(report.params, 270_896)
         XCTAssertNotNil(report.epsilon)
+        // Paper mode: each layer's scores rank its weights (a random permutation), every kept
+        // weight above every removed one, exactly round(p·n) kept.
         let scores = try XCTUnwrap(report.scores)
         for (row, score) in zip(report.layers, scores) {
             XCTAssertEqual(row.parameter, score.name)
             let p = try XCTUnwrap(row.probability)
             let mask = net.masks[row.parameter]!
-            // ERK's scores are the uniform draws: kept exactly where the draw is below p.
-            XCTAssertEqual(mask, score.tensor.data.map { Double($0) < p ? 1 : 0 }, row.layer)
+            XCTAssertEqual(Set(score.tensor.data).count, mask.count, "\(row.layer): scores are a permutation")
+            let kept = zip(score.tensor.data, mask).filter { $1 == 1 }.map(\.0), removed = zip(score.tensor.data, mask).filter { $1 == 0 }.map(\.0)
+            XCTAssertGreaterThan(kept.min() ?? .infinity, removed.max() ?? -.infinity, row.layer)
+            XCTAssertEqual(kept.count, Int((p * Double(mask.count)).rounded(.toNearestOrEven)), row.layer)
+        }
+        // Reference mode: ERK's scores are the uniform draws, kept exactly where the draw is below p.
+        let referenceNet = resnet20()
+        let reference = try prune(referenceNet, .erk, sparsity: 0.98, seed: 1, options: PruneOptions(compat: .reference, keepScores: true))
+        for (row, score) in zip(reference.layers, try XCTUnwrap(reference.scores)) {
+            let p = try XCTUnwrap(row.probability)
+            XCTAssertEqual(referenceNet.masks[row.parameter]!, score.tensor.data.map { Double($0) < p ? 1 : 0 }, row.layer)
         }
         for s in [0.3, 0.9] {
-            let plain = resnet20(), scored = resnet20()
-            try prune(plain, .uniform, sparsity: s, seed: 1)
-            let uniform = try prune(scored, .uniform, sparsity: s, seed: 1, options: PruneOptions(keepScores: true))
-            XCTAssertEqual(plain.masks, scored.masks, "keeping scores must not change the mask")
-            let scores = try XCTUnwrap(uniform.scores)
-            let ranks = scores.flatMap { $0.tensor.data }
-            XCTAssertEqual(Set(ranks).count, ranks.count, "uniform scores are a permutation")
-            // Every kept weight outranks every removed one.
-            var keptMin = Float.infinity, removedMax = -Float.infinity
-            for (name, tensor) in scores where name.hasSuffix(".weight") {
-                for (score, m) in zip(tensor.data, scored.masks[name]!) {
-                    if m == 1 { keptMin = min(keptMin, score) } else { removedMax = max(removedMax, score) }
+            for compat in [PruneCompat.paper, .reference] {
+                let plain = resnet20(), scored = resnet20()
+                try prune(plain, .uniform, sparsity: s, seed: 1, options: PruneOptions(compat: compat))
+                let uniform = try prune(scored, .uniform, sparsity: s, seed: 1, options: PruneOptions(compat: compat, keepScores: true))
+                XCTAssertEqual(plain.masks, scored.masks, "keeping scores must not change the mask")
+                let scores = try XCTUnwrap(uniform.scores)
+                // Reference: one global ranking over weights and biases; paper: one per layer.
+                let groups = compat == .reference ? [scores.flatMap { $0.tensor.data }] : scores.map(\.tensor.data)
+                for ranks in groups { XCTAssertEqual(Set(ranks).count, ranks.count, "uniform scores are a permutation (\(compat))") }
+                // Every kept weight outranks every removed one (of its layer, in paper mode).
+                var worst: (keptMin: Float, removedMax: Float) = (.infinity, -.infinity)
+                for (name, tensor) in scores where name.hasSuffix(".weight") {
+                    var keptMin = Float.infinity, removedMax = -Float.infinity
+                    for (score, m) in zip(tensor.data, scored.masks[name]!) {
+                        if m == 1 { keptMin = min(keptMin, score) } else { removedMax = max(removedMax, score) }
+                    }
+                    if compat == .paper { XCTAssertGreaterThan(keptMin, removedMax, name) }
+                    worst = (min(worst.keptMin, keptMin), max(worst.removedMax, removedMax))
                 }
+                if compat == .reference { XCTAssertGreaterThan(worst.keptMin, worst.removedMax) }
             }
-            XCTAssertGreaterThan(keptMin, removedMax)
         }
     }
 

@@ -64,6 +64,40 @@ final class ThreadCountTests: XCTestCase {
         }
     }
 
+    /// A net sparse enough (ERK 0.95) that the cost model runs some convs on the sparse kernels.
+    static func sparseNetwork() throws -> Network {
+        let architecture = try ModelZoo.sequential([
+            .conv(inChannels: 3, outChannels: 32, kernel: 3, stride: 1, padding: 1, groups: 1, bias: false, name: nil), .batchNorm(name: nil), .relu,
+            .conv(inChannels: 32, outChannels: 64, kernel: 3, stride: 2, padding: 1, groups: 1, bias: false, name: nil), .batchNorm(name: nil), .relu,
+            .conv(inChannels: 64, outChannels: 64, kernel: 3, stride: 2, padding: 1, groups: 1, bias: false, name: nil), .batchNorm(name: nil), .relu,
+            .avgPool(kernel: 8), .flatten, .linear(inFeatures: 64, outFeatures: 10, bias: true, name: nil),
+        ], input: [3, 32, 32])
+        let net = Network(architecture: architecture, seed: 3)
+        try prune(net, .erk, sparsity: 0.95, seed: 1)
+        return net
+    }
+
+    /// Training (forward, backward, SGD on the chosen dense or sparse kernels) and evaluation
+    /// give the same bits with 1, 2 and 3 threads: a `--jobs` worker trains what one process does.
+    func testTrainingAndEvaluationGiveTheSameBitsWithAnyThreadCount() throws {
+        let data = try Dataset.synthetic(classes: 10, n: 64, seed: 6)
+        var runs: [(weights: [[Float]], evaluation: EvaluationResult)] = []
+        for threads in [1, 2, 3] {
+            Parallel.threads = threads
+            let net = try Self.sparseNetwork()
+            var options = TrainingOptions.recipe(for: net.architecture, data: data)
+            options.epochs = 1; options.batchSize = 32; options.seed = 2
+            _ = try Trainer(network: net, data: data, options: options).run()
+            let weights = net.architecture.parameters.map { net.parameters[$0.name]?.data ?? [] }
+            runs.append((weights, try Evaluation.evaluate(net, on: data)))
+        }
+        for (i, threads) in [2, 3].enumerated() {
+            XCTAssertTrue(runs[i + 1].weights == runs[0].weights, "trained weights with 1 and \(threads) threads")
+            XCTAssertEqual(runs[i + 1].evaluation.loss.bitPattern, runs[0].evaluation.loss.bitPattern, "evaluate loss with 1 and \(threads) threads")
+        }
+        XCTAssertTrue(runs[0].evaluation.loss.isFinite)
+    }
+
     func testDeterministicReductionCombinesChunksInOrder() {
         // Summing 1e16, then many 1s, in chunk order: a different grouping would give another
         // Double. The result must be the same for every thread count.

@@ -169,10 +169,11 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(try SafeTensors.readDictionary(path: path)["run.epoch"]?.integers, [1])
 
         // A fresh network and the same call again: resumes after epoch 1 and ends bit-identical,
-        // even where this process would pick the other conv kernels (as a new process timing
-        // them afresh might): the checkpoint's kernel choices are imposed.
+        // even where this build's cost model would pick the other conv kernels (as a build with
+        // other constants, or an older timed one, might have): the checkpoint's choices are imposed.
         XCTAssertNotNil(try SafeTensors.readDictionary(path: path).keys.first { $0.hasPrefix("kernels.") })
-        ConvKernelChoice.invertRemembered()
+        ConvKernelChoice.invertedForTesting = true
+        defer { ConvKernelChoice.invertedForTesting = false }
         let resumedNet = try Self.prunedNet()
         let resumed = try Trainer(network: resumedNet, data: data, options: Self.options(straight, data, epochs: 2), checkpoint: path).run()
         XCTAssertEqual(resumed.resumedEpochs, 1)

@@ -76,7 +76,7 @@ final class GraphBuiltinsTests: XCTestCase {
         print(rc[0].nodes, rc[0].edges, rc[3].layer, len(rc))
         print(summary(rc)[3].kind)
         """)
-        XCTAssertEqual(out, "9 convs1.0 linear.6 512\n3 conv total 45022\n3 2 block.shortcut.0 5\nresidual\n", s.err)
+        XCTAssertEqual(out, "9 convs1.0 linear.6 512\n3 conv total 45222\n3 2 block.shortcut.0 5\nresidual\n", s.err)
     }
 
     /// The grouped computation gives exactly the kernel's single-call record.

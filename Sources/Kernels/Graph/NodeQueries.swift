@@ -76,6 +76,22 @@ extension Graph {
         return partitions.first.map { Array($0.range).filter { reaches[$0] } } ?? []
     }
 
+    /// Splits nodes of the input partition into image pixels and nodes of the zero-padding ring
+    /// `padding` wide around each channel (the unrolled input keeps the first convs' padding:
+    /// they are constant zeros, not pixels of the image). Nodes of other partitions count as image.
+    /// - Complexity: O(nodes given).
+    public func separatingPaddingRing(_ nodes: [Int], padding: Int) -> (image: [Int], ring: [Int]) {
+        guard padding > 0, let input = partitions.first, input.shape.count == 3 else { return (nodes, []) }
+        let (h, w) = (input.shape[1], input.shape[2])
+        var image: [Int] = [], ring: [Int] = []
+        for v in nodes {
+            guard input.range.contains(v) else { image.append(v); continue }
+            let k = v - input.start, r = (k % (h * w)) / w, c = k % w
+            if r < padding || r >= h - padding || c < padding || c >= w - padding { ring.append(v) } else { image.append(v) }
+        }
+        return (image, ring)
+    }
+
     /// Up to `limit` directed paths from `source` to `target`, each as its node ids in order,
     /// found depth-first in id order. Only nodes that can still reach `target` are entered, so
     /// every branch explored ends in a path.

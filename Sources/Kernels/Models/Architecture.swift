@@ -70,6 +70,12 @@ public struct ParameterSpec: Equatable, Sendable {
     /// `parameters()` as opposed to its buffers).
     public var isLearnable: Bool { role != .runningMean && role != .runningVar }
     public var count: Int { shape.reduce(1, *) }
+    /// Names the random stream of this parameter's initial values and random masks when it is not
+    /// `name`: a `sequential` net's parameters draw from their module's position (`"3.weight"`),
+    /// so naming a module changes neither its initial weights nor its masks.
+    public internal(set) var stream: String? = nil
+    /// The random stream key: `stream`, else the name.
+    public var streamName: String { stream ?? name }
 }
 
 public struct Architecture: Sendable {

@@ -57,6 +57,8 @@ final class FirstOrderPass<S: NNScalar> {
     /// Weight gradients of every weight, kept or not (dynamic sparse training reads the dense
     /// gradient); the forward and input gradients still follow the masks.
     private let denseWeightGradients: Bool
+    /// Kernel choices imposed on this pass (a resumed run's), by weight name.
+    private var pinnedChoices: [String: (sparse: Int, known: Int)] = [:]
 
     /// - Parameters:
     ///   - parameters: every conv/linear weight (effective, w ⊙ m) and bias and every batch-norm
@@ -66,7 +68,7 @@ final class FirstOrderPass<S: NNScalar> {
     ///   - forBackward: keep what `backward` reads; false for a forward-only pass (evaluation,
     ///     a loss), which then frees every activation after its last reader.
     ///   - sparseKernels: let conv layers whose kept fraction is below
-    ///     `ConvKernelChoice.densityLimit` run on the sparse kernels when measured faster. The
+    ///     `ConvKernelChoice.densityLimit` run on the sparse kernels where its cost model picks them. The
     ///     kept pattern is `masks[weight name]` (non-zero = kept), else — forward-only passes —
     ///     the weight's non-zeros. With a mask, weight gradients are produced for kept weights
     ///     only (0 elsewhere) unless `denseWeightGradients`. Tangent (Hessian-vector) terms always run dense.
@@ -159,10 +161,10 @@ final class FirstOrderPass<S: NNScalar> {
                 let g = geometry(c, node)
                 let w = try parameter(node.name + ".weight"), wDot = tangent(node.name + ".weight")
                 var out: [S]? = nil
-                Self.convolve(g, x, w, into: &out, taps: sparse(node.name + ".weight"))
+                Self.convolve(g, x, w, into: &out, taps: sparse(node.name + ".weight", .forward))
                 y = out ?? []
                 // ẏ = conv(ẋ, w) + conv(x, ẇ) (+ ḃ).
-                if let xDot { Self.convolve(g, xDot, w, into: &yDot, taps: sparse(node.name + ".weight")) }
+                if let xDot { Self.convolve(g, xDot, w, into: &yDot, taps: sparse(node.name + ".weight", .forward)) }
                 if let wDot { Self.convolve(g, x, wDot, into: &yDot) }
                 if c.bias {
                     try addBias(&y, parameter(node.name + ".bias"), inner: g.outPixels)
@@ -433,7 +435,7 @@ final class FirstOrderPass<S: NNScalar> {
                     guard let x else { throw missing(node) }
                     // dW = dW(x, g);  ḋW = dW(ẋ, g) + dW(x, ġ).
                     var dw: [S]? = nil
-                    Self.convolveWeight(geometry, x, g, into: &dw, taps: withTangents || denseWeightGradients ? nil : sparse(weightName))
+                    Self.convolveWeight(geometry, x, g, into: &dw, taps: withTangents || denseWeightGradients ? nil : sparse(weightName, .weight))
                     result[weightName] = dw
                     if withTangents {
                         var dwDot: [S]? = nil
@@ -445,8 +447,8 @@ final class FirstOrderPass<S: NNScalar> {
                 if needsInput(node) {
                     // dx = convᵀ(g, w);  ḋx = convᵀ(ġ, w) + convᵀ(g, ẇ).
                     var dx: [S]? = nil, dxDot: [S]? = nil
-                    Self.convolveInput(geometry, g, w, into: &dx, taps: sparse(weightName))
-                    if let gDot { Self.convolveInput(geometry, gDot, w, into: &dxDot, taps: sparse(weightName)) }
+                    Self.convolveInput(geometry, g, w, into: &dx, taps: sparse(weightName, .input))
+                    if let gDot { Self.convolveInput(geometry, gDot, w, into: &dxDot, taps: sparse(weightName, .input)) }
                     if let wDot { Self.convolveInput(geometry, g, wDot, into: &dxDot) }
                     accumulate(&gradients, node.inputs[0], dx)
                     accumulate(&gradientTangents, node.inputs[0], dxDot)
@@ -626,25 +628,26 @@ final class FirstOrderPass<S: NNScalar> {
         .invalidArgument(operation: "\(architecture.name) backward", detail: "node \(node.id) (\(node.name)) has no saved forward values; run forward first")
     }
 
-    /// Per sparse-capable conv weight, the kernel choices made so far (see
-    /// `ConvKernelChoice.choices`): bits set = sparse, `known` = which operations were decided.
+    /// Per sparse-capable conv weight, the kernel choices of this pass (see
+    /// `ConvKernelChoice.choices`): bits set = sparse, `known` = which operations are decided.
     var kernelChoices: [String: (sparse: Int, known: Int)] {
-        sparseTaps.compactMapValues { ConvKernelChoice.choices($0, S.self) }
+        var choices: [String: (sparse: Int, known: Int)] = [:]
+        for (name, taps) in sparseTaps { choices[name] = ConvKernelChoice.choices(taps, S.self, pinned: pinnedChoices[name]) }
+        return choices
     }
 
-    /// Imposes recorded kernel choices (by weight name), e.g. those of the run being resumed.
+    /// Imposes recorded kernel choices (by weight name), e.g. those of the run being resumed;
+    /// they override the cost model for this pass only.
     func pinKernelChoices(_ choices: [String: (sparse: Int, known: Int)]) {
-        for (name, choice) in choices {
-            guard let taps = sparseTaps[name] else { continue }
-            ConvKernelChoice.pin(taps, S.self, sparse: choice.sparse, known: choice.known)
-        }
+        pinnedChoices = choices.filter { sparseTaps[$0.key] != nil }
     }
 
-    /// The sparse taps of weight `name` at the current batch size (nil: dense kernels).
-    private func sparse(_ name: String) -> SparseConvTaps? {
+    /// The sparse taps of weight `name` at the current batch size with the kernel chosen for
+    /// `op` (nil: no taps, dense kernels).
+    private func sparse(_ name: String, _ op: ConvKernelChoice.Operation) -> (taps: SparseConvTaps, sparse: Bool)? {
         guard var taps = sparseTaps[name] else { return nil }
         taps.geometry.batch = batch
-        return taps
+        return (taps, ConvKernelChoice.uses(taps, op, S.self, pinned: pinnedChoices[name]))
     }
 
     private func geometry(_ c: Convolution, _ node: ArchitectureNode) -> ConvGeometry {
@@ -699,13 +702,14 @@ final class FirstOrderPass<S: NNScalar> {
     }
 
     /// y (+)= conv(x, w). x `[N, Cin, H, W]`, w `[Cout, Cin/groups, k, k]`, y `[N, Cout, Ho, Wo]`.
-    /// With `taps`, `ConvKernelChoice` runs the dense or sparse kernel, whichever is faster.
-    private static func convolve(_ g: ConvGeometry, _ x: [S], _ w: [S], into y: inout [S]?, taps: SparseConvTaps? = nil) {
+    /// With `taps`, `ConvKernelChoice` runs the kernel chosen for the layer (dense or sparse).
+    private static func convolve(_ g: ConvGeometry, _ x: [S], _ w: [S], into y: inout [S]?,
+                                 taps: (taps: SparseConvTaps, sparse: Bool)? = nil) {
         x.withUnsafeBufferPointer { px in
             w.withUnsafeBufferPointer { pw in
                 into(&y, count: g.outputShape.reduce(1, *)) {
                     if let taps {
-                        ConvKernelChoice.forward(taps, x: Autodiff.base(px), weight: Autodiff.base(pw), y: $0, accumulate: $1)
+                        ConvKernelChoice.forward(taps.taps, sparse: taps.sparse, x: Autodiff.base(px), weight: Autodiff.base(pw), y: $0, accumulate: $1)
                     } else {
                         Conv2D.forward(g, x: Autodiff.base(px), weight: Autodiff.base(pw), y: $0, accumulate: $1)
                     }
@@ -715,12 +719,13 @@ final class FirstOrderPass<S: NNScalar> {
     }
 
     /// dx (+)= convᵀ(dy, w). dy `[N, Cout, Ho, Wo]`, dx `[N, Cin, H, W]`.
-    private static func convolveInput(_ g: ConvGeometry, _ dy: [S], _ w: [S], into dx: inout [S]?, taps: SparseConvTaps? = nil) {
+    private static func convolveInput(_ g: ConvGeometry, _ dy: [S], _ w: [S], into dx: inout [S]?,
+                                      taps: (taps: SparseConvTaps, sparse: Bool)? = nil) {
         dy.withUnsafeBufferPointer { pg in
             w.withUnsafeBufferPointer { pw in
                 into(&dx, count: g.inputShape.reduce(1, *)) {
                     if let taps {
-                        ConvKernelChoice.backwardInput(taps, dy: Autodiff.base(pg), weight: Autodiff.base(pw), dx: $0, accumulate: $1)
+                        ConvKernelChoice.backwardInput(taps.taps, sparse: taps.sparse, dy: Autodiff.base(pg), weight: Autodiff.base(pw), dx: $0, accumulate: $1)
                     } else {
                         Conv2D.backwardInput(g, dy: Autodiff.base(pg), weight: Autodiff.base(pw), dx: $0, accumulate: $1)
                     }
@@ -731,12 +736,13 @@ final class FirstOrderPass<S: NNScalar> {
 
     /// dw (+)= Σₙ dyₙ·im2col(xₙ)ᵀ. dw `[Cout, Cin/groups, k, k]`.
     /// With `taps`, only the kept weights' gradients are computed (the rest stay 0).
-    private static func convolveWeight(_ g: ConvGeometry, _ x: [S], _ dy: [S], into dw: inout [S]?, taps: SparseConvTaps? = nil) {
+    private static func convolveWeight(_ g: ConvGeometry, _ x: [S], _ dy: [S], into dw: inout [S]?,
+                                       taps: (taps: SparseConvTaps, sparse: Bool)? = nil) {
         x.withUnsafeBufferPointer { px in
             dy.withUnsafeBufferPointer { pg in
                 into(&dw, count: g.weightShape.reduce(1, *), zeroed: true) { out, _ in
                     if let taps {
-                        ConvKernelChoice.backwardWeight(taps, x: Autodiff.base(px), dy: Autodiff.base(pg), dw: out)
+                        ConvKernelChoice.backwardWeight(taps.taps, sparse: taps.sparse, x: Autodiff.base(px), dy: Autodiff.base(pg), dw: out)
                     } else {
                         Conv2D.backwardWeight(g, x: Autodiff.base(px), dy: Autodiff.base(pg), dw: out)
                     }

@@ -8,9 +8,12 @@ public final class Network: @unchecked Sendable {
     public let architecture: Architecture
     /// State dict keyed by PyTorch name; iterate in `architecture.parameters` order. Prunable
     /// weights are masked (zero where the mask is 0).
-    public private(set) var parameters: [String: Tensor]
+    public private(set) var parameters: [String: Tensor] { didSet { version &+= 1 } }
     /// One mask per prunable weight, 1 = kept.
-    public private(set) var masks: [String: [UInt8]]
+    public private(set) var masks: [String: [UInt8]] { didSet { version &+= 1 } }
+    /// Changes whenever a parameter or mask does (prune, train, load, set): a graph made from
+    /// the network remembers it and can tell when the network moved on since.
+    public private(set) var version = 0
     /// The prunable weights without their masks: as initialised or loaded, with later updates of
     /// kept entries (`setParameter`). What `prune` scores unless asked to continue from the masks.
     public private(set) var unmasked: [String: Tensor]
@@ -29,7 +32,7 @@ public final class Network: @unchecked Sendable {
         for spec in architecture.parameters {
             switch spec.role {
             case .weight:
-                params[spec.name] = Network.kaimingNormal(shape: spec.shape, seed: seed, name: spec.name)
+                params[spec.name] = Network.kaimingNormal(shape: spec.shape, seed: seed, name: spec.streamName)
                 masks[spec.name] = [UInt8](repeating: 1, count: spec.count)
             case .bias, .normBias, .runningMean:
                 params[spec.name] = Tensor(zeros: spec.shape)

@@ -63,10 +63,12 @@ extension ModelZoo {
         var x = 0
         var parameters = 0
         var seen = Set<String>()
+        var positional: [String: String] = [:]  // module name -> its position, the random streams' key
         func moduleName(_ given: String?, _ index: Int) throws -> String {
             let n = given ?? String(index)
             guard !n.isEmpty, n != "input", !seen.contains(n) else { throw SequentialError("module #\(index + 1): name \"\(n)\" is empty, reserved or used twice") }
             seen.insert(n)
+            positional[n] = String(index)
             return n
         }
         for (index, module) in modules.enumerated() {
@@ -108,6 +110,17 @@ extension ModelZoo {
         let out = b.shape(x)
         guard out.count == 1 else { throw SequentialError("the last module gives a \(out) map; end with flatten() and a linear layer (the outputs are its classes)") }
         guard b.parameters.contains(where: \.isPrunable) else { throw SequentialError("the network has no conv or linear layer") }
-        return b.build(name: name, classes: out[0])
+        let built = b.build(name: name, classes: out[0])
+        // Parameters draw their initial values and random masks from their module's position,
+        // so naming a module changes neither.
+        let streamed = built.parameters.map { spec -> ParameterSpec in
+            var spec = spec
+            let owner = built.nodes[spec.node].name
+            if let position = positional[owner], position != owner {
+                spec.stream = position + spec.name.dropFirst(owner.count)
+            }
+            return spec
+        }
+        return Architecture(name: built.name, classes: built.classes, nodes: built.nodes, parameters: streamed)
     }
 }

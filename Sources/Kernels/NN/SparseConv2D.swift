@@ -413,151 +413,135 @@ extension SparseConv2D {
     }
 }
 
-/// Picks the dense (`Conv2D`) or sparse (`SparseConv2D`) kernel of each layer by measured cost:
-/// the first time a (layer shape, kept count, operation) is met, both kernels run once and are
-/// timed (the sparse result is the one returned); the faster one is remembered for the process,
-/// whatever the batch size. Only layers below `densityLimit` are tried. The choices of a layer
-/// can be read (`choices`) and imposed (`pin`), so a resumed training run uses the kernels, hence
-/// the rounding, of the run it continues.
+/// Picks the dense (`Conv2D`) or sparse (`SparseConv2D`) kernel of each layer and operation by a
+/// cost model: a pure function of the layer's shape, kept count and operation (and the scalar
+/// type), so the choice — hence the rounding, since the two kernels sum in different orders — is
+/// the same in every process, at any load and thread count. (The choice used to be made by timing
+/// both kernels at first use, so the same script gave different bits from process to process.)
+///
+/// Model, per image and one thread: dense = `dense[op]`·(Cout·Cin·k²·Ho·Wo) multiply-adds of
+/// the GEMM + `columns[op]`·(Cin·k²·Ho·Wo) im2col entries (0 for a 1x1 stride-1 conv, which
+/// reads its input directly); sparse = `tap[op]`·(kept·Ho·Wo) multiply-adds (`scalarTap[op]`
+/// when the output rows are not whole 8-float vectors or the scalar is not Float) +
+/// `pad[op]`·(Cin·(H+2p)·(W+2p)) padded-input entries. Sparse is chosen when cheaper and the kept
+/// fraction is below `densityLimit`. The constants are nanoseconds, fitted by least squares to
+/// `mge-bench --conv-kernels` (scripts/bench-conv-kernels), which times both kernels on one
+/// thread in CPU time over the zoo's conv shapes at kept fractions 0.01–0.3, batch 128; that
+/// bench prints the model's pick next to the measured winner, to recalibrate on a new machine kind.
+/// A pick on a layer whose two costs are close may not be the faster one by a few percent: the
+/// point is that it is a fixed function, not that it wins every close call.
+///
+/// A training checkpoint records the choices of its run (`choices`) and a resume imposes them
+/// (`FirstOrderPass.pinKernelChoices`), so checkpoints written by a build whose choices differ
+/// (an earlier cost model, or the timed choice of older builds) still resume bit for bit.
 public enum ConvKernelChoice {
     /// Above this kept fraction the sparse kernels cannot win (a GEMM runs ~10x more
-    /// multiply-adds per second than the per-tap axpy), so they are not even timed.
+    /// multiply-adds per second than the per-tap axpy), so they are never chosen.
     public static let densityLimit = 0.3
 
-    enum Operation: Int { case forward, input, weight }
+    /// The three conv kernels of a training step.
+    public enum Operation: Int, CaseIterable, Sendable { case forward, input, weight }
 
-    private struct Key: Hashable {
-        let inChannels, height, width, outChannels, kernel, stride, padding, kept: Int
-        let operation: Int
-        let scalarSize: Int
+    /// Nanoseconds per unit (see the type), indexed by `Operation.rawValue`.
+    /// Fitted on 2026-12-06 to `scripts/bench-conv-kernels --runs 3 --batch 32` on this project's
+    /// machine kind (OpenBLAS Cooperlake kernels, 2 shared cores at load ~10), weighted least
+    /// squares on the relative error: the model picks the measured winner in 482 of 525 (shape,
+    /// operation, density) cases; the misses are layers whose two kernels were within ~20% of
+    /// each other, but for the 1x1 stride-2 shortcuts (their strided im2col costs more than the
+    /// model says: dense picked where sparse was up to 2.5x faster; small layers).
+    static let dense: [Double] = [0.0255, 0.0280, 0.0290]
+    static let columns: [Double] = [0.124, 0.0508, 0.0384]
+    static let tap: [Double] = [0.117, 0.203, 0.151]
+    static let scalarTap: [Double] = [0.381, 0.339, 0.541]
+    static let pad: [Double] = [0.268, 0.300, 0.143]
+
+    /// Tests set it to imitate a build whose cost model picks the other kernel everywhere.
+    nonisolated(unsafe) static var invertedForTesting = false
+
+    /// Modelled (dense, sparse) nanoseconds per image of `op` on a conv of geometry `g` keeping
+    /// `kept` weights.
+    public static func modelledCost(_ g: ConvGeometry, kept: Int, _ op: Operation, vectorRows: Bool) -> (dense: Double, sparse: Double) {
+        let outPixels = Double(g.outHeight * g.outWidth), patch = Double(g.inChannels * g.kernel * g.kernel)
+        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0
+        let dense = dense[op.rawValue] * Double(g.outChannels) * patch * outPixels + (direct ? 0 : columns[op.rawValue] * patch * outPixels)
+        // The forward pass reads an unpadded input in place; the gradients always copy it.
+        let padded = op == .forward && g.padding == 0 ? 0 : Double(g.inChannels * (g.height + 2 * g.padding) * (g.width + 2 * g.padding))
+        let sparse = (vectorRows ? tap : scalarTap)[op.rawValue] * Double(kept) * outPixels + pad[op.rawValue] * padded
+        return (dense, sparse)
     }
 
-    private final class Memory: @unchecked Sendable {
-        let lock = NSLock()
-        var sparseWins: [Key: Bool] = [:]
-    }
-    private static let memory = Memory()
-
-    private static func key<S>(_ taps: SparseConvTaps, _ op: Operation, _: S.Type) -> Key {
-        let g = taps.geometry
-        return Key(inChannels: g.inChannels, height: g.height, width: g.width, outChannels: g.outChannels,
-                   kernel: g.kernel, stride: g.stride, padding: g.padding, kept: taps.count, operation: op.rawValue,
-                   scalarSize: MemoryLayout<S>.size)
+    /// Whether `op` of a conv of geometry `g` keeping `kept` weights runs on the sparse kernel,
+    /// for scalars of `scalarSize` bytes (4: Float). A pure function: the same answer in every
+    /// process. Grouped convs never run sparse.
+    public static func prefersSparse(_ g: ConvGeometry, kept: Int, _ op: Operation, scalarSize: Int = 4) -> Bool {
+        let weights = g.weightShape.reduce(1, *)
+        guard g.groups == 1, weights > 0, Double(kept) < densityLimit * Double(weights) else { return invertedForTesting }
+        let vectorRows = scalarSize == MemoryLayout<Float>.size && SparseConv2D.hasVectorRows(g)
+        let cost = modelledCost(g, kept: kept, op, vectorRows: vectorRows)
+        return (cost.sparse < cost.dense) != invertedForTesting
     }
 
-    /// The remembered choice for this layer and operation (nil: not timed yet).
-    private static func remembered(_ key: Key) -> Bool? {
-        memory.lock.lock(); defer { memory.lock.unlock() }
-        return memory.sparseWins[key]
+    /// Whether `op` runs sparse for `taps` with scalars `S`.
+    public static func prefersSparse<S: NNScalar>(_ taps: SparseConvTaps, _ op: Operation, _: S.Type) -> Bool {
+        prefersSparse(taps.geometry, kept: taps.count, op, scalarSize: MemoryLayout<S>.size)
     }
 
-    private static func remember(_ key: Key, sparseWins: Bool) {
-        memory.lock.lock(); defer { memory.lock.unlock() }
-        memory.sparseWins[key] = sparseWins
+    /// The choices for `taps` as bits (1 forward, 2 input gradient, 4 weight gradient: set =
+    /// sparse) with a mask of which are decided (all three); `pinned` choices (bits of a
+    /// checkpoint) override the model for the operations they know.
+    public static func choices<S: NNScalar>(_ taps: SparseConvTaps, _: S.Type, pinned: (sparse: Int, known: Int)? = nil) -> (sparse: Int, known: Int) {
+        var sparse = 0
+        for op in Operation.allCases where uses(taps, op, S.self, pinned: pinned) { sparse |= 1 << op.rawValue }
+        return (sparse, 7)
     }
 
-    /// The remembered choices for `taps` as bits (1 forward, 2 input gradient, 4 weight
-    /// gradient: set = sparse) with a mask of which are known (nil when none is).
-    public static func choices<S: NNScalar>(_ taps: SparseConvTaps, _: S.Type) -> (sparse: Int, known: Int)? {
-        memory.lock.lock(); defer { memory.lock.unlock() }
-        var sparse = 0, known = 0
-        for op in [Operation.forward, .input, .weight] {
-            guard let wins = memory.sparseWins[key(taps, op, S.self)] else { continue }
-            known |= 1 << op.rawValue
-            if wins { sparse |= 1 << op.rawValue }
+    /// Whether `op` runs sparse for `taps`: the pinned choice when it knows `op`, else the model.
+    public static func uses<S: NNScalar>(_ taps: SparseConvTaps, _ op: Operation, _: S.Type, pinned: (sparse: Int, known: Int)?) -> Bool {
+        let bit = 1 << op.rawValue
+        if let pinned, pinned.known & bit != 0 { return pinned.sparse & bit != 0 }
+        return prefersSparse(taps, op, S.self)
+    }
+
+    /// y (+)= conv(x, w) on the sparse kernel or the dense one (same result up to rounding).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func forward<S: NNScalar>(_ taps: SparseConvTaps, sparse: Bool, x: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                            y: UnsafeMutablePointer<S>, accumulate: Bool) {
+        if sparse {
+            SparseConv2D.forward(taps, x: x, weight: weight, y: y, accumulate: accumulate)
+        } else {
+            Conv2D.forward(taps.geometry, x: x, weight: weight, y: y, accumulate: accumulate)
         }
-        return known == 0 ? nil : (sparse, known)
     }
 
-    /// Imposes choices read by `choices` (only the `known` operations).
-    public static func pin<S: NNScalar>(_ taps: SparseConvTaps, _: S.Type, sparse: Int, known: Int) {
-        memory.lock.lock(); defer { memory.lock.unlock() }
-        for op in [Operation.forward, .input, .weight] where known & (1 << op.rawValue) != 0 {
-            memory.sparseWins[key(taps, op, S.self)] = sparse & (1 << op.rawValue) != 0
+    /// dx (+)= convᵀ(dy, w) on the sparse kernel or the dense one.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardInput<S: NNScalar>(_ taps: SparseConvTaps, sparse: Bool, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
+                                                  dx: UnsafeMutablePointer<S>, accumulate: Bool) {
+        if sparse {
+            SparseConv2D.backwardInput(taps, dy: dy, weight: weight, dx: dx, accumulate: accumulate)
+        } else {
+            Conv2D.backwardInput(taps.geometry, dy: dy, weight: weight, dx: dx, accumulate: accumulate)
         }
     }
 
-    /// Flips every remembered choice: tests use it to imitate a process whose timings came out
-    /// the other way.
-    static func invertRemembered() {
-        memory.lock.lock(); defer { memory.lock.unlock() }
-        for (key, wins) in memory.sparseWins { memory.sparseWins[key] = !wins }
-    }
-
-    /// Runs `sparse` or `dense` (both write the same result up to rounding), timing both the
-    /// first time `key` is met: `dense` then runs into `scratch` (a buffer of `scratchCount`
-    /// values, the size of `output`) and `sparse` into `output`. When dense wins, `output` is
-    /// put back as it was and `dense` runs into it, so the first call rounds as every later one.
-    private static func run<S: NNScalar>(_ key: Key, output: UnsafeMutablePointer<S>, scratchCount: Int, zeroScratch: Bool,
-                                         sparse: () -> Void, dense: (UnsafeMutablePointer<S>?) -> Void) {
-        if let sparseWins = remembered(key) {
-            if sparseWins { sparse() } else { dense(nil) }
+    /// dw[kept] += Σₙ dyₙ ⋆ xₙ on the sparse kernel or the dense one. The dense kernel writes
+    /// every entry, so its result is masked back to the kept taps (the weight gradient of a
+    /// removed weight is left as it was, as the sparse kernel leaves it).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func backwardWeight<S: NNScalar>(_ taps: SparseConvTaps, sparse: Bool, x: UnsafePointer<S>, dy: UnsafePointer<S>,
+                                                   dw: UnsafeMutablePointer<S>) {
+        if sparse {
+            SparseConv2D.backwardWeight(taps, x: x, dy: dy, dw: dw)
             return
         }
-        let scratch = UnsafeMutablePointer<S>.allocate(capacity: max(1, scratchCount))
-        defer { scratch.deallocate() }
-        if zeroScratch { scratch.initialize(repeating: 0, count: scratchCount) }
-        var clock = ContinuousClock.now
-        dense(scratch)
-        let denseTime = ContinuousClock.now - clock
-        scratch.update(from: output, count: scratchCount)  // the output before this call
-        clock = ContinuousClock.now
-        sparse()
-        let sparseTime = ContinuousClock.now - clock
-        let sparseWins = sparseTime < denseTime
-        remember(key, sparseWins: sparseWins)
-        if !sparseWins {
-            output.update(from: scratch, count: scratchCount)
-            dense(nil)
-        }
-    }
-
-    /// y (+)= conv(x, w) by whichever kernel is faster for this layer (see the type).
-    @_specialize(where S == Float)
-    @_specialize(where S == Double)
-    public static func forward<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, weight: UnsafePointer<S>,
-                                            y: UnsafeMutablePointer<S>, accumulate: Bool) {
-        let g = taps.geometry
-        run(key(taps, .forward, S.self), output: y, scratchCount: g.outputShape.reduce(1, *), zeroScratch: false,
-            sparse: { SparseConv2D.forward(taps, x: x, weight: weight, y: y, accumulate: accumulate) },
-            dense: { (scratch: UnsafeMutablePointer<S>?) in
-                Conv2D.forward(g, x: x, weight: weight, y: scratch ?? y, accumulate: scratch == nil && accumulate)
-            })
-    }
-
-    /// dx (+)= convᵀ(dy, w) by whichever kernel is faster for this layer.
-    @_specialize(where S == Float)
-    @_specialize(where S == Double)
-    public static func backwardInput<S: NNScalar>(_ taps: SparseConvTaps, dy: UnsafePointer<S>, weight: UnsafePointer<S>,
-                                                  dx: UnsafeMutablePointer<S>, accumulate: Bool) {
-        let g = taps.geometry
-        run(key(taps, .input, S.self), output: dx, scratchCount: g.inputShape.reduce(1, *), zeroScratch: false,
-            sparse: { SparseConv2D.backwardInput(taps, dy: dy, weight: weight, dx: dx, accumulate: accumulate) },
-            dense: { (scratch: UnsafeMutablePointer<S>?) in
-                Conv2D.backwardInput(g, dy: dy, weight: weight, dx: scratch ?? dx, accumulate: scratch == nil && accumulate)
-            })
-    }
-
-    /// dw[kept] += Σₙ dyₙ ⋆ xₙ by whichever kernel is faster. The dense kernel writes every
-    /// entry, so its result is masked back to the kept taps (the weight gradient of a removed
-    /// weight is left as it was, as the sparse kernel leaves it).
-    @_specialize(where S == Float)
-    @_specialize(where S == Double)
-    public static func backwardWeight<S: NNScalar>(_ taps: SparseConvTaps, x: UnsafePointer<S>, dy: UnsafePointer<S>,
-                                                   dw: UnsafeMutablePointer<S>) {
         let g = taps.geometry, count = g.weightShape.reduce(1, *)
-        run(key(taps, .weight, S.self), output: dw, scratchCount: count, zeroScratch: true,
-            sparse: { SparseConv2D.backwardWeight(taps, x: x, dy: dy, dw: dw) },
-            dense: { (scratch: UnsafeMutablePointer<S>?) in
-                if let scratch {
-                    Conv2D.backwardWeight(g, x: x, dy: dy, dw: scratch)
-                } else {
-                    let full = UnsafeMutablePointer<S>.allocate(capacity: count)
-                    full.initialize(repeating: 0, count: count)
-                    defer { full.deallocate() }
-                    Conv2D.backwardWeight(g, x: x, dy: dy, dw: full)
-                    for i in taps.weightIndex { dw[Int(i)] += full[Int(i)] }
-                }
-            })
+        let full = UnsafeMutablePointer<S>.allocate(capacity: count)
+        full.initialize(repeating: 0, count: count)
+        defer { full.deallocate() }
+        Conv2D.backwardWeight(g, x: x, dy: dy, dw: full)
+        for i in taps.weightIndex { dw[Int(i)] += full[Int(i)] }
     }
 }

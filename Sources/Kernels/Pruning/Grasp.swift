@@ -33,7 +33,7 @@ struct GraspScoring<Scalar: NNScalar>: ScoreFunction {
         }
         for spec in specs {
             let w: [Scalar] = options.reinitialise
-                ? Network.kaimingNormal(shape: spec.shape, seed: seed, name: "grasp.reinit." + spec.name).data.map { Scalar(Double($0)) }
+                ? Network.kaimingNormal(shape: spec.shape, seed: seed, name: "grasp.reinit." + spec.streamName).data.map { Scalar(Double($0)) }
                 : try network.values(spec)
             let m: [Scalar] = alive[spec.name].map { a in a.map { $0 == 0 ? 0 : 1 } } ?? [Scalar](repeating: 1, count: spec.count)
             guard m.count == w.count else { throw PruneError.badScores(pruner: "grasp", detail: "mask of \(spec.name) has \(m.count) entries") }

@@ -164,10 +164,12 @@ public struct ProsprOptions: Equatable, Sendable {
 
 /// Paper behaviour (default) or the reference implementation's (`compat: reference`).
 public enum PruneCompat: String, Equatable, Sendable {
-    /// SPEC as written. ER uses the exact ε solving Σ ε·Σshape = k·N (the root the reference's search approximates).
+    /// SPEC as written. ER uses the exact ε solving Σ ε·Σshape = k·N (the root the reference's
+    /// search approximates); uniform, er and erk keep exactly round(p_l·n_l) weights per layer.
     case paper
     /// ER reproduces the reference's ε search, including its last step past the 5-parameter
-    /// tolerance (the loop updates ε once more after the sum it tested was within tolerance).
+    /// tolerance (the loop updates ε once more after the sum it tested was within tolerance);
+    /// er and erk draw each weight (kept when U < p_l), uniform ranks weights and biases together.
     case reference
 }
 
@@ -316,12 +318,14 @@ public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: 
     let outcome: PruneOutcome
     switch pruner {
     case .uniform:
-        outcome = RandomPruners.uniform(network.architecture, sparsity: sparsity, seed: seed, keepScores: options.keepScores)
+        outcome = RandomPruners.uniform(network.architecture, sparsity: sparsity, seed: seed, compat: options.compat,
+                                        keepScores: options.keepScores)
     case .er:
         outcome = try RandomPruners.er(network.architecture, sparsity: sparsity, seed: seed,
                                        compat: options.compat, keepScores: options.keepScores)
     case .erk:
-        outcome = RandomPruners.erk(network.architecture, sparsity: sparsity, seed: seed, keepScores: options.keepScores)
+        outcome = RandomPruners.erk(network.architecture, sparsity: sparsity, seed: seed, compat: options.compat,
+                                    keepScores: options.keepScores)
     case .dense:
         outcome = RandomPruners.dense(network.architecture)
     case let .snip(o): outcome = try scored(SnipScoring<Float>(options: o))
@@ -330,7 +334,10 @@ public func prune(_ network: Network, _ pruner: Pruner, sparsity: Double, seed: 
     case let .prospr(o): outcome = try scored(ProsprScoring<Float>(options: o))
     }
     let report = try commit(outcome, to: network, pruner: pruner.name, sparsity: sparsity, seed: seed)
-    if case .er = pruner { network.maskCompat = options.compat } else { network.maskCompat = nil }
+    switch pruner {
+    case .uniform, .er, .erk: network.maskCompat = options.compat  // their masks differ between modes
+    default: network.maskCompat = nil
+    }
     return report
 }
 

@@ -1,6 +1,9 @@
 import Foundation
 
-/// The data-free random pruners of SPEC §2: uniform, er, erk and dense.
+/// The data-free random pruners of SPEC §2: uniform, er, erk and dense. In the default `.paper`
+/// mode each layer keeps exactly round(p_l·n_l) weights (the sparsity asked is the sparsity got,
+/// even on a small net); `.reference` keeps the reference's draws (a Bernoulli draw per weight
+/// for er/erk, one global ranking over weights and biases for uniform).
 ///
 /// Every random draw comes from a named `SeededGenerator` stream of the seed (one per layer for
 /// er/erk, so a layer's mask does not depend on the others), so a seed gives the same masks on
@@ -99,38 +102,24 @@ public enum RandomPruners {
         architecture.prunable.map { ($0.name, $0.shape) }
     }
 
-    /// uniform: one random ranking over all conv/linear weights and biases (N entries); exactly
-    /// round(s·N) of them (Python rounding, as torch's pruning amount) are removed, chosen
-    /// uniformly by a partial Fisher–Yates shuffle. Masks cover weights only.
+    /// uniform. `.paper`: every layer keeps exactly round(k·n_l) of its n_l weights, chosen
+    /// uniformly from the layer's own stream, so the sparsity asked is the sparsity got.
+    /// `.reference` (SPEC §2, as the reference): one random ranking over all conv/linear weights
+    /// and biases (N entries); exactly round(s·N) of them (Python rounding, as torch's pruning
+    /// amount) are removed, so the weights' own sparsity is off by the biases kept. Masks cover
+    /// weights only.
     /// - Complexity: O(N) time and memory.
-    static func uniform(_ architecture: Architecture, sparsity: Double, seed: UInt64, keepScores: Bool) -> PruneOutcome {
+    static func uniform(_ architecture: Architecture, sparsity: Double, seed: UInt64, compat: PruneCompat,
+                        keepScores: Bool) -> PruneOutcome {
+        if compat == .paper {
+            let probabilities = Dictionary(architecture.prunable.map { ($0.name, 1 - sparsity) }, uniquingKeysWith: { a, _ in a })
+            return exactCountMasks(architecture, probabilities, stream: "prune.uniform", seed: seed, epsilon: nil, keepScores: keepScores)
+        }
         let ranked = ScoredPruning.scoredParameters(architecture, .weightsAndBiases)
         let total = ranked.reduce(0) { $0 + $1.count }
         let removed = min(total, max(0, pythonRound(sparsity * Double(total))))
         var rng = SeededGenerator.stream(seed: seed, name: "prune.uniform")
-        // Shuffle only as far as needed: the first `prefix` positions of a Fisher–Yates shuffle
-        // are a uniform subset, taken as the removed entries or (when fewer) the kept ones.
-        // keepScores shuffles on to the full permutation; the prefix, hence the mask, is the same.
-        let pickRemoved = removed <= total - removed
-        let prefix = pickRemoved ? removed : total - removed
-        let shuffled = keepScores ? total : prefix
-        var order = [UInt32](unsafeUninitializedCapacity: total) { buffer, count in
-            for i in 0 ..< total { buffer[i] = UInt32(truncatingIfNeeded: i) }
-            count = total
-        }
-        for i in 0 ..< shuffled {
-            let j = i + Int(uniformIndex(below: UInt64(total - i), &rng))
-            order.swapAt(i, j)
-        }
-        var alive = [UInt8](repeating: pickRemoved ? 1 : 0, count: total)
-        for p in 0 ..< prefix { alive[Int(order[p])] = pickRemoved ? 0 : 1 }
-        // Score from the position in the random order, oriented so that kept entries score
-        // higher than removed ones, as with every other pruner's scores.
-        var rank: [Float] = []
-        if keepScores {
-            rank = [Float](repeating: 0, count: total)
-            for p in 0 ..< total { rank[Int(order[p])] = Float(pickRemoved ? p : total - 1 - p) }
-        }
+        let (alive, rank) = randomSubset(total, keep: total - removed, &rng, scores: keepScores)
         var outcome = PruneOutcome(masks: [:])
         let keepProbability = Double(total - removed) / Double(max(total, 1))
         var offset = 0
@@ -154,18 +143,55 @@ public enum RandomPruners {
         return outcome
     }
 
-    /// er: each weight kept when U < p_l, U uniform in [0, 1) from the layer's own stream.
+    /// A uniformly random subset of `keep` of `total` entries (1 = kept) by a partial
+    /// Fisher–Yates shuffle of the entries' indices: the first `prefix` positions of the shuffle
+    /// are a uniform subset, taken as the removed entries or (when fewer) the kept ones. With
+    /// `scores`, the shuffle goes on to the full permutation (the prefix, hence the subset, is
+    /// the same) and each entry scores its position in it, kept entries higher than removed ones
+    /// as with every other pruner's scores.
+    /// - Complexity: O(total) memory; O(min(keep, total − keep)) draws (O(total) with scores).
+    static func randomSubset(_ total: Int, keep: Int, _ rng: inout SeededGenerator, scores: Bool) -> (alive: [UInt8], scores: [Float]) {
+        let removed = total - keep
+        let pickRemoved = removed <= keep
+        let prefix = pickRemoved ? removed : keep
+        let shuffled = scores ? total : prefix
+        var order = [UInt32](unsafeUninitializedCapacity: total) { buffer, count in
+            for i in 0 ..< total { buffer[i] = UInt32(truncatingIfNeeded: i) }
+            count = total
+        }
+        for i in 0 ..< shuffled {
+            let j = i + Int(uniformIndex(below: UInt64(total - i), &rng))
+            order.swapAt(i, j)
+        }
+        var alive = [UInt8](repeating: pickRemoved ? 1 : 0, count: total)
+        for p in 0 ..< prefix { alive[Int(order[p])] = pickRemoved ? 0 : 1 }
+        var rank: [Float] = []
+        if scores {
+            rank = [Float](repeating: 0, count: total)
+            for p in 0 ..< total { rank[Int(order[p])] = Float(pickRemoved ? p : total - 1 - p) }
+        }
+        return (alive, rank)
+    }
+
+    /// er: `.paper` keeps exactly round(p_l·n_l) weights of each layer (a uniform subset from the
+    /// layer's own stream); `.reference` keeps each weight when U < p_l, as the reference does.
     /// - Complexity: O(N).
     static func er(_ architecture: Architecture, sparsity: Double, seed: UInt64, compat: PruneCompat,
                    keepScores: Bool) throws -> PruneOutcome {
         let (epsilon, probabilities) = try erProbabilities(weightShapes(architecture), sparsity: sparsity, compat: compat)
+        if compat == .paper {
+            return exactCountMasks(architecture, probabilities, stream: "prune.er", seed: seed, epsilon: epsilon, keepScores: keepScores)
+        }
         return bernoulliMasks(architecture, probabilities, stream: "prune.er", seed: seed, epsilon: epsilon, keepScores: keepScores)
     }
 
     /// erk: as er with ERK's probabilities.
     /// - Complexity: O(N + L²).
-    static func erk(_ architecture: Architecture, sparsity: Double, seed: UInt64, keepScores: Bool) -> PruneOutcome {
+    static func erk(_ architecture: Architecture, sparsity: Double, seed: UInt64, compat: PruneCompat, keepScores: Bool) -> PruneOutcome {
         let (epsilon, probabilities) = erkProbabilities(weightShapes(architecture), sparsity: sparsity)
+        if compat == .paper {
+            return exactCountMasks(architecture, probabilities, stream: "prune.erk", seed: seed, epsilon: epsilon, keepScores: keepScores)
+        }
         return bernoulliMasks(architecture, probabilities, stream: "prune.erk", seed: seed, epsilon: epsilon, keepScores: keepScores)
     }
 
@@ -179,6 +205,29 @@ public enum RandomPruners {
         return outcome
     }
 
+    /// Masks keeping exactly round(p_l·n_l) weights of each layer (Python rounding; p capped to
+    /// [0, 1]), a uniform subset drawn from the stream `stream.<layer's stream name>`.
+    /// - Complexity: O(N).
+    private static func exactCountMasks(_ architecture: Architecture, _ probabilities: [String: Double], stream: String,
+                                        seed: UInt64, epsilon: Double?, keepScores: Bool) -> PruneOutcome {
+        var outcome = PruneOutcome(masks: [:])
+        outcome.epsilon = epsilon
+        var scores: [(name: String, tensor: Tensor)] = []
+        for spec in architecture.prunable {
+            let p = min(max(probabilities[spec.name] ?? 0, 0), 1)
+            var rng = SeededGenerator.stream(seed: seed, name: stream + "." + spec.streamName)
+            let keep = min(spec.count, max(0, pythonRound(p * Double(spec.count))))
+            let (mask, rank) = randomSubset(spec.count, keep: keep, &rng, scores: keepScores)
+            outcome.masks[spec.name] = mask
+            outcome.probabilities[spec.name] = p
+            if keepScores { scores.append((spec.name, Tensor(shape: spec.shape, data: rank))) }
+        }
+        if keepScores { outcome.scores = scores }
+        return outcome
+    }
+
+    /// The reference's draw: each weight kept when U < p_l, U uniform in [0, 1) from the layer's
+    /// own stream (the kept count is binomial, so a small layer can miss k·n_l by a lot).
     private static func bernoulliMasks(_ architecture: Architecture, _ probabilities: [String: Double], stream: String,
                                        seed: UInt64, epsilon: Double, keepScores: Bool) -> PruneOutcome {
         var outcome = PruneOutcome(masks: [:])
@@ -186,7 +235,7 @@ public enum RandomPruners {
         var scores: [(name: String, tensor: Tensor)] = []
         for spec in architecture.prunable {
             let p = probabilities[spec.name] ?? 0
-            var rng = SeededGenerator.stream(seed: seed, name: stream + "." + spec.name)
+            var rng = SeededGenerator.stream(seed: seed, name: stream + "." + spec.streamName)
             var mask = [UInt8](repeating: 0, count: spec.count)
             var draws: [Float] = keepScores ? [Float](repeating: 0, count: spec.count) : []
             for i in 0 ..< spec.count {

@@ -126,8 +126,9 @@ struct TrainingState {
     var completedEpochs: Int
     var history: [EpochRecord]
     var stepLosses: [Double]
-    /// Which conv layers run on the sparse kernels (`FirstOrderPass.kernelChoices`): chosen by
-    /// timing at the run's first step, then kept for the run and its resumes (same rounding).
+    /// Which conv layers run on the sparse kernels (`FirstOrderPass.kernelChoices`): the cost
+    /// model's picks, recorded in checkpoints so a resume uses the kernels (hence the rounding)
+    /// of the run it continues, even under a build whose model picks otherwise.
     var kernelChoices: [String: (sparse: Int, known: Int)] = [:]
     /// Dynamic sparse training's own state (nil: fixed masks).
     var dst: DSTState?

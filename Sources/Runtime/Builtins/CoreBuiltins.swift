@@ -17,14 +17,15 @@ let coreBuiltins: [Builtin] = [
         args.interpreter.write((Display.cell(args["x"], long: true) ?? "none") + "\n")
         return .none
     },
-    Builtin("len", [Param("x", .oneOf([.string, .list, .record, .native("layers"), .native("table")]))], returns: "int",
-            summary: "Number of characters of a string, items of a list or layer list, fields of a record, or rows of a table (prune's table: its rows, total included).",
+    Builtin("len", [Param("x", .oneOf([.string, .list, .record, .native("layers"), .native("table"), .native("nodes")]))], returns: "int",
+            summary: "Number of characters of a string, items of a list or layer list, fields of a record, nodes of a node set, or rows of a table (prune's table: its rows, total included).",
             example: "len([1, 2, 3])  # 3") { args in
         switch args["x"] {
         case .string(let s): return .int(s.count)
         case .list(let xs): return .int(xs.count)
         case .record(let r): return .int(r.count)
         case .native(let table as TableObject): return .int(table.table.rowCount)
+        case .native(let set as NodeSetObject): return .int(set.nodes.count)
         case .native(let object): return .int(object.elements?.count ?? 0)
         default: return .int(0)
         }

@@ -15,7 +15,8 @@ let graphBuiltins: [Builtin] = [
         var modes: [(stage: String, compat: String)] = []
         if let masks = net.network.maskCompat { modes.append(("prune", masks.rawValue)) }
         modes.append(("unroll", compat.rawValue))
-        return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat)))
+        return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
+                                   source: net.network))
     },
     Builtin("rolled", [Param("net", .native("network"))], returns: "layers",
             summary: "The rolled encoding: one bipartite graph per conv, shortcut and linear layer (left = flattened kernel entries, right = output channels), in network order.",
@@ -75,6 +76,9 @@ let graphBuiltins: [Builtin] = [
         let title = args.optional("title").map(Display.plain)
         let options = try GraphDrawings.options(args)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
+        if case .native(let graph as GraphObject) = args["x"], let staleness = graph.staleness {
+            args.interpreter.write("warning: the drawn graph is \(staleness)\n")
+        }
         guard args.optional("path") != nil else { return .native(FigureObject(svg: svg, title: title ?? "")) }
         try Figures.write(svg, args, "path", fallbackSize: (options.width, options.height ?? options.width * 0.6))
         return .none
@@ -161,7 +165,7 @@ enum NetworkLayers {
         }
         let names = layers.map(\.entry.name)
         let objects = zip(layers, graphs).map { l, g in
-            GraphObject(g, encoding: encoding, layerName: l.entry.name, layerKind: l.entry.kind, networkLayers: names)
+            GraphObject(g, encoding: encoding, layerName: l.entry.name, layerKind: l.entry.kind, networkLayers: names, source: network)
         }
         return LayersObject(objects, encoding: encoding, layerIds: layers.map(\.entry.id))
     }

@@ -9,8 +9,10 @@ import Lang
 public final class NodeSetObject: NativeValue {
     public let graph: Graph
     public let nodes: [Int]
+    /// A line the display adds (receptive_field: the padding ring it reached but did not count).
+    public let note: String?
 
-    public init(_ graph: Graph, _ nodes: [Int]) { self.graph = graph; self.nodes = nodes }
+    public init(_ graph: Graph, _ nodes: [Int], note: String? = nil) { self.graph = graph; self.nodes = nodes; self.note = note }
 
     public var typeName: String { "nodes" }
 
@@ -29,6 +31,7 @@ public final class NodeSetObject: NativeValue {
         }
         var text = "\(grouped(nodes.count)) node\(nodes.count == 1 ? "" : "s")"
         if !perPartition.isEmpty { text += ": " + perPartition.map { "\($0.0) \(grouped($0.1))" }.joined(separator: ", ") }
+        if let note { text += "  (\(note))" }
         if long { text += nodes.map { "\n  \($0)  \(describe($0))" }.joined() }
         return text
     }
@@ -96,11 +99,21 @@ let nodeBuiltins: [Builtin] = [
         if nodes.count == 1 { return records[0] }
         return .list(nodes.map { v in .record(Record([("node", .int(v)), ("in", .int(g.inDegree(v))), ("out", .int(g.outDegree(v)))])) })
     },
-    Builtin("receptive_field", [Param("g", .native("graph")), Param("n", nodeOrId)], returns: "nodes",
-            summary: "Every input pixel (node of the first partition) with a path to n: the part of the image n can see through the kept weights.",
-            example: "rf = receptive_field(g, node(g, \"linear\", 0));  draw(g, \"rf.svg\", highlight: rf)") { args in
+    Builtin("receptive_field", [Param("g", .native("graph")), Param("n", nodeOrId), Param("padding", .bool, default: .bool(false))],
+            returns: "nodes",
+            summary: "Every input pixel (node of the first partition) with a path to n: the part of the image n can see through the kept weights. "
+                + "The zero-padding ring of an unrolled input is not image: the nodes of it that n reaches are named in the display but not counted; padding: true includes them.",
+            example: "rf = receptive_field(g, node(g, \"linear\", 0));  len(rf);  draw(g, \"rf.svg\", highlight: rf)") { args in
         let (g, nodes) = try NodeArguments.graphAndNodes(args, "n")
-        return .native(NodeSetObject(g, g.receptiveField(of: nodes)))
+        let field = g.receptiveField(of: nodes)
+        let padding = (try? args.native("g", as: GraphObject.self))?.plan?.inputPadding ?? 0
+        let (image, ring) = g.separatingPaddingRing(field, padding: padding)
+        if try args.bool("padding") {
+            let note = ring.isEmpty ? nil : "\(grouped(ring.count)) of them in the zero-padding ring"
+            return .native(NodeSetObject(g, field, note: note))
+        }
+        let note = ring.isEmpty ? nil : "+ \(grouped(ring.count)) padding-ring node\(ring.count == 1 ? "" : "s") reached, not counted; padding: true includes them"
+        return .native(NodeSetObject(g, image, note: note))
     },
     Builtin("paths", [Param("g", .native("graph")), Param("from", nodeOrId), Param("to", nodeOrId), Param("limit", .int, default: .int(10))],
             returns: "list",

@@ -306,6 +306,12 @@ public final class Trainer {
                 if let update, var dst = working.dst {
                     dst.record(step: update.step, before: update.before, after: working.masks, epoch: epoch + 1, drop: update.drop)
                     working.dst = dst
+                    // A layer whose kept count moved gets the cost model's choice for its new count
+                    // (a recorded choice holds only for the count it was made for).
+                    for (name, mask) in working.masks where working.kernelChoices[name] != nil {
+                        let kept = { (m: [Float]) in m.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+                        if let old = update.before[name], kept(old) != kept(mask) { working.kernelChoices[name] = nil }
+                    }
                     if let observer, let record = dst.updates.last {
                         try working.write(into: network)
                         networkAhead = true

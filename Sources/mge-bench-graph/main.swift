@@ -198,6 +198,55 @@ do {
         }
         line += String(format: " peak_rss_MB=%.0f", peakMB())
         print(line)
+    case "topo":
+        // One form's full topometrics, metric group by metric group, with ERK masks (the real
+        // pruner), e.g. `topo vgg16_imagenet 0.98 implicit`; prints seconds per group and the
+        // process's peak RSS. Classes: 1000 for the ImageNet models, else 10.
+        guard args.count >= 4, let sparsity = Double(args[2]), ["implicit", "explicit"].contains(args[3]) else {
+            fail("usage: topo MODEL SPARSITY implicit|explicit [paper|reference] [field,field,...]")
+        }
+        let compat = UnrollCompat(rawValue: args.count > 4 ? args[4] : "paper") ?? .paper
+        let fields = args.count > 5 ? args[5].split(separator: ",").map(String.init) : Topometrics.fieldNames
+        guard let arch = ModelZoo.build(args[1], classes: args[1].hasSuffix("imagenet") ? 1000 : 10) else { fail("unknown model \(args[1])") }
+        let net = Network(architecture: arch, seed: 0)
+        try prune(net, .erk, sparsity: sparsity, seed: 0)
+        func peakMB() -> Double { var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return Double(u.ru_maxrss) / 1024 }
+        let metricsCompat: MetricsCompat = compat == .paper ? .paper : .reference
+        let groups: [[String]] = [["sink_nodes", "source_nodes", "disconnected_nodes", "removable_out_edges", "removable_in_edges"],
+                                  ["one_hop"], ["two_hop"], ["strength"], ["k_core"], ["components", "mean_component_size"],
+                                  ["cut_edges", "cut_nodes"], ["motifs"], ["spectral_gap"], ["spectral_radius"]]
+        var line = String(format: "model=%@ sparsity=%.3f form=%@ compat=%@ net_rss_MB=%.0f", args[1], sparsity, args[3], compat.rawValue, peakMB())
+        var total = 0.0
+        let compute: (Set<String>) throws -> Topometrics
+        if args[3] == "implicit" {
+            var built: ImplicitGraph?
+            let t = try seconds { built = try ImplicitGraph(net, compat: compat) }
+            guard let h = built else { fail("no graph") }
+            total += t
+            line += String(format: " nodes=%d edges=%d unroll_s=%.2f held_MB=%.1f explicit_MB=%.0f", h.nodeCount, h.edgeCount, t,
+                           Double(h.byteSize) / 1_048_576, Double(h.explicitByteSize) / 1_048_576)
+            compute = { try topometrics(h, compat: metricsCompat, only: $0) }
+        } else {
+            var built: Graph?
+            let t = try seconds { built = try unroll(net, compat: compat) }
+            guard let g = built else { fail("no graph") }
+            total += t
+            line += String(format: " nodes=%d edges=%d unroll_s=%.2f held_MB=%.0f", g.nodeCount, g.edgeCount, t, Double(g.byteSize) / 1_048_576)
+            compute = { try topometrics(g, compat: metricsCompat, only: $0) }
+        }
+        print(line); fflush(stdout)
+        for group in groups {
+            let wanted = group.filter { fields.contains($0) }
+            guard !wanted.isEmpty else { continue }
+            var r: Topometrics?
+            let t = try seconds { r = try compute(Set(wanted)) }
+            total += t
+            var out = "  " + wanted[0].padding(toLength: 20, withPad: " ", startingAt: 0)
+                + String(format: " %9.2f s  peak_rss_MB=%.0f ", t, peakMB())
+            if let r { for (name, v) in r.orderedFields where wanted.contains(name) { out += " \(name)=\(v)" } }
+            print(out); fflush(stdout)
+        }
+        print(String(format: "total_s=%.1f peak_rss_MB=%.0f", total, peakMB()))
     case "draw":
         guard args.count >= 2 else { fail("usage: draw FOLDER") }
         try drawFigures(into: args[1])

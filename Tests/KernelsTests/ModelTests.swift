@@ -10,6 +10,21 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(net.architecture.prunable.count, 22)
     }
 
+    /// torchvision's vgg16 (138,357,544 parameters for 1000 classes, its state-dict names) and
+    /// the CIFAR variant with BN (14,728,266 for 10 classes); counted from the architecture
+    /// alone (no 0.5 GB of weights allocated).
+    func testVGG16ParameterCountsAndNames() throws {
+        let imagenet = try XCTUnwrap(ModelZoo.build("vgg16_imagenet", classes: 1000))
+        XCTAssertEqual(imagenet.parameters.filter(\.isLearnable).reduce(0) { $0 + $1.count }, 138_357_544)
+        XCTAssertEqual(imagenet.prunable.map(\.name).prefix(3), ["features.0.weight", "features.2.weight", "features.5.weight"])
+        XCTAssertEqual(imagenet.prunable.map(\.name).suffix(3), ["classifier.0.weight", "classifier.3.weight", "classifier.6.weight"])
+        XCTAssertEqual(imagenet.nodes[0].shape, [3, 224, 224])
+        let cifar = try XCTUnwrap(ModelZoo.build("vgg16", classes: 10))
+        XCTAssertEqual(cifar.parameters.filter(\.isLearnable).reduce(0) { $0 + $1.count }, 14_728_266)
+        XCTAssertEqual(cifar.prunable.count, 14)
+        XCTAssertEqual(cifar.prunable.last?.name, "classifier.weight")
+    }
+
     func testSameSeedSameWeightsAndKaimingScale() {
         let a = Network(architecture: ModelZoo.conv6(classes: 10), seed: 3)
         let b = Network(architecture: ModelZoo.conv6(classes: 10), seed: 3)

@@ -257,18 +257,23 @@ struct Tap {
 
 /// The out-edges of every MGE node, generated on demand from the weights.
 struct UnrolledEdges: BidirectionalEdgeGenerator {
-    struct Layer {
-        var spec: UnrolledLayer
+    /// A class, so that taking a layer per generated node costs one reference count, not one
+    /// per array (the implicit MGE generates every node's edges many times).
+    final class Layer {
+        let spec: UnrolledLayer
         /// `taps[tapStart[i] ..< tapStart[i + 1]]` are the nonzero weights reading input
         /// channel (conv) or feature (linear) `i`, sorted so that their targets come out
         /// ascending: by output unit, then kernel row descending, then column descending.
-        var tapStart: [Int]
-        var taps: [Tap]
+        let tapStart: [Int]
+        let taps: [Tap]
         /// `inTaps[inTapStart[o] ..< inTapStart[o + 1]]` are the nonzero weights of output
         /// channel (conv) or unit (linear) `o`, with `Tap.output` holding the input channel or
         /// feature, sorted by (input, row, column) so that sources come out ascending.
-        var inTapStart: [Int]
-        var inTaps: [Tap]
+        let inTapStart: [Int]
+        let inTaps: [Tap]
+        init(spec: UnrolledLayer, tapStart: [Int], taps: [Tap], inTapStart: [Int], inTaps: [Tap]) {
+            self.spec = spec; self.tapStart = tapStart; self.taps = taps; self.inTapStart = inTapStart; self.inTaps = inTaps
+        }
     }
 
     let nodeCount: Int

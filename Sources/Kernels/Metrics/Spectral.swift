@@ -266,9 +266,17 @@ func subtractCombination(_ V: UnsafePointer<Double>, _ cols: Int, _ c: [Double],
 /// - Complexity: O(n³) when n ≤ `options.denseThreshold`, else as `symmetricEigenvalues`.
 public func graphEigenvalues(_ op: SymmetricGraphOperator, k: Int, target: EigenTarget,
                              options: LanczosOptions = LanczosOptions()) -> EigenResult {
-    let n = op.dimension
+    graphEigenvalues(dimension: op.dimension, dense: { op.dense() }, k: k, target: target, options: options) { x, y, b in
+        op.apply(block: x, y, count: b)
+    }
+}
+
+/// The same for any symmetric operator given by its dense form (used when n ≤
+/// `options.denseThreshold`) and its block product (the implicit MGE's operator).
+func graphEigenvalues(dimension n: Int, dense: () -> [Double], k: Int, target: EigenTarget,
+                      options: LanczosOptions, blockMatvec: BlockMatvec) -> EigenResult {
     if n <= options.denseThreshold {
-        guard let all = denseSymmetricEigenvalues(op.dense(), n: n) else {
+        guard let all = denseSymmetricEigenvalues(dense(), n: n) else {
             return EigenResult(values: [], residuals: [], matvecs: 0, converged: false)
         }
         var v = all
@@ -279,9 +287,7 @@ public func graphEigenvalues(_ op: SymmetricGraphOperator, k: Int, target: Eigen
         let t = Array(v.prefix(k))
         return EigenResult(values: t, residuals: t.map { _ in 0 }, matvecs: 0, converged: true)
     }
-    return symmetricEigenvalues(dimension: n, k: k, target: target, options: options) { x, y, b in
-        op.apply(block: x, y, count: b)
-    }
+    return symmetricEigenvalues(dimension: n, k: k, target: target, options: options, blockMatvec: blockMatvec)
 }
 
 /// Three largest |λ| of the (weighted or 0/1) adjacency of the view, descending; missing

@@ -28,6 +28,12 @@ public struct UndirectedView: Sendable {
         multiBits.isEmpty ? false : (multiBits[entry >> 6] >> UInt64(entry & 63)) & 1 == 1
     }
 
+    /// Wraps rows built elsewhere (the implicit MGE generates them, `ImplicitGraph.undirectedView`).
+    init(nodeCount: Int, offsets: [Int], neighbors: [UInt32], weights: [Float], multiBits: [UInt64]) {
+        self.nodeCount = nodeCount; self.offsets = offsets; self.neighbors = neighbors
+        self.weights = weights; self.multiBits = multiBits
+    }
+
     /// Builds the view by merging each node's sorted out- and in-lists (two parallel passes).
     /// - Complexity: O(n + m) time; O(n + m) memory for the result.
     public init(_ g: Graph, weights withWeights: Bool = true) {

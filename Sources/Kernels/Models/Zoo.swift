@@ -5,6 +5,10 @@ public enum ModelZoo {
     /// list because callers iterate it to run CIFAR-shaped batches through every model.
     public static let names = ["conv6", "resnet20", "resnet32", "wrn28_2", "mobilenetv2"]
 
+    /// Models beyond the paper's five, built by `build` too: VGG-16 for CIFAR (3×32×32) and
+    /// for ImageNet (`"vgg16_imagenet"`, torchvision's `vgg16` on 3×224×224).
+    public static let extraNames = ["vgg16", "vgg16_imagenet"]
+
     public static func build(_ name: String, classes: Int) -> Architecture? {
         switch name {
         case "conv6": return conv6(classes: classes)
@@ -13,6 +17,8 @@ public enum ModelZoo {
         case "wrn28_2": return wideResNet(depth: 28, widen: 2, classes: classes)
         case "mobilenetv2": return mobileNetV2(classes: classes)
         case "toy": return toy(classes: classes)
+        case "vgg16": return vgg16(classes: classes, imagenet: false)
+        case "vgg16_imagenet": return vgg16(classes: classes, imagenet: true)
         default: return nil
         }
     }
@@ -138,5 +144,43 @@ public enum ModelZoo {
         x = b.flatten(x)
         _ = b.linear("linear", x, out: classes)
         return b.build(name: "MobileNetV2", classes: classes)
+    }
+
+    /// VGG-16 (configuration D). At 3×224×224 (`imagenet: true`) it is torchvision's `vgg16`:
+    /// `features.{0,2,5,…,28}` 3x3 convs with biases and ReLU, 2x2 max pooling after each of the
+    /// five stages (`features.{4,9,16,23,30}`), the adaptive 7x7 average pool (the identity at
+    /// 224, so not modelled), then `classifier.{0,3,6}` 25088→4096→4096→classes (dropout is the
+    /// identity at evaluation). At 3×32×32 it is the common CIFAR variant (kuangliu's
+    /// pytorch-cifar `VGG('VGG16')`): each conv followed by BN, `features.{0,3,…}`, the last
+    /// pooling leaves 512×1×1, and `classifier` is one 512→classes linear.
+    public static func vgg16(classes: Int, imagenet: Bool) -> Architecture {
+        let stages: [[Int]] = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]]
+        var b = ArchitectureBuilder(input: imagenet ? [3, 224, 224] : [3, 32, 32])
+        var x = 0
+        var index = 0
+        for stage in stages {
+            for width in stage {
+                x = b.conv("features.\(index)", x, out: width, bias: true)
+                if imagenet {
+                    x = b.relu(x, name: "features.\(index + 1)")
+                    index += 2
+                } else {
+                    x = b.batchNorm("features.\(index + 1)", x)
+                    x = b.relu(x, name: "features.\(index + 2)")
+                    index += 3
+                }
+            }
+            x = b.maxPool(x, kernel: 2, name: "features.\(index)")
+            index += 1
+        }
+        x = b.flatten(x)
+        if imagenet {
+            x = b.relu(b.linear("classifier.0", x, out: 4096), name: "classifier.1")
+            x = b.relu(b.linear("classifier.3", x, out: 4096), name: "classifier.4")
+            _ = b.linear("classifier.6", x, out: classes)
+        } else {
+            _ = b.linear("classifier", x, out: classes)
+        }
+        return b.build(name: "VGG-16", classes: classes)
     }
 }

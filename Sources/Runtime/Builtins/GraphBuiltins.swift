@@ -6,17 +6,35 @@ import Lang
 // summaries, files (`save`, `load`, `export`, `export_degrees`) and drawings (`draw`).
 
 let graphBuiltins: [Builtin] = [
-    Builtin("unroll", [Param("net", .native("network")), Param("compat", .string, default: .string("paper"))], returns: "graph",
-            summary: "The unrolled multipartite graph encoding (MGE) of a network: one partition for the padded input and one per conv/linear output; compat: \"reference\" reproduces the Python tool's stride-2 quirk.",
-            example: "g = unroll(net);  unroll(net, compat: \"reference\")") { args in
+    Builtin("unroll", [Param("net", .native("network")), Param("compat", .string, default: .string("paper")),
+                       Param("implicit", .optional(.bool), default: Value.none)], returns: "graph",
+            summary: "The unrolled multipartite graph encoding (MGE) of a network: one partition for the padded input and one per conv/linear output; compat: \"reference\" reproduces the Python tool's stride-2 quirk. implicit: true keeps only the masks, weights and geometry and generates each node's neighbours when asked (memory O(nodes + weights), never O(edges)); by default the implicit form is chosen when the edge list would not fit in half the memory, and the display says so. topometrics gives the same record on either form.",
+            example: "g = unroll(net);  unroll(net, compat: \"reference\");  unroll(net, implicit: true)") { args in
         let net = try args.native("net", as: NetworkObject.self)
         let compat = try GraphArguments.unrollCompat(args)
-        let graph = try cancellable { try Kernels.unroll(net.network, compat: compat) }
         var modes: [(stage: String, compat: String)] = []
         if let masks = net.network.maskCompat { modes.append(("prune", masks.rawValue)) }
         modes.append(("unroll", compat.rawValue))
-        return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
-                                   source: net.network))
+        var asked: Bool?
+        if case .bool(let b)? = args.optional("implicit") { asked = b }
+        let budget = CheckedSize.physicalMemory / 2
+        // The edge count is known only once generated; an upper bound (every tap at every
+        // output position) settles most networks without that pass.
+        let bound = (try? ImplicitGraph.explicitByteUpperBound(net.network, compat: compat)) ?? Int.max
+        if asked == false || (asked == nil && bound <= budget) {
+            let graph = try cancellable { try Kernels.unroll(net.network, compat: compat) }
+            return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
+                                           source: net.network))
+        }
+        let implicit = try cancellable { try ImplicitGraph(net.network, compat: compat) }
+        if asked == nil && implicit.explicitByteSize <= budget {
+            let graph = try cancellable { try Kernels.unroll(net.network, compat: compat) }
+            return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
+                                           source: net.network))
+        }
+        let reason = asked == true ? "asked"
+            : "chosen because the edge list would need \(formatBytes(implicit.explicitByteSize)), over half of \(formatBytes(CheckedSize.physicalMemory))"
+        return .native(ImplicitGraphObject(implicit, modes: modes, reason: reason))
     },
     Builtin("rolled", [Param("net", .native("network"))], returns: "layers",
             summary: "The rolled encoding: one bipartite graph per conv, shortcut and linear layer (left = flattened kernel entries, right = output channels), in network order.",
@@ -62,7 +80,13 @@ let graphBuiltins: [Builtin] = [
     Builtin("export_degrees", [Param("g", .native("graph")), Param("path", .string)], returns: "none",
             summary: "Writes in_degree, out_degree (per node) and layer_sizes (per partition) to a safetensors file laid out like the oracle's mge.safetensors.",
             example: "export_degrees(g, \"degrees.safetensors\")") { args in
-        try GraphArguments.writeGraph(args, "g", extensions: ["safetensors"], what: "a safetensors file") { try $0.exportDegrees(to: $1) }
+        if case .native(let implicit as ImplicitGraphObject) = args["g"] {
+            let path = try filePath(args, "path", extensions: ["safetensors"], what: "a safetensors file")
+            try cancellable(isWrite: true) { try implicit.graph.exportDegrees(to: path) }
+            reportWrite(path, file: path, args)
+            return .none
+        }
+        return try GraphArguments.writeGraph(args, "g", extensions: ["safetensors"], what: "a safetensors file") { try $0.exportDegrees(to: $1) }
     },
     Builtin("draw", [Param("x", .oneOf([.native("graph"), .native("layers"), .native("network")])), Param("path", .optional(.string), default: Value.none),
                      Param("encoding", .string, default: .string("unrolled")), Param("title", .optional(.string), default: Value.none),

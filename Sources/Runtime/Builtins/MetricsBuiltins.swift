@@ -24,6 +24,10 @@ let metricsBuiltins: [Builtin] = [
             result = .list(try MetricsBinding.layerRecords([g], ids: [], args: args))
         case .native(let g as GraphObject):
             result = .record(try MetricsBinding.graphRecord(g, args: args))
+        case .native(let g as ImplicitGraphObject):
+            result = .record(try MetricsBinding.graphRecord(nodes: g.graph.nodeCount, edges: g.graph.edgeCount, modes: g.modes, args: args) {
+                try topometrics(g.graph, compat: $0, motifs: $1, only: $2)
+            })
         default:
             throw args.bad("x", "graph or layers expected, got \(args["x"].typeName)")
         }
@@ -155,20 +159,28 @@ enum MetricsBinding {
 
     static func graphRecord(_ graphObject: GraphObject, args: Arguments) throws -> Record {
         let graph = graphObject.graph
+        return try graphRecord(nodes: graph.nodeCount, edges: graph.edgeCount, modes: graphObject.modes, args: args) {
+            try topometrics(graph, compat: $0, motifs: $1, only: $2)
+        }
+    }
+
+    /// The record of either MGE form: `compute` is the form's `topometrics`.
+    static func graphRecord(nodes: Int, edges: Int, modes: [(stage: String, compat: String)], args: Arguments,
+                            compute: @escaping (MetricsCompat, MotifMode, Set<String>) throws -> Topometrics) throws -> Record {
         let compatText = try args.string("compat")
         guard let compat = MetricsCompat(rawValue: compatText) else {
             throw args.bad("compat", "expected \"paper\" or \"reference\", got \(Display.quoted(compatText))")
         }
-        let mode = try motifMode(args, nodeCount: graph.nodeCount)
+        let mode = try motifMode(args, nodeCount: nodes)
         let wanted = try onlyFields(args, known: Topometrics.fieldNames)
         let work = groups.map { $0.filter { wanted?.contains($0) ?? true } }.filter { !$0.isEmpty }
         let progress = ProgressBar(label: "topometrics", total: work.count, unit: "steps")
         progress.showWhileWaiting()  // the first group can take minutes on a dense net
         defer { progress.finish() }
-        var values: [String: MetricValue] = ["nodes": .int(graph.nodeCount), "edges": .int(graph.edgeCount)]
+        var values: [String: MetricValue] = ["nodes": .int(nodes), "edges": .int(edges)]
         var motifsSample: Int?
         for fields in work {
-            let m = try cancellable { try topometrics(graph, compat: compat, motifs: mode, only: Set(fields)) }
+            let m = try cancellable { try compute(compat, mode, Set(fields)) }
             for (name, value) in m.orderedFields { values[name] = value }
             if fields.contains("motifs") { motifsSample = m.motifsSample }
             progress.advance()
@@ -185,7 +197,7 @@ enum MetricsBinding {
             }
         }
         // Known only for a graph unrolled in this session (a loaded graph's origin is not recorded).
-        let stages = MetricsBinding.mode(of: graphObject, metrics: compat)
+        let stages = MetricsBinding.mode(of: modes, metrics: compat)
         if case .string = stages { record[PaperTable.modeColumn] = stages }
         return record
     }
@@ -193,9 +205,9 @@ enum MetricsBinding {
     /// The encoding mode of a whole-graph record: "paper" or "reference" when every stage that
     /// produced it (an ER prune, unroll, topometrics) used that mode, "mixed: …" naming each
     /// stage otherwise, none when the graph's origin is unknown (loaded from a file).
-    static func mode(of graph: GraphObject, metrics: MetricsCompat) -> Value {
-        guard !graph.modes.isEmpty else { return .none }
-        let stages = graph.modes + [("topometrics", metrics.rawValue)]
+    static func mode(of modes: [(stage: String, compat: String)], metrics: MetricsCompat) -> Value {
+        guard !modes.isEmpty else { return .none }
+        let stages = modes + [("topometrics", metrics.rawValue)]
         let distinct = Set(stages.map(\.compat))
         if distinct.count == 1, let only = distinct.first { return .string(only) }
         return .string("mixed: " + stages.map { "\($0.stage)=\($0.compat)" }.joined(separator: ", "))

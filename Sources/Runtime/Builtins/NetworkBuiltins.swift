@@ -16,6 +16,10 @@ private let zooModels: [(name: String, defaultClasses: Int, summary: String, exa
      "net = wrn28_2(dataset: cifar10, seed: 3)"),
     ("mobilenetv2", 10, "MobileNetV2 for 32x32 inputs (inverted residual blocks with depthwise convs).",
      "net = mobilenetv2(dataset: tinyimagenet)"),
+    ("vgg16", 10, "VGG-16 for 3x32x32 inputs, the common CIFAR variant: thirteen 3x3 convs with BN (64 to 512) in five max-pooled stages, then one linear layer (features.0 … classifier); 14,728,266 parameters for 10 classes.",
+     "net = vgg16(dataset: cifar10)"),
+    ("vgg16_imagenet", 1000, "torchvision's vgg16 on 3x224x224 inputs (ImageNet): thirteen 3x3 convs with biases in five max-pooled stages, then classifier.0/3/6 (25088→4096→4096→classes; dropout is the identity at evaluation); 138,357,544 parameters for 1000 classes. Its state-dict names are torchvision's. Its MGE has about 15 G dense edges: unroll picks the implicit form (docs/scale.md).",
+     "net = vgg16_imagenet();  prune(net, erk, 0.98);  topometrics(unroll(net))"),
     ("toy", 3, "A tiny residual conv net on 1x6x6 inputs (3 classes by default), small enough to draw every node.",
      "net = toy();  forward(net, tensor([0.5] * 72, shape: [2, 1, 6, 6]))"),
 ]

@@ -1,0 +1,94 @@
+import XCTest
+@testable import Kernels
+
+/// The implicit MGE against the explicit one (#23 part 3): same nodes, degrees and neighbour
+/// lists, and the same topometrics record — integers identical, floats within 1e-9 of their
+/// own scale (the Lanczos start vectors and iterations are the same; only the strength sum
+/// is accumulated in another order).
+final class ImplicitGraphTests: XCTestCase {
+    /// Every CIFAR model of the zoo, Bernoulli-pruned (sparse enough for a fast test).
+    static let cases: [(String, Double)] = [("conv6", 0.01), ("resnet20", 0.03), ("resnet32", 0.01),
+                                            ("wrn28_2", 0.002), ("mobilenetv2", 0.004), ("vgg16", 0.002)]
+
+    static func network(_ name: String, keep: Double) throws -> Network {
+        let arch = try XCTUnwrap(ModelZoo.build(name, classes: 10))
+        return try UnrollFixtures.randomlyPruned(arch, keep: keep, seed: 3)
+    }
+
+    func testSameNodesDegreesAndNeighbours() throws {
+        for compat in UnrollCompat.allCases {
+            let net = try Self.network("resnet20", keep: 0.05)
+            let g = try unroll(net, compat: compat)
+            let h = try ImplicitGraph(net, compat: compat)
+            XCTAssertEqual(h.nodeCount, g.nodeCount)
+            XCTAssertEqual(h.edgeCount, g.edgeCount)
+            XCTAssertEqual(h.partitions, g.partitions)
+            var list = EdgeList()
+            for v in 0 ..< g.nodeCount {
+                XCTAssertEqual(h.outDegree(v), g.outDegree(v))
+                XCTAssertEqual(h.inDegree(v), g.inDegree(v))
+                h.outEdges(of: v, into: &list)
+                let o = g.outOffsets[v] ..< g.outOffsets[v + 1]
+                guard list.targets == Array(g.outTargets[o]), list.weights == Array(g.outWeights[o]) else {
+                    return XCTFail("\(compat): out-edges of node \(v) differ")
+                }
+                h.inEdges(of: v, into: &list)
+                let i = g.inOffsets[v] ..< g.inOffsets[v + 1]
+                guard list.targets == Array(g.inSources[i]), list.weights == Array(g.inWeights[i]) else {
+                    return XCTFail("\(compat): in-edges of node \(v) differ")
+                }
+            }
+            // The undirected view generated row by row is the stored one, flags included.
+            let view = UndirectedView(g), generated = h.undirectedView(weights: true)
+            XCTAssertEqual(generated.offsets, view.offsets)
+            XCTAssertEqual(generated.neighbors, view.neighbors)
+            XCTAssertEqual(generated.weights, view.weights)
+            XCTAssertEqual(generated.multiBits, view.multiBits, "\(compat): multi-pair flags")
+            XCTAssertLessThan(h.byteSize * 10, g.byteSize, "\(compat): implicit form not small")
+        }
+    }
+
+    func testTopometricsEqualExplicitOnEveryCIFARModelInBothModes() throws {
+        for (name, keep) in Self.cases {
+            let net = try Self.network(name, keep: keep)
+            for compat in UnrollCompat.allCases {
+                let metricsCompat: MetricsCompat = compat == .paper ? .paper : .reference
+                let g = try unroll(net, compat: compat)
+                let h = try ImplicitGraph(net, compat: compat)
+                // ResNet-20 with the defaults (exact motifs, the whole-graph Lanczos); the others
+                // with the ESU estimate and the default Lanczos options, to keep the test fast
+                // (the two forms always get the same options).
+                let full = name == "resnet20"
+                let motifs = full ? MotifMode.defaultMode : .estimate(sample: .count(30, seed: 1))
+                let lanczos = full ? LanczosOptions.wholeGraph : LanczosOptions()
+                let explicit = try topometrics(g, compat: metricsCompat, motifs: motifs, lanczos: lanczos)
+                let implicit = try topometrics(h, compat: metricsCompat, motifs: motifs, lanczos: lanczos)
+                let label = "\(name) \(compat)"
+                Self.assertSameRecord(explicit, implicit, label)
+                if full {
+                    XCTAssertEqual(explicit.motifs.map { if case .int = $0 { return true } else { return false } }, true, "\(label): exact census")
+                    // The estimator too (the path taken when the exact census is unaffordable).
+                    let sample = MotifMode.estimate(sample: .count(40, seed: 5))
+                    XCTAssertEqual(motifValue(UndirectedView(g, weights: false), mode: sample), motifValue(h, mode: sample), label)
+                }
+            }
+        }
+    }
+
+    static func assertSameRecord(_ a: Topometrics, _ b: Topometrics, _ label: String) {
+        let fa = a.orderedFields, fb = b.orderedFields
+        XCTAssertEqual(fa.map(\.name), fb.map(\.name), label)
+        XCTAssertEqual(fa.count, Topometrics.fieldNames.count, "\(label): every field computed")
+        let scale = a.topAbsEigenvalues?.first ?? 1
+        for (x, y) in zip(fa, fb) {
+            switch (x.value, y.value) {
+            case let (.int(i), .int(j)): XCTAssertEqual(i, j, "\(label): \(x.name)")
+            case let (.double(u), .double(v)):
+                // Spectral values are held to the spectrum's scale (a gap can be tiny).
+                let own = x.name.hasPrefix("spectral") ? scale : max(abs(u), 1e-300)
+                XCTAssertLessThanOrEqual(abs(u - v), 1e-9 * own, "\(label): \(x.name) \(u) vs \(v)")
+            default: XCTFail("\(label): \(x.name) has kinds \(x.value) and \(y.value)")
+            }
+        }
+    }
+}

@@ -100,12 +100,17 @@ let graphBuiltins: [Builtin] = [
         let title = args.optional("title").map(Display.plain)
         let options = try GraphDrawings.options(args)
         let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
+        let figure: Value
+        if args.optional("path") != nil {
+            try Figures.write(svg, args, "path", fallbackSize: (options.width, options.height ?? options.width * 0.6))
+            figure = .none
+        } else {
+            figure = .native(FigureObject(svg: svg, title: title ?? ""))
+        }
         if case .native(let graph as GraphObject) = args["x"], let staleness = graph.staleness {
             args.interpreter.write("warning: the drawn graph is \(staleness)\n")
         }
-        guard args.optional("path") != nil else { return .native(FigureObject(svg: svg, title: title ?? "")) }
-        try Figures.write(svg, args, "path", fallbackSize: (options.width, options.height ?? options.width * 0.6))
-        return .none
+        return figure
     },
 ]
 

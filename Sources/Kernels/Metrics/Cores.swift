@@ -1,15 +1,14 @@
 // Core decomposition and strength.
 
-/// Core numbers (Batagelj–Zaversnik bin sort) of a directed graph with degree = in + out:
-/// every edge counts once at each endpoint, parallel edges count with multiplicity (as
-/// igraph's `coreness(mode="all")`). Self-loops count twice, like igraph's degree.
-/// - Complexity: O(n + m) time, O(n + maxDegree) extra memory.
-public func coreNumbers(_ g: Graph) -> [Int32] {
-    let n = g.nodeCount
+/// The Batagelj–Zaversnik bin sort both core-number routines start from (the explicit and the
+/// implicit MGE): each node's degree, its position in the degree-sorted order, that order, and
+/// each degree's first position.
+/// - Complexity: O(n + maxDegree).
+func coreBins(nodeCount n: Int, degree: (Int) -> Int) -> (deg: [Int32], pos: [Int], vert: [Int32], bin: [Int]) {
     var deg = [Int32](repeating: 0, count: n)
     var maxDeg = 0
     for v in 0 ..< n {
-        let d = g.outDegree(v) + g.inDegree(v)
+        let d = degree(v)
         deg[v] = Int32(d)
         if d > maxDeg { maxDeg = d }
     }
@@ -23,6 +22,16 @@ public func coreNumbers(_ g: Graph) -> [Int32] {
     var d = maxDeg
     while d > 0 { bin[d] = bin[d - 1]; d -= 1 }
     bin[0] = 0
+    return (deg, pos, vert, bin)
+}
+
+/// Core numbers (Batagelj–Zaversnik bin sort) of a directed graph with degree = in + out:
+/// every edge counts once at each endpoint, parallel edges count with multiplicity (as
+/// igraph's `coreness(mode="all")`). Self-loops count twice, like igraph's degree.
+/// - Complexity: O(n + m) time, O(n + maxDegree) extra memory.
+public func coreNumbers(_ g: Graph) -> [Int32] {
+    let n = g.nodeCount
+    var (deg, pos, vert, bin) = coreBins(nodeCount: n) { g.outDegree($0) + g.inDegree($0) }
     deg.withUnsafeMutableBufferPointer { deg in
     pos.withUnsafeMutableBufferPointer { pos in
     vert.withUnsafeMutableBufferPointer { vert in

@@ -123,23 +123,7 @@ public func meanStrength(_ g: ImplicitGraph) -> Double {
 ///   O(n + maxDegree) memory.
 public func coreNumbers(_ g: ImplicitGraph, progress: (any ProgressStage)? = nil) -> [Int32] {
     let n = g.nodeCount
-    var deg = [Int32](repeating: 0, count: n)
-    var maxDeg = 0
-    for v in 0 ..< n {
-        let d = g.outDegree(v) + g.inDegree(v)
-        deg[v] = Int32(d)
-        if d > maxDeg { maxDeg = d }
-    }
-    var bin = [Int](repeating: 0, count: maxDeg + 2)
-    for v in 0 ..< n { bin[Int(deg[v])] += 1 }
-    var start = 0
-    for d in 0 ... maxDeg { let c = bin[d]; bin[d] = start; start += c }
-    var pos = [Int](repeating: 0, count: n)
-    var vert = [Int32](repeating: 0, count: n)
-    for v in 0 ..< n { pos[v] = bin[Int(deg[v])]; vert[pos[v]] = Int32(v); bin[Int(deg[v])] += 1 }
-    var d = maxDeg
-    while d > 0 { bin[d] = bin[d - 1]; d -= 1 }
-    bin[0] = 0
+    var (deg, pos, vert, bin) = coreBins(nodeCount: n) { g.outDegree($0) + g.inDegree($0) }
     deg.withUnsafeMutableBufferPointer { deg in
     pos.withUnsafeMutableBufferPointer { pos in
     vert.withUnsafeMutableBufferPointer { vert in

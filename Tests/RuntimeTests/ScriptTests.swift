@@ -8,7 +8,8 @@ import XCTest
 ///   `# args: --keep-going`           extra mge-script arguments
 ///   `# tmpdir`                       a fresh directory of its own is the script's args[0] (removed
 ///                                    after), so scripts that write files never share them with
-///                                    another run of the suite on the same machine
+///                                    another run of the suite on the same machine; the directory's
+///                                    path reads `<tmpdir>` in the output the directives match
 ///   `# expect exit: N`               the exit code (e.g. 1: sweep points failed)
 /// Several error directives match the reported errors in order. Without any, the exit code must be 0.
 final class ScriptTests: XCTestCase {
@@ -68,8 +69,13 @@ final class ScriptTests: XCTestCase {
             scriptArguments = [folder.path]
         }
         defer { if let folder = scriptArguments.first { try? FileManager.default.removeItem(atPath: folder) } }
-        guard let result = try? runProcess(binary, expected.arguments + [path] + scriptArguments, timeout: 60) else { return "cannot run mge-script" }
+        guard let ran = try? runProcess(binary, expected.arguments + [path] + scriptArguments, timeout: 60) else { return "cannot run mge-script" }
         var problems: [String] = []
+        // The directory differs per run; expectations name it <tmpdir>.
+        func placeholder(_ text: String) -> String {
+            scriptArguments.first.map { text.replacingOccurrences(of: $0, with: "<tmpdir>") } ?? text
+        }
+        let result = (stdout: placeholder(ran.stdout), stderr: placeholder(ran.stderr), status: ran.status)
         var lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }
         if lines != expected.stdout {

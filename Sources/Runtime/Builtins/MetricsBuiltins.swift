@@ -69,13 +69,18 @@ let metricsBuiltins: [Builtin] = [
                            Param("pruning", .any, default: Value.none), Param("sparsity", .optional(.number), default: Value.none),
                            Param("model", .any, default: Value.none), Param("dataset", .any, default: Value.none),
                            Param("seed", .optional(.int), default: Value.none), Param("accuracy", .optional(.number), default: Value.none),
-                           Param("compat", .optional(.string), default: Value.none)],
+                           Param("compat", .optional(.string), default: Value.none),
+                           Param("normalized", .bool, default: .bool(true))],
             returns: "int",
-            summary: "Appends one row to a CSV in the paper's dataset layout (accuracy, pruning, sparsity, model, dataset, seed, nodes, edges, the normalised metrics with motifs_estimated and motifs_sample beside motif, then compat: the encoding mode of the row), then m's other fields in columns of their own (a field named like a run column, e.g. m.accuracy, fills that column unless the argument is given). Model and dataset are spelled as the paper does (a network or \"resnet20\" → Resnet-20, cifar10 → CIFAR-10); sparsity must be in [0, 1), accuracy in [0, 1], seed an int ≥ 0. compat defaults to the mode recorded in m by topometrics. Safe with several processes appending to one file (whole rows under a lock). Returns the number of rows in the file.",
+            summary: "Appends one row to a CSV in the paper's dataset layout (accuracy, pruning, sparsity, model, dataset, seed, nodes, edges, the normalised metrics with motifs_estimated and motifs_sample beside motif, then compat: the encoding mode of the row), then m's other fields in columns of their own; normalized: false writes mge's raw counts under mge's field names instead (nodes, edges, every topometric with motifs_estimated and motifs_sample beside motifs, compat), for a file of raw rows only (a field named like a run column, e.g. m.accuracy, fills that column unless the argument is given). Model and dataset are spelled as the paper does (a network or \"resnet20\" → Resnet-20, cifar10 → CIFAR-10); sparsity must be in [0, 1), accuracy in [0, 1], seed an int ≥ 0. compat defaults to the mode recorded in m by topometrics. Safe with several processes appending to one file (whole rows under a lock). Returns the number of rows in the file.",
             example: "append_csv(\"sweep.csv\", topometrics(g), pruning: erk, sparsity: 0.98, model: net, dataset: cifar10, seed: 0)") { args in
         let path = try filePath(args, "path", extensions: ["csv"], what: "a CSV file")
         let record = try args.record("m")
-        guard let layout = try MetricsBinding.paperLayout(record, blame: { args.bad("m", $0) }) else {
+        let normalizing = try args.bool("normalized")
+        if !normalizing, let column = MetricsBinding.paperOnlyColumn(in: record) {
+            throw args.bad("m", "normalized: false writes raw counts, but m is already normalised (it has the paper's column '\(column)'); pass topometrics' record itself")
+        }
+        guard let layout = try MetricsBinding.paperLayout(record, normalized: normalizing, blame: { args.bad("m", $0) }) else {
             throw args.bad("m", "a topometrics record with nodes and edges expected (they normalise the counts)")
         }
         // The run's columns: from the arguments, else from fields of m with those names.
@@ -112,6 +117,8 @@ let metricsBuiltins: [Builtin] = [
         var numbers: [(column: String, value: Double)] = []
         var markers: [String: String] = [:]
         for (name, value) in layout.metrics.fields where name != PaperTable.modeColumn {
+            // Raw counts are written as the language prints them (an int stays an int).
+            if !normalizing, value.asDouble != nil { markers[name] = MetricsBinding.cell(value); continue }
             switch value {
             case .int(let i): numbers.append((name, Double(i)))
             case .float(let d): numbers.append((name, d))
@@ -130,7 +137,8 @@ let metricsBuiltins: [Builtin] = [
             extraColumns.append(name)
             row[name] = cell
         }
-        let rows = try ResultsCSV.append(path: path, columns: PaperTable.columns + extraColumns, row: row, countRows: true)
+        let columns = normalizing ? PaperTable.columns : MetricsBinding.rawColumns
+        let rows = try ResultsCSV.append(path: path, columns: columns + extraColumns, row: row, countRows: true)
         return .int(rows ?? 0)
     },
     Builtin("compare_to_paper", [Param("m", .record), Param("pruning", .any), Param("sparsity", .number),
@@ -335,6 +343,19 @@ enum MetricsBinding {
         var metrics: Record
         /// The record's other fields, in its order (accuracy, a label, …).
         var extras: [(name: String, value: Value)]
+    }
+
+    /// `append_csv(..., normalized: false)`'s columns: the run's, then every topometrics field
+    /// under mge's name with its markers (nodes and edges first), then compat.
+    static var rawColumns: [String] {
+        PaperTable.runColumns + PaperTable.sizeColumns
+            + MetricTable.recordFields.filter { !PaperTable.sizeColumns.contains($0) } + [PaperTable.modeColumn]
+    }
+
+    /// A field of `r` that only a normalised record has (a paper column such as `k-core`), if any.
+    static func paperOnlyColumn(in r: Record) -> String? {
+        let paperOnly = Set(PaperTable.metricColumns.map(\.column)).subtracting(Topometrics.fieldNames)
+        return r.names.first { paperOnly.contains($0) }
     }
 
     /// Splits `r` into its topometrics and its other fields. A topometrics record (mge's field

@@ -27,6 +27,8 @@ struct SweepBody {
         let epochs: Expr?
         let data: Expr?
         let batch: Expr?
+        /// The `test:` set, evaluated after every epoch.
+        let test: Expr?
         /// The function's parameter (the point) and the scope its free names resolve in.
         let pointName: String?
         let closure: Scope
@@ -69,8 +71,8 @@ struct SweepBody {
         var found = Found()
         walk(f.decl.body, reads: &reads, bound: &bound, train: &found)
         called.formUnion(found.called)
-        for (epochs, data, batch) in found.train {
-            calls.append(TrainCall(epochs: epochs, data: data, batch: batch, pointName: f.decl.params.first?.name, closure: f.closure))
+        for (epochs, data, batch, test) in found.train {
+            calls.append(TrainCall(epochs: epochs, data: data, batch: batch, test: test, pointName: f.decl.params.first?.name, closure: f.closure))
         }
         var seen: Set<String> = []
         for name in reads where !bound.contains(name) && seen.insert(name).inserted {
@@ -103,7 +105,7 @@ struct SweepBody {
     /// What the walk collects besides the names read: the `train` calls' arguments and the
     /// names of everything called.
     struct Found {
-        var train: [(epochs: Expr?, data: Expr?, batch: Expr?)] = []
+        var train: [(epochs: Expr?, data: Expr?, batch: Expr?, test: Expr?)] = []
         var called: Set<String> = []
     }
 
@@ -177,7 +179,7 @@ struct SweepBody {
             if case .variable("train", _) = callee, !bound.contains("train") {
                 let positional = arguments.filter { $0.label == nil }.map(\.value)
                 func named(_ label: String) -> Expr? { arguments.first { $0.label == label }?.value }
-                train.train.append((named("epochs"), named("data") ?? (positional.count > 1 ? positional[1] : nil), named("batch")))
+                train.train.append((named("epochs"), named("data") ?? (positional.count > 1 ? positional[1] : nil), named("batch"), named("test")))
             }
         case .function(let decl):
             var inner = bound.union(decl.params.map(\.name))

@@ -34,7 +34,7 @@ extension SweepRun {
             let status = done[Self.key(p.keys)] != nil ? "done" : p.cost.known ? "" : "(model unknown: default guess)"
             let cells = zip(p.keys, widths).map { pad($0, $1) }.joined(separator: "  ")
             let train = estimator.trains ? "  " + pad(estimates[Self.key(p.keys)]?.train.map(formatDuration) ?? "?", 11) : ""
-            out("  \(cells)  \(pad(formatDuration(seconds(p)), 10))\(train)  \(pad(formatBytes(p.cost.bytes), 10))  \(status)\n")
+            out("  \(cells)  \(pad(formatDuration(seconds(p)), 10))\(train)  \(pad(formatBytes(estimator.bytes(p)), 10))  \(status)\n")
         }
         let costs = todo.map(seconds)
         let jobs = settings.jobs > 1 ? settings.jobs : Parallel.cores
@@ -42,7 +42,7 @@ extension SweepRun {
         out("  1 process:  \(formatDuration(costs.reduce(0, +)))\n")
         let perWorker = Self.jobsSlowdown(jobs: jobs, cores: Parallel.cores)
         let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: min(jobs, Parallel.cores))
-        let peak = todo.map(\.cost.bytes).sorted(by: >).prefix(jobs).reduce(0, +)
+        let peak = todo.map(estimator.bytes).sorted(by: >).prefix(jobs).reduce(0, +)
         let available = SweepCost.availableBytes().map { " of \(formatBytes($0)) available" } ?? ""
         out("  --jobs \(jobs):  \(formatDuration(makespan)), peak memory about \(formatBytes(peak))\(available)\n")
         if let n = settings.planShards ?? settings.shard?.count {

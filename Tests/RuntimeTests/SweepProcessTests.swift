@@ -101,12 +101,23 @@ final class SweepProcessTests: XCTestCase {
 
     /// SIGKILL at random moments (some runs with --jobs 2), resumed until the sweep completes:
     /// every row parses, no duplicate, none lost, values as in an uninterrupted run.
+    ///
+    /// The moments follow this machine's speed now (a fraction of the uninterrupted run's wall
+    /// time, moved later while kills land before any row is written), so a loaded machine does
+    /// not turn every attempt into a kill during start-up; the sweep then runs to its end. At least
+    /// one kill must land between rows of a run that had written some, else nothing was tested.
     func testKilledAtRandomMomentsAndResumedEqualsAnUninterruptedRun() throws {
+        let started = Date()
         let reference = try referenceRun()
+        let duration = max(0.05, Date().timeIntervalSince(started))
         try write(Self.script)
         var generator = SystemRandomNumberGenerator()
-        var kills = 0, finished = false
-        for attempt in 0 ..< 80 {
+        var kills = 0, midRunKills = 0, earliest = 0.01
+        func rows() throws -> Int {
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path) ? try table("results.csv").rows.count : 0
+        }
+        for attempt in 0 ..< 60 where midRunKills < 6 {
+            let before = try rows()
             let process = Process()
             process.executableURL = binary
             process.arguments = (attempt % 3 == 2 ? ["--jobs", "2"] : []) + ["sweep.mge"]
@@ -114,29 +125,40 @@ final class SweepProcessTests: XCTestCase {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(UInt32.random(in: 10_000 ... 300_000, using: &generator))
+            let latest = max(earliest * 2, 0.7 * duration)
+            usleep(UInt32(Double.random(in: earliest ... latest, using: &generator) * 1e6))
+            var killed = false
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
+                killed = true
                 kills += 1
             }
             process.waitUntilExit()
-            // Ran to its end (status 1: one point fails on purpose).
-            if process.terminationReason == .exit, process.terminationStatus == 1 { finished = true; break }
+            let after = try rows()
             // Every intermediate file parses and holds no duplicate.
-            if FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path) {
-                let rows = try table("results.csv").rows
-                XCTAssertEqual(Set(rows.map { $0[0] + "," + $0[1] }).count, rows.count, "a duplicate row after kill \(kills)")
+            if after > 0 {
+                let keys = try table("results.csv").rows.map { $0[0] + "," + $0[1] }
+                XCTAssertEqual(Set(keys).count, keys.count, "a duplicate row after kill \(kills)")
+            }
+            if killed, after > before, after < 23 { midRunKills += 1 }
+            if killed, after == before { earliest = min(0.5 * duration, earliest * 1.5) }  // killed during start-up: later next time
+            if !killed, midRunKills > 0 { break }
+            if !killed {
+                // Finished before any kill landed mid-run: start again from nothing.
+                for name in ["results.csv", "results.errors.csv", "results.csv.meta"] { try? FileManager.default.removeItem(at: folder.appendingPathComponent(name)) }
             }
         }
-        XCTAssertTrue(finished, "the sweep never finished")
-        XCTAssertGreaterThan(kills, 0, "no run was killed: the test did not test anything")
+        XCTAssertGreaterThan(midRunKills, 0, "no kill landed while the sweep was writing rows (\(kills) kills): the test did not test anything")
+        // Resume to the end, uninterrupted (status 1: one point fails on purpose).
+        let last = try run([])
+        XCTAssertEqual(last.status, 1, last.stderr)
         let got = try table("results.csv"), want = try table("results.csv", in: reference)
         XCTAssertEqual(got.header, want.header)
         XCTAssertEqual(got.rows.count, 23)
         XCTAssertEqual(Set(got.rows.map { $0[0] + "," + $0[1] }).count, 23, "duplicate rows")
         XCTAssertEqual(got.rows.map { $0.joined(separator: "|") }.sorted(), want.rows.map { $0.joined(separator: "|") }.sorted())
         XCTAssertEqual(try table("results.errors.csv").rows, try table("results.errors.csv", in: reference).rows)
-        print("sweep kill test: \(kills) kills before the sweep finished")
+        print("sweep kill test: \(kills) kills, \(midRunKills) of them between rows, before the sweep finished")
     }
 
     /// Three shards run separately and merged give the one-process file, byte for byte.
@@ -203,6 +225,78 @@ final class SweepProcessTests: XCTestCase {
         XCTAssertFalse(plan.stdout.contains("after"), "the plan stops the script")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.csv").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("results.errors.csv").path))
+    }
+
+    /// A plan's rows: the axis cells of each point, with its estimated seconds and the part of
+    /// them that is training.
+    static func planRows(_ stdout: String) -> [(cells: [String], total: Double, train: Double)] {
+        func seconds(_ text: String) -> Double? {
+            let parts = text.split(separator: " ")
+            if parts.count == 2, let v = Double(parts[0]), let unit = ["s": 1.0, "ms": 1e-3, "µs": 1e-6][String(parts[1])] { return v * unit }
+            let m = text.split(separator: "m")
+            if m.count == 2, let minutes = Double(m[0]), let rest = Double(m[1].dropLast()) { return minutes * 60 + rest }
+            return nil
+        }
+        var rows: [(cells: [String], total: Double, train: Double)] = []
+        for line in stdout.split(separator: "\n") where line.hasPrefix("  ") {
+            let columns = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            // cells..., total (2 tokens or 1), train (2 or 1), memory (2)
+            var values: [Double] = [], i = 0, cells: [String] = []
+            while i < columns.count {
+                if i + 1 < columns.count, let v = seconds(columns[i] + " " + columns[i + 1]) { values.append(v); i += 2; continue }
+                if columns[i].contains("m"), columns[i].hasSuffix("s"), let v = seconds(columns[i]) { values.append(v); i += 1; continue }
+                if values.isEmpty { cells.append(columns[i]) }
+                i += 1
+            }
+            if values.count == 2 { rows.append((cells, values[0], values[1])) }
+        }
+        return rows
+    }
+
+    /// The plan counts training when the body trains: epochs × the data's images (a dataset
+    /// call on a point's field sized by its split: TinyImageNet's 100,000 images against
+    /// CIFAR-10's 50,000), plus a test: set's evaluation after every epoch. Structural checks
+    /// only (ratios of one plan's own estimates), never timings.
+    func testPlanCountsTrainingByEpochsImagesAndTestSet() throws {
+        let script = """
+            small = synthetic(n: 32)
+            rows = sweep(grid(model: [resnet20], dataset: [cifar10, tinyimagenet], sparsity: [0.99], epochs: [1, 3]), "results.csv", fn (p) {
+                net = p.model(seed: 0)
+                prune(net, erk, p.sparsity, seed: 0)
+                if p.epochs > 0 { train(net, p.dataset(), epochs: p.epochs, batch: 32, test: TEST) }
+                return {x: 1}
+            })
+            """
+        try write(script.replacingOccurrences(of: "TEST", with: "small"))
+        let plan = try run(["--plan"])
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        XCTAssertTrue(plan.stdout.contains("build + prune + train (what the function calls)"), plan.stdout)
+        XCTAssertFalse(plan.stdout.contains("note:"), "the plan sizes every train argument here: " + plan.stdout)
+        let rows = Self.planRows(plan.stdout)
+        XCTAssertEqual(rows.count, 4, plan.stdout)
+        func train(_ dataset: String, _ epochs: String) -> Double {
+            rows.first { $0.cells.contains(dataset) && $0.cells.last == epochs }?.train ?? .nan
+        }
+        for dataset in ["CIFAR-10", "tinyimagenet"] {
+            XCTAssertGreaterThan(train(dataset, "1"), 0, plan.stdout)
+            // 3 epochs cost 3x one, less one fixed cost (small beside a 50,000-image epoch).
+            let ratio = train(dataset, "3") / train(dataset, "1")
+            XCTAssertTrue(ratio > 2.5 && ratio <= 3.0001, "3 epochs / 1 epoch = \(ratio): " + plan.stdout)
+        }
+        let images = train("tinyimagenet", "1") / train("CIFAR-10", "1")
+        XCTAssertTrue(images > 1.8 && images <= 2.0001, "TinyImageNet / CIFAR-10 = \(images): " + plan.stdout)
+        for row in rows { XCTAssertGreaterThanOrEqual(row.total, row.train, plan.stdout) }
+        // A 10,000-image test set evaluated after each epoch adds to the training's time.
+        try write(script.replacingOccurrences(of: "TEST", with: "cifar10(split: \"test\")").replacingOccurrences(of: "p.dataset()", with: "small"))
+        let evaluated = Self.planRows(try run(["--plan"]).stdout)
+        try write(script.replacingOccurrences(of: ", test: TEST", with: "").replacingOccurrences(of: "p.dataset()", with: "small"))
+        let plain = Self.planRows(try run(["--plan"]).stdout)
+        XCTAssertEqual(evaluated.count, 4)
+        XCTAssertEqual(plain.count, 4)
+        for (e, p) in zip(evaluated, plain) {
+            // 32 training images per epoch against 10,000 evaluated: evaluation dominates.
+            XCTAssertGreaterThan(e.train, 5 * p.train, "\(e) vs \(p)")
+        }
     }
 
     /// The issue's case: a global the body reads (epochs: 1 became 5) changes its results, so

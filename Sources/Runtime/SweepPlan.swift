@@ -250,10 +250,11 @@ final class PlanEstimator {
         return result
     }
 
-    /// Training cost of `model` pruned (uniform) to `sparsity`: two epochs of one batch of
+    /// Training cost of `model` pruned (uniform) to `sparsity`: three epochs of one batch of
     /// synthetic images on a fresh network, as a point trains one, then one evaluation of the
-    /// batch. The second, warm epoch gives the seconds per image; the rest of the training's wall
-    /// time (the first steps' warm-up, setting up) is the call's fixed cost.
+    /// batch. The two warm epochs give the seconds per image (their mean: one step alone varied
+    /// 2x with the load); the rest of the training's wall time (the first steps' warm-up,
+    /// setting up) is the call's fixed cost.
     static func probeTraining(model: String, sparsity: Double, batch: Int) throws -> (overhead: Double, perImage: Double, evaluation: Double) {
         guard let architecture = ModelZoo.build(model, classes: 10) else { throw RuntimeError("unknown model \(model)") }
         let network = Network(architecture: architecture, seed: 0)
@@ -261,7 +262,7 @@ final class PlanEstimator {
         let images = max(8, min(batch, 128))
         let data = try Dataset.synthetic(classes: 10, n: images, seed: 0)
         var options = TrainingOptions.recipe(for: architecture, data: data)
-        options.epochs = 2
+        options.epochs = 3
         options.batchSize = images
         let start = DispatchTime.now().uptimeNanoseconds
         let result = try Trainer(network: network, data: data, options: options).run()
@@ -269,8 +270,10 @@ final class PlanEstimator {
         _ = try Evaluation.evaluate(network, on: data)
         let evaluation = Double(DispatchTime.now().uptimeNanoseconds - trained) / 1e9
         let wall = Double(trained - start) / 1e9
-        guard let last = result.history.last else { throw RuntimeError("the training probe ran no epoch") }
-        return (max(0, wall - 2 * last.seconds), last.seconds / Double(images), evaluation / Double(images))
+        let warm = result.history.dropFirst().map(\.seconds)
+        guard !warm.isEmpty else { throw RuntimeError("the training probe ran no warm epoch") }
+        let epoch = warm.reduce(0, +) / Double(warm.count)
+        return (max(0, wall - 3 * epoch), epoch / Double(images), evaluation / Double(images))
     }
 
     /// Images a train call's data (or test: set) holds, when known without running the body.

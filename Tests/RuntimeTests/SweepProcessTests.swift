@@ -280,11 +280,12 @@ final class SweepProcessTests: XCTestCase {
         for dataset in ["CIFAR-10", "tinyimagenet"] {
             XCTAssertGreaterThan(train(dataset, "1"), 0, plan.stdout)
             // 3 epochs cost 3x one, less one fixed cost (small beside a 50,000-image epoch).
-            let ratio = train(dataset, "3") / train(dataset, "1")
-            XCTAssertTrue(ratio > 2.5 && ratio <= 3.0001, "3 epochs / 1 epoch = \(ratio): " + plan.stdout)
+            // The table rounds to 0.1 s above a minute: compare against that, not a ratio's digits.
+            let one = train(dataset, "1"), three = train(dataset, "3")
+            XCTAssertTrue(three > 2.5 * one && three <= 3 * one + 0.2, "3 epochs \(three) s vs 1 epoch \(one) s: " + plan.stdout)
         }
-        let images = train("tinyimagenet", "1") / train("CIFAR-10", "1")
-        XCTAssertTrue(images > 1.8 && images <= 2.0001, "TinyImageNet / CIFAR-10 = \(images): " + plan.stdout)
+        let tiny = train("tinyimagenet", "1"), cifar = train("CIFAR-10", "1")
+        XCTAssertTrue(tiny > 1.8 * cifar && tiny <= 2 * cifar + 0.2, "TinyImageNet \(tiny) s vs CIFAR-10 \(cifar) s: " + plan.stdout)
         for row in rows { XCTAssertGreaterThanOrEqual(row.total, row.train, plan.stdout) }
         // A 10,000-image test set evaluated after each epoch adds to the training's time.
         try write(script.replacingOccurrences(of: "TEST", with: "cifar10(split: \"test\")").replacingOccurrences(of: "p.dataset()", with: "small"))

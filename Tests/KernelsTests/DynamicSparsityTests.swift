@@ -17,7 +17,7 @@ final class DynamicSparsityTests: XCTestCase {
     }
 
     /// The reference's run: TrainingTests' masked ResNet-20 and 5 batches, 2 epochs, lr 0.01, constant.
-    static func referenceRun(_ method: DSTMethod, epochs: Int = 2, every: Int = 3) throws -> (Network, TrainingResult) {
+    static func runReference(_ method: DSTMethod, epochs: Int = 2, every: Int = 3) throws -> (Network, TrainingResult) {
         let entries = try TrainingTests.reference()
         let net = Network(architecture: ModelZoo.resnet(depth: 20, classes: 10), seed: 9)
         try net.loadStateDict(TrainingTests.group(entries, "init"))
@@ -32,45 +32,56 @@ final class DynamicSparsityTests: XCTestCase {
         return (net, try Trainer(network: net, data: data, options: options).run())
     }
 
-    /// One update each: the masks agree but for float32 near-ties at the cut (measured 99.98%).
+    /// One update each: the masks agree but for float32 near-ties at the cut (measured 99.99%).
     func testOneSNFSAndRigLUpdateMatchesTheOriginals() throws {
         try compare(try Self.reference(), "one", epochs: 1, every: 5, updates: 1, agreement: 0.999, activeAgreement: 0.998)
     }
 
-    /// Three updates over 10 steps: float32 differences between two implementations grow with the
-    /// SGD steps between updates (the losses stay within 1e-3 of PyTorch's) and move choices near
-    /// the cut; measured 97.8% (RigL) and 96.9-97.1% (SNFS; it varies with the timed conv kernel choice) of
-    /// positions, every RigL layer count exact.
-    func testThreeSNFSAndRigLUpdatesStayCloseToTheOriginals() throws {
-        try compare(try Self.reference(), "three", epochs: 2, every: 3, updates: 3, agreement: 0.96, activeAgreement: 0.83)
+    /// Three updates over 10 steps. Here no float32 implementation can reach the 98%:
+    /// PyTorch run again from initial weights perturbed by a float32 rounding (±1e-7 relative)
+    /// agrees with itself at only ~96.8% (SNFS) and ~98.7% (RigL) of positions (float32 against
+    /// float64: 96.8% / 98.5%) — the choices near the cut follow the rounding and every differing
+    /// choice moves the weights the next update sees. So mge is held to PyTorch's own distance:
+    /// at least as close to the reference as the perturbed reference, less one point (measured
+    /// 97.2% SNFS, 97.8% RigL), every RigL layer count exact.
+    func testThreeSNFSAndRigLUpdatesAreAsCloseToTheOriginalsAsTheOriginalsToThemselves() throws {
+        try compare(try Self.reference(), "three", epochs: 2, every: 3, updates: 3, agreement: 0.96, activeAgreement: 0.83,
+                    withinPerturbed: 0.01)
+    }
+
+    /// Share of positions where two sets of masks (by layer name) agree.
+    static func agreement(_ a: [String: [UInt8]], _ b: [String: [UInt8]]) -> Double {
+        var equal = 0, total = 0
+        for (name, x) in a { guard let y = b[name] else { continue }; equal += zip(x, y).filter { $0 == $1 }.count; total += x.count }
+        return Double(equal) / Double(max(total, 1))
     }
 
     func compare(_ reference: [String: SafeTensor], _ config: String, epochs: Int, every: Int, updates: Int,
-                 agreement minimum: Double, activeAgreement minimumActive: Double) throws {
+                 agreement minimum: Double, activeAgreement minimumActive: Double, withinPerturbed: Double? = nil) throws {
         let reference = Dictionary(uniqueKeysWithValues: reference.filter { $0.key.hasPrefix(config + ".") }
             .map { (String($0.key.dropFirst(config.count + 1)), $0.value) })
         for method in [DSTMethod.snfs, .rigl] {
-            let (net, result) = try Self.referenceRun(method, epochs: epochs, every: every)
+            let (net, result) = try Self.runReference(method, epochs: epochs, every: every)
             XCTAssertEqual(result.updates.count, updates, "\(method): updates")
             XCTAssertEqual(reference["\(method.rawValue).updates"]?.integers, [Int64(updates)])
-            var equal = 0, total = 0, kept = 0, expectedKept = 0
+            var kept = 0, expectedKept = 0
+            var expectedMasks: [String: [UInt8]] = [:], perturbedMasks: [String: [UInt8]] = [:]
             for spec in net.architecture.prunable {
                 let expected = try XCTUnwrap(reference["\(method.rawValue).\(spec.name)"], spec.name).bytes
+                expectedMasks[spec.name] = expected
+                perturbedMasks[spec.name] = reference["\(method.rawValue)-perturbed.\(spec.name)"]?.bytes
                 let ours = try XCTUnwrap(net.masks[spec.name])
-                equal += zip(ours, expected).filter { $0 == $1 }.count
-                total += ours.count
                 let count = ours.reduce(0) { $0 + Int($1) }, expectedCount = expected.reduce(0) { $0 + Int($1) }
                 kept += count; expectedKept += expectedCount
                 if method == .rigl { XCTAssertEqual(count, expectedCount, "RigL keeps \(spec.name)'s count") }
                 let w = try XCTUnwrap(net.parameters[spec.name]).data
                 XCTAssertFalse(zip(w, ours).contains { $0.1 == 0 && $0.0 != 0 }, "\(spec.name): an inactive weight is not 0")
             }
-            // Masks are compared over the active positions (most inactive ones agree trivially).
-            let agreement = Double(equal) / Double(total)
+            let agreement = Self.agreement(net.masks, expectedMasks)
+            // Also over the active positions (most inactive ones agree trivially).
             var activeAgreement = 0, active = 0
-            for spec in net.architecture.prunable {
-                let expected = try XCTUnwrap(reference["\(method.rawValue).\(spec.name)"]).bytes
-                for (a, b) in zip(try XCTUnwrap(net.masks[spec.name]), expected) where a != 0 || b != 0 {
+            for (name, expected) in expectedMasks {
+                for (a, b) in zip(try XCTUnwrap(net.masks[name]), expected) where a != 0 || b != 0 {
                     active += 1; if a == b { activeAgreement += 1 }
                 }
             }
@@ -79,6 +90,12 @@ final class DynamicSparsityTests: XCTestCase {
                 + "positions active in either; kept \(kept) vs \(expectedKept)")
             XCTAssertGreaterThanOrEqual(agreement, minimum, "\(method)")
             XCTAssertGreaterThanOrEqual(activeShare, minimumActive, "\(method)")
+            if let withinPerturbed {
+                XCTAssertEqual(perturbedMasks.count, expectedMasks.count, "\(method): the fixture's perturbed run")
+                let own = Self.agreement(perturbedMasks, expectedMasks)
+                print("DynamicSparsityTests: \(method) PyTorch against itself perturbed by ±1e-7: \(own) of positions")
+                XCTAssertGreaterThanOrEqual(agreement, own - withinPerturbed, "\(method): further from the original than its own rounding noise")
+            }
             // SNFS's total drifts with its floor()ed, redistributed regrowth; RigL's never moves.
             if method == .rigl { XCTAssertEqual(kept, expectedKept) } else { XCTAssertLessThan(abs(kept - expectedKept), 30, "snfs: total kept") }
         }
@@ -197,9 +214,21 @@ final class DynamicSparsityTests: XCTestCase {
         refused({ $0.until = 0 }, "until must be in (0, 1]")
         refused({ $0.until = 1.5 }, "until must be in (0, 1]")
         refused({ $0.redistribution = .momentum }, "redistribution must be")
+        refused({ $0.prune = .negativity }, "prune: \"negativity\" is sparselearning's per-layer SET prune")
         refused({ _ in }, network: Network(architecture: ModelZoo.resnet(depth: 20, classes: 10), seed: 3), "needs a pruned network")
         XCTAssertEqual(net.masks, masks)
         for (name, t) in before { XCTAssertEqual(net.parameters[name]?.data, t.data, name) }
+    }
+
+    /// sparselearning's magnitude_and_negativity_prune as shipped (SET's default): r = ceil(0.7·6)
+    /// = 5; the ceil(2 + 2.5) = 5 smallest |w| go (the two inactive, 0.05, 0.1, −0.2), then all
+    /// but the ceil(2.5) = 3 most negative (−0.4, −0.2, −0.05): only −0.4 stays.
+    func testSETPrunesAsSparselearningShipsIt() {
+        var mask: [Float] = [1, 1, 1, 1, 1, 1, 0, 0]
+        DSTState.negativityPrune(&mask, [0.5, -0.4, 0.3, -0.2, 0.1, -0.05, 0, 0], zeros: 2, numRemove: 5)
+        XCTAssertEqual(mask, [0, 1, 0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(DSTOptions.defaults(for: .set).prune, .negativity)
+        XCTAssertEqual(DSTOptions.defaults(for: .snfs).prune, .magnitude)
     }
 
     func testSparselearningCosineDecayFollowsPyTorchsRecursion() {

@@ -17,6 +17,11 @@ public enum DSTGrowth: String, CaseIterable, Sendable { case random, momentum, g
 /// layer's share proportional to its size).
 public enum DSTRedistribution: String, CaseIterable, Sendable { case none, momentum, nonzero }
 
+/// How sparselearning's per-layer prune picks the removed weights: `magnitude` (magnitude_prune:
+/// the smallest |w|) or `negativity` (magnitude_and_negativity_prune, its `SET` mode as shipped:
+/// the ceil(r/2) smallest |w| go, then every weight but the ceil(r/2) most negative).
+public enum DSTPrune: String, CaseIterable, Sendable { case magnitude, negativity }
+
 /// The settings of dynamic sparse training: each method's original rules and defaults, every
 /// one overridable.
 ///
@@ -39,6 +44,9 @@ public struct DSTOptions: Sendable, Equatable {
     public var until: Double
     public var growth: DSTGrowth
     public var redistribution: DSTRedistribution
+    /// sparselearning's prune mode (set and snfs; DSR prunes by its global threshold, RigL and
+    /// ITOP by magnitude).
+    public var prune: DSTPrune = .magnitude
 
     /// The original defaults: RigL (ΔT 100, drop 0.3 cosine until 0.75, gradient growth); SNFS,
     /// SET and DSR as the seed repository's sparselearning sets them (prune rate 0.5 cosine /
@@ -49,7 +57,8 @@ public struct DSTOptions: Sendable, Equatable {
         switch method {
         case .rigl: return DSTOptions(method: method, updateEvery: 100, drop: 0.3, decay: .cosine, until: 0.75, growth: .gradient, redistribution: .none)
         case .snfs: return DSTOptions(method: method, updateEvery: 100, drop: 0.5, decay: .cosine, until: 1, growth: .momentum, redistribution: .momentum)
-        case .set: return DSTOptions(method: method, updateEvery: 100, drop: 0.7, decay: .constant, until: 1, growth: .random, redistribution: .none)
+        case .set: return DSTOptions(method: method, updateEvery: 100, drop: 0.7, decay: .constant, until: 1, growth: .random, redistribution: .none,
+                                     prune: .negativity)
         case .dsr: return DSTOptions(method: method, updateEvery: 100, drop: 0.3, decay: .constant, until: 1, growth: .random, redistribution: .nonzero)
         case .itop: return DSTOptions(method: method, updateEvery: 4000, drop: 0.5, decay: .cosine, until: 1, growth: .gradient, redistribution: .none)
         }
@@ -64,6 +73,10 @@ public struct DSTOptions: Sendable, Equatable {
         guard until > 0, until <= 1 else { throw TrainingError.invalid("until must be in (0, 1], got \(until)") }
         if method == .rigl || method == .itop, redistribution != .none {
             throw TrainingError.invalid("\(method.rawValue) keeps every layer's count; redistribution must be \"none\", got \"\(redistribution.rawValue)\"")
+        }
+        if prune == .negativity, method != .set, method != .snfs {
+            throw TrainingError.invalid("prune: \"negativity\" is sparselearning's per-layer SET prune (set, snfs); \(method.rawValue) prunes "
+                + (method == .dsr ? "by its global magnitude threshold" : "by magnitude"))
         }
     }
 }
@@ -325,6 +338,8 @@ struct DSTState {
                 let numRemove = ((rates[name] ?? rate) * (nonzeros[name] ?? 0)).rounded(.up)
                 if numRemove == 0 {
                     mask = w.map { $0 != 0 ? 1 : 0 }
+                } else if options.prune == .negativity {
+                    Self.negativityPrune(&mask, w, zeros: zeros[name] ?? 0, numRemove: numRemove)
                 } else {
                     Self.magnitudePrune(&mask, w, k: Int(((zeros[name] ?? 0) + numRemove).rounded(.up)))
                 }
@@ -383,6 +398,18 @@ struct DSTState {
     private static func magnitudePrune(_ mask: inout [Float], _ w: [Float], k: Int) {
         let order = (0 ..< w.count).sorted { abs(w[$0]) != abs(w[$1]) ? abs(w[$0]) < abs(w[$1]) : $0 < $1 }
         for i in order.prefix(max(0, min(k, w.count))) { mask[i] = 0 }
+    }
+
+    /// sparselearning's magnitude_and_negativity_prune (prune mode `SET`), as shipped: the
+    /// ceil(zeros + r/2) smallest |w| get mask 0, then every weight but the ceil(r/2) most
+    /// negative (signed ascending order; ties to the lower index) — so at most ceil(r/2) of the
+    /// layer stay and the regrowth refills the rest.
+    /// - Complexity: O(n log n) for n weights.
+    static func negativityPrune(_ mask: inout [Float], _ w: [Float], zeros: Double, numRemove: Double) {
+        magnitudePrune(&mask, w, k: Int((zeros + numRemove / 2).rounded(.up)))
+        let half = Int((numRemove / 2).rounded(.up))
+        let ascending = (0 ..< w.count).sorted { w[$0] != w[$1] ? w[$0] < w[$1] : $0 < $1 }
+        for i in ascending.dropFirst(half) { mask[i] = 0 }
     }
 
     /// sparselearning's growth functions: random_growth (each inactive connection grows with

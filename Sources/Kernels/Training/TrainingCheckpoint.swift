@@ -164,7 +164,7 @@ enum TrainingCheckpoint {
                 throw fail("it was made without dst:; give the same call, or delete it to start afresh")
             }
             guard savedDoubles(saved) == dstFingerprint(dstOptions, epochs: options.epochs) else {
-                throw fail("it was made with other dst: settings (method, update_every, drop, decay, until, growth or redistribution) or another number of epochs (the drop schedule spans the run)")
+                throw fail("it was made with other dst: settings (method, update_every, drop, decay, until, growth, redistribution or prune) or another number of epochs (the drop schedule spans the run)")
             }
             guard let values = entries["dst.state"], values.dtype == .f64, values.count == 7,
                   let adjustments = entries["dst.adjustments"], adjustments.dtype == .f64,
@@ -206,7 +206,9 @@ enum TrainingCheckpoint {
     /// The DST settings a resume must share, and the run's length (the schedules span it).
     private static func dstFingerprint(_ o: DSTOptions, epochs: Int) -> [Double] {
         func index<T: CaseIterable & Equatable>(_ value: T) -> Double { Double(Array(T.allCases).firstIndex(of: value) ?? -1) }
+        // The prune mode joined later: present only when it is not magnitude, so earlier checkpoints still match.
         return [index(o.method), Double(o.updateEvery), o.drop, index(o.decay), o.until, index(o.growth), index(o.redistribution), Double(epochs)]
+            + (o.prune == .magnitude ? [] : [index(o.prune)])
     }
 
     private static func doubles(_ values: [Double], shape: [Int]) -> SafeTensor {

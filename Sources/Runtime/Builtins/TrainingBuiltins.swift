@@ -16,7 +16,7 @@ let trainingBuiltins: [Builtin] = [
                       Param("dst", .optional(.string), default: Value.none), Param("update_every", .optional(.int), default: Value.none),
                       Param("drop", .optional(.float), default: Value.none), Param("decay", .optional(.string), default: Value.none),
                       Param("until", .optional(.float), default: Value.none), Param("growth", .optional(.string), default: Value.none),
-                      Param("redistribution", .optional(.string), default: Value.none),
+                      Param("redistribution", .optional(.string), default: Value.none), Param("prune", .optional(.string), default: Value.none),
                       Param("observe", .optional(.function), default: Value.none)],
             returns: "record",
             summary: "Trains net on data with SGD as PyTorch's optim.SGD + MultiStepLR (SPEC §5 defaults: lr 0.1, momentum 0.9, batch 128, "
@@ -30,7 +30,9 @@ let trainingBuiltins: [Builtin] = [
                 + "dst: rigl|snfs|dsr|set|itop trains a pruned net with dynamic sparse training (its masks are the start and end as the "
                 + "final topology), each method's defaults overridable: update_every (steps), drop (fraction of active weights per update), "
                 + "decay (cosine|constant|linear), until (fraction of the run after which masks freeze), growth (random|momentum|gradient), "
-                + "redistribution (none|momentum|nonzero); r.updates has one row per mask update (step, epoch, drop, removed, grown, kept, "
+                + "redistribution (none|momentum|nonzero), prune (magnitude|negativity: set's default is sparselearning's shipped SET prune, "
+                + "magnitude_and_negativity_prune, which keeps at most ceil(r/2) of a layer's most negative weights and regrows the rest at random; "
+                + "prune: \"magnitude\" drops only the smallest |w|); r.updates has one row per mask update (step, epoch, drop, removed, grown, kept, "
                 + "turnover, explored). observe: fn (net, step) { return {...} } is called after each update; its records are r.observed.",
             example: "r = train(net, cifar10(), epochs: 2, test: cifar10(split: \"test\"), checkpoint: \"run.ckpt\");  r.table\n"
                 + "net = resnet20();  prune(net, erk, 0.95);  r = train(net, cifar10(), epochs: 5, dst: \"rigl\", "
@@ -192,7 +194,7 @@ private func trainingOptions(_ args: Arguments, _ network: Network, _ data: Data
 /// The DST settings of a train call: the method's defaults with the call's keywords applied;
 /// each refusal names its keyword.
 private func dstOptions(_ args: Arguments, _ network: Network) throws -> DSTOptions? {
-    let keywords = ["update_every", "drop", "decay", "until", "growth", "redistribution", "observe"]
+    let keywords = ["update_every", "drop", "decay", "until", "growth", "redistribution", "prune", "observe"]
     guard case .string(let name)? = args.optional("dst") else {
         if let given = keywords.first(where: { args.optional($0) != nil }) {
             throw args.bad(given, "\(given): applies to dynamic sparse training; give dst: as well")
@@ -228,6 +230,11 @@ private func dstOptions(_ args: Arguments, _ network: Network) throws -> DSTOpti
     if case .string(let growth)? = args.optional("growth") { options.growth = try choice("growth", growth) }
     if case .string(let redistribution)? = args.optional("redistribution") {
         options.redistribution = try choice("redistribution", redistribution)
+    }
+    if case .string(let prune)? = args.optional("prune") { options.prune = try choice("prune", prune) }
+    if options.prune == .negativity, method != .set, method != .snfs {
+        throw args.bad("prune", "prune: \"negativity\" is sparselearning's per-layer SET prune (set, snfs); \(method.rawValue) prunes "
+            + (method == .dsr ? "by its global magnitude threshold" : "by magnitude"))
     }
     if (method == .rigl || method == .itop) && options.redistribution != .none {
         throw args.bad("redistribution", "\(method.rawValue) keeps every layer's count; redistribution must be \"none\"")

@@ -23,9 +23,17 @@ torch.optim.SGD(lr 0.01, momentum 0.9, weight_decay 1e-4), constant lr, model.tr
   the drop (ties to the lower flat index, no noise); new connections start at 0 with zero momentum;
   between updates the gradients are masked.
 
-Writes dst-reference.safetensors.zst beside this script: <config>.snfs.<name> and
-<config>.rigl.<name> (U8 final masks), <config>.snfs.updates / .rigl.updates (I64 [1]: the number
-of mask updates).
+Each config is also run a second time from initial weights multiplied by (1 + u), u uniform in
+±1e-7 (a float32 rounding's worth): <config>.snfs-perturbed.<name> / .rigl-perturbed.<name>. How
+far those masks land from the unperturbed ones is how far any float32 implementation can be
+expected to land (the choices near the cut follow the rounding, and every differing choice moves
+the weights the next update sees). Measured: after three updates over 10 steps PyTorch agrees
+with itself perturbed at about 96.8% (SNFS) and 98.7% (RigL), and float32 with float64 at 96.8%
+and 98.5%; after one update at 99.99%.
+
+Writes dst-reference.safetensors.zst beside this script: <config>.<method>.<name> (U8 final
+masks), <config>.<method>.updates (I64 [1]: the number of mask updates), method = snfs, rigl,
+snfs-perturbed, rigl-perturbed.
 """
 import math
 import os
@@ -82,11 +90,19 @@ def read_training_fixture():
     return out
 
 
+PERTURB = False
+
+
 def start():
     fixture = read_training_fixture()
     model = ResNet20()
     state = {k[5:]: torch.from_numpy(v) for k, v in fixture.items() if k.startswith("init.")}
     model.load_state_dict(state, strict=False)
+    if PERTURB:
+        generator = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 + (torch.rand(p.shape, generator=generator) - 0.5) * 2e-7)
     masks = {k[6:]: torch.from_numpy(v.astype(np.float32)) for k, v in fixture.items() if k.startswith("masks.")}
     images, labels = pixels(STEPS_PER_EPOCH, 128)
     inputs = (images.float() / 255 - 0.5) / 0.25
@@ -166,20 +182,19 @@ def rigl():
 
 
 def main():
-    global EPOCHS, EVERY, T
+    global EPOCHS, EVERY, T, PERTURB
     if len(sys.argv) != 2:
         sys.exit("usage: make_reference.py /path/to/sparse_learning")
     tensors = {}
     for prefix, epochs, every in CONFIGS:
         EPOCHS, EVERY, T = epochs, every, STEPS_PER_EPOCH * epochs
-        snfs_masks, snfs_updates = snfs(sys.argv[1])
-        rigl_masks, rigl_updates = rigl()
-        for k, v in snfs_masks.items():
-            tensors[prefix + ".snfs." + k] = v
-        for k, v in rigl_masks.items():
-            tensors[prefix + ".rigl." + k] = v
-        tensors[prefix + ".snfs.updates"] = np.array([snfs_updates], dtype=np.int64)
-        tensors[prefix + ".rigl.updates"] = np.array([rigl_updates], dtype=np.int64)
+        for suffix, perturb in (("", False), ("-perturbed", True)):
+            PERTURB = perturb
+            for method, (masks, updates) in (("snfs", snfs(sys.argv[1])), ("rigl", rigl())):
+                for k, v in masks.items():
+                    tensors[prefix + "." + method + suffix + "." + k] = v
+                tensors[prefix + "." + method + suffix + ".updates"] = np.array([updates], dtype=np.int64)
+        PERTURB = False
     path = os.path.join(here, "dst-reference.safetensors")
     write_safetensors(path, tensors)
     subprocess.run(["zstd", "-19", "-q", "-f", "--rm", path], check=True)

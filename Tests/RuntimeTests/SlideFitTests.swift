@@ -18,6 +18,14 @@ final class SlideFitTests: XCTestCase {
         return s
     }
 
+    /// Runs `code`; its outcome and what it wrote to stderr.
+    @discardableResult
+    static func attempt(_ s: Session, _ code: String) -> (outcome: RunOutcome, err: String) {
+        let mark = s.err.count
+        let outcome = s.run(code)
+        return (outcome, String(s.err.dropFirst(mark)))
+    }
+
     struct Text { var string: String; var x0, x1, y0, y1, size: Double }
 
     /// The figure's texts as boxes: the layout's width estimate, ascent 0.8 em, descent 0.2 em.
@@ -85,14 +93,14 @@ final class SlideFitTests: XCTestCase {
                 for setting in settings {
                     let call = "draw(\(net), encoding: \"\(encoding)\", \(setting)"
                     let minimum = setting.contains("slide") ? 24.0 : 12.0
-                    s.err = ""
-                    if s.run("fig = \(call))") == .completed {
+                    let first = SlideFitTests.attempt(s, "fig = \(call))")
+                    if first.outcome == .ok {
                         fitted += 1
                         for f in try SlideFitTests.figures(s) { try SlideFitTests.checkFits(f.svg, minimumSize: minimum, call) }
                         continue
                     }
                     refused += 1
-                    let message = s.err
+                    let message = first.err
                     XCTAssertTrue(message.contains("does not fit"), "\(call): \(message)")
                     // "It fits with font_size: 18, or with split: 2 (…)": each named fix lays out.
                     guard let range = message.range(of: "It fits with ") else {
@@ -114,8 +122,8 @@ final class SlideFitTests: XCTestCase {
                             }
                         }
                         let fixed = "draw(\(net), encoding: \"\(encoding)\", " + (parts + [argument]).joined(separator: ", ")
-                        s.err = ""
-                        XCTAssertEqual(s.run("fig = \(fixed))"), .completed, "\(call) → \(fixed): \(s.err)")
+                        let again = SlideFitTests.attempt(s, "fig = \(fixed))")
+                        XCTAssertEqual(again.outcome, .ok, "\(call) → \(fixed): \(again.err)")
                         for f in try SlideFitTests.figures(s) { try SlideFitTests.checkFits(f.svg, minimumSize: 12, fixed) }
                     }
                 }
@@ -133,14 +141,13 @@ final class SlideFitTests: XCTestCase {
         XCTAssertTrue(s.err.contains("does not fit at 1920×1080 px with font_size 28"), s.err)
         XCTAssertTrue(s.err.contains("split: ") || s.err.contains("layers: "), s.err)
 
-        XCTAssertEqual(s.run("fig = draw(r20, encoding: \"all\", preset: \"slide\", layers: \"1:6\")"), .completed, s.err)
+        XCTAssertEqual(s.run("fig = draw(r20, encoding: \"all\", preset: \"slide\", layers: \"1:6\")"), .ok, s.err)
         let six = try SlideFitTests.figures(s)
         XCTAssertEqual(six.count, 1)
         try SlideFitTests.checkFits(six[0].svg, minimumSize: 24, "layers 1:6")
         XCTAssertTrue(six[0].svg.contains("layers 1–6 of 22"), "the title says which layers")
 
-        s.err = ""
-        XCTAssertEqual(s.run("fig = draw(r20, preset: \"slide\", split: 3)"), .completed, s.err)
+        XCTAssertEqual(s.run("fig = draw(r20, preset: \"slide\", split: 3)"), .ok, s.err)
         let parts = try SlideFitTests.figures(s)
         XCTAssertEqual(parts.count, 3)
         for (i, f) in parts.enumerated() {
@@ -163,18 +170,18 @@ final class SlideFitTests: XCTestCase {
         for (arguments, expected) in [("layers: \"0:6\"", "bad argument 'layers' to 'draw' (expected \"a:b\" with 1 ≤ a ≤ b ≤ 22 (the network's layers, counted from 1), got \"0:6\")"),
                                       ("layers: \"6:3\"", "got \"6:3\""), ("layers: \"x\"", "got \"x\""), ("split: 0", "bad argument 'split' to 'draw' (expected 1 to 22 figures"),
                                       ("layers: \"1:4\", split: 5", "expected 1 to 4 figures")] {
-            s.err = ""
-            XCTAssertEqual(s.run("draw(r20, \(arguments))"), .runtimeError, arguments)
-            XCTAssertTrue(s.err.contains(expected), "\(arguments): \(s.err)")
+            let result = SlideFitTests.attempt(s, "draw(r20, \(arguments))")
+            XCTAssertEqual(result.outcome, .runtimeError, arguments)
+            XCTAssertTrue(result.err.contains(expected), "\(arguments): \(result.err)")
         }
     }
 
     /// layers: and split: on a graph value and a layer list.
     func testGraphsAndLayerListsTakeLayersAndSplit() throws {
         let s = try session()
-        XCTAssertEqual(s.run("fig = draw(unroll(toy), layers: \"2:3\")"), .completed, s.err)
+        XCTAssertEqual(s.run("fig = draw(unroll(toy), layers: \"2:3\")"), .ok, s.err)
         XCTAssertEqual(try SlideFitTests.figures(s).count, 1)
-        XCTAssertEqual(s.run("fig = draw(rolled(toy), split: 2)"), .completed, s.err)
+        XCTAssertEqual(s.run("fig = draw(rolled(toy), split: 2)"), .ok, s.err)
         XCTAssertEqual(try SlideFitTests.figures(s).count, 2)
     }
 }

@@ -78,12 +78,15 @@ public struct DrawingPanel {
         return panel
     }
 
+    /// Whether the first partition is the network's input (not so for a slice of later layers).
+    var startsAtInput: Bool { (wholeGraph?.partitionOffset ?? 0) == 0 }
+
     /// The layers drawn: a multipartite graph's partitions after the input (and its skip
     /// layers), or each bipartite graph's right partition (its layer).
     var layerNames: [String] {
         switch content {
         case .multipartite(let g):
-            return g.partitions.dropFirst().map(\.name) + skipLayers.sorted { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) }.map(\.value)
+            return g.partitions.dropFirst(startsAtInput ? 1 : 0).map(\.name) + skipLayers.sorted { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) }.map(\.value)
         case .layers(let gs):
             return gs.map { $0.partitions.last?.name ?? "" }
         }
@@ -193,7 +196,7 @@ public enum GraphDrawing {
             for name in panel.layerOrder { colours.add(name) }
             for name in panel.layerNames { colours.add(name); colours.drawn.insert(name) }
         }
-        let hasInput = rows.joined().contains { if case .multipartite = $0.content { return true }; return false }
+        let hasInput = rows.joined().contains { if case .multipartite = $0.content { return $0.startsAtInput }; return false }
         let rowCount = max(1, rows.count)
         let titleHeight = title == nil ? 0.0 : fs * 2.4
         let lineBudget = options.maxLines / max(1, rows.joined().count)

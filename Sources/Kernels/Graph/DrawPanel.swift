@@ -128,7 +128,7 @@ struct PanelRenderer {
     /// The colour of a partition: its layer's (a rolled layer's two sides share it), grey for the input.
     func colour(graph gi: Int, partition pi: Int) -> String {
         let g = graphs[gi]
-        if isMultipartite { return pi == 0 ? LayerColours.inputColour : colours.colour(g.partitions[pi].name) }
+        if isMultipartite { return pi == 0 && panel.startsAtInput ? LayerColours.inputColour : colours.colour(g.partitions[pi].name) }
         return colours.colour(g.partitions.last?.name ?? "")
     }
 

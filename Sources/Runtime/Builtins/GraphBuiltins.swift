@@ -253,7 +253,9 @@ enum GraphDrawings {
             var figures: [Figure] = []
             for figure in try build(split) {
                 do {
-                    figures.append((try GraphDrawing.checkedSVG(rows: figure.rows, title: figure.title, options: options), figure.title ?? ""))
+                    // A figure's name: its title, else its one panel's (what a list of figures shows).
+                    let name = figure.title ?? figure.rows.first?.first?.title ?? ""
+                    figures.append((try GraphDrawing.checkedSVG(rows: figure.rows, title: figure.title, options: options), name))
                 } catch {
                     return .failure(error)
                 }

@@ -244,10 +244,11 @@ enum GraphDrawings {
     typealias Figure = (svg: String, title: String)
 
     /// Draws the panel rows that `build(options, split)` makes (one list of rows per figure), or
-    /// refuses with what is wrong and what would fit: tries a smaller font_size, a bigger canvas
-    /// and a split into more figures (when there are layers to split), and names those that
-    /// laid out. - Complexity: one render, plus up to eight more when the first does not fit.
-    static func checked(options: DrawingOptions, split: Int?, splittable: Int,
+    /// refuses with what is wrong and what would fit: tries a split into more figures (when
+    /// there are `layers` to split), a bigger canvas and a smaller font_size, and names those
+    /// that laid out. - Complexity: one render, plus up to eight more when the first does not fit
+    /// (fewer once a fix is found and a few seconds have passed).
+    static func checked(options: DrawingOptions, split: Int?, layers: ClosedRange<Int>?,
                         _ build: (Int) throws -> [(rows: [[DrawingPanel]], title: String?)]) throws -> [Figure] {
         func attempt(_ options: DrawingOptions, _ split: Int) throws -> Result<[Figure], DrawingDoesNotFit> {
             var figures: [Figure] = []
@@ -269,28 +270,35 @@ enum GraphDrawings {
         case .failure(let error): failure = error
         }
         var fixes: [String] = []
+        // Each try is a whole render (seconds for a dense ResNet's 15 M edges): once one fix is
+        // known, stop looking for others after a few seconds.
+        let searchStart = Date()
+        func enough() -> Bool { !fixes.isEmpty && Date().timeIntervalSince(searchStart) > 4 }
+        // Fewer layers per figure first (what a lecturer would do for a slide), then a bigger
+        // canvas, then a smaller font.
         let fs = options.fontSize
-        for f in [fs * 0.8, fs * 0.65, DrawingOptions.minimumFontSize].map({ $0.rounded(.down) })
-            where f >= DrawingOptions.minimumFontSize && f < fs {
-            var o = options; o.fontSize = f
-            if case .success = try attempt(o, parts) { fixes.append("font_size: \(Int(f))"); break }
-        }
-        let h = options.height ?? options.width * 0.6
-        for factor in [1.5, 2.0] {
-            var o = options
-            o.height = min(h * factor, DrawingOptions.heightRange.upperBound)
-            o.width = min(options.width * factor, DrawingOptions.widthRange.upperBound)
-            guard o.height != options.height || o.width != options.width else { break }
-            if case .success = try attempt(o, parts) { fixes.append("width: \(Int(o.width)), height: \(Int(o.height!)) (a bigger canvas)"); break }
-        }
-        if splittable > parts {
-            for k in parts + 1 ... min(parts + 3, splittable) {
+        if let layers, layers.count > parts {
+            for k in parts + 1 ... min(parts + 3, layers.count) {
                 if case .success = try attempt(options, k) {
-                    let first = chunks(0 ... splittable - 1, into: k)[0]
+                    let first = chunks(layers, into: k)[0]
                     fixes.append("split: \(k) (\(k) figures; or only layers: \"\(first.lowerBound + 1):\(first.upperBound + 1)\")")
                     break
                 }
             }
+        }
+        let h = options.height ?? options.width * 0.6
+        for factor in [1.5, 2.0] where !enough() {
+            var o = options
+            let height = min(h * factor, DrawingOptions.heightRange.upperBound)
+            o.height = height
+            o.width = min(options.width * factor, DrawingOptions.widthRange.upperBound)
+            guard o.height != options.height || o.width != options.width else { break }
+            if case .success = try attempt(o, parts) { fixes.append("width: \(Int(o.width)), height: \(Int(height)) (a bigger canvas)"); break }
+        }
+        for f in [fs * 0.8, fs * 0.65, DrawingOptions.minimumFontSize].map({ $0.rounded(.down) })
+            where !enough() && f >= DrawingOptions.minimumFontSize && f < fs {
+            var o = options; o.fontSize = f
+            if case .success = try attempt(o, parts) { fixes.append("font_size: \(Int(f))"); break }
         }
         let size = "\(Int(options.width))×\(options.height.map { String(Int($0)) } ?? "auto") px"
         let advice = fixes.isEmpty
@@ -395,7 +403,7 @@ enum GraphDrawings {
                 var panel = DrawingPanel.layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName) (\(counts))", subtitle: subtitle)
                 panel.layerOrder = g.networkLayers
                 panel.highlight = highlight
-                return try checked(options: options, split: nil, splittable: 1) { _ in [([[panel]], nil)] }
+                return try checked(options: options, split: nil, layers: nil) { _ in [([[panel]], nil)] }
             }
             guard let plan = g.plan, plan.partitions.count == g.graph.partitions.count else {
                 if args.optional("layers") != nil || args.optional("split") != nil {
@@ -403,11 +411,11 @@ enum GraphDrawings {
                 }
                 var panel = DrawingPanel.unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
                 panel.highlight = highlight
-                return try checked(options: options, split: nil, splittable: 1) { _ in [([[panel]], nil)] }
+                return try checked(options: options, split: nil, layers: nil) { _ in [([[panel]], nil)] }
             }
             let selection = try layerSelection(args, count: plan.layers.count, what: "the graph's layers")
             let split = try splitCount(args, layers: selection.count)
-            return try checked(options: options, split: split, splittable: selection.count) { k in
+            return try checked(options: options, split: split, layers: selection) { k in
                 chunks(selection, into: k).map { chunk in
                     let range = partitions(of: chunk, plan)
                     var panel = DrawingPanel.unrolled(g.graph, plan: plan, partitions: range,
@@ -426,7 +434,7 @@ enum GraphDrawings {
             let selection = try layerSelection(args, count: ls.layers.count, what: "the list's layers")
             let split = try splitCount(args, layers: selection.count)
             let order = ls.layers.first?.networkLayers ?? []
-            return try checked(options: options, split: split, splittable: selection.count) { k in
+            return try checked(options: options, split: split, layers: selection) { k in
                 chunks(selection, into: k).map { chunk in
                     var panel = DrawingPanel.layers(ls.layers[chunk].map(\.graph),
                                                     title: (title ?? "\(ls.encoding) (\(ls.layers.count) layers)") + suffix(chunk, of: ls.layers.count),
@@ -462,7 +470,7 @@ enum GraphDrawings {
                 panel.layerOrder = order
                 return panel
             }
-            return try checked(options: options, split: split, splittable: selection.count) { k in
+            return try checked(options: options, split: split, layers: selection) { k in
                 try chunks(selection, into: k).map { chunk in
                     let part = suffix(chunk, of: entries.count)
                     switch encoding {

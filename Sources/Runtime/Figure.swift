@@ -40,7 +40,11 @@ enum Figures {
     /// Writes an SVG figure to the checked argument `name` (.svg as text, .png through librsvg
     /// at the figure's own size), reports it (`wrote x.png (41 kB)`) and hands it to the report.
     static func write(_ svg: String, _ args: Arguments, _ name: String, fallbackSize: (Double, Double)) throws {
-        let path = try filePath(args, name, extensions: ["svg", "png"], what: "a figure")
+        try write(svg, to: try filePath(args, name, extensions: ["svg", "png"], what: "a figure"), args, fallbackSize: fallbackSize)
+    }
+
+    /// Writes an SVG figure to a checked `path` (see `write(_:_:_:fallbackSize:)`).
+    static func write(_ svg: String, to path: String, _ args: Arguments, fallbackSize: (Double, Double)) throws {
         if (path as NSString).pathExtension.lowercased() == "png" {
             let size = GraphDrawing.size(of: svg) ?? fallbackSize
             try cancellable(isWrite: true) { try GraphDrawing.writePNG(svg, width: Int(size.width.rounded()), height: Int(size.height.rounded()), to: path) }

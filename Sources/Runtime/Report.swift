@@ -48,8 +48,10 @@ public final class Report {
         let write = interpreter.write, writeError = interpreter.writeError
         interpreter.statementStarted = { [unowned self] offset in self.startCell(at: offset) }
         interpreter.write = { [unowned self] text in write(text); self.append(.text(text)) }
-        interpreter.displayValue = { [unowned self] value in
-            if case .native(let figure as FigureObject) = value {
+        interpreter.displayValue = { [unowned self, unowned interpreter] value in
+            if let figures = RichOutput.figures(value) {
+                for figure in figures { interpreter.displayValue?(figure) }
+            } else if case .native(let figure as FigureObject) = value {
                 write(figure.display(long: false) + "\n")
                 self.append(.figure(path: figure.title.isEmpty ? "figure" : figure.title, svg: figure.svg))
             } else if case .native(let table as TableObject) = value {

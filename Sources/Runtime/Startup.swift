@@ -17,9 +17,11 @@ public enum Startup {
     /// `$MGE_DATA` (searched first, and where `download` unpacks), `$MGE_DATA_MIRROR`,
     /// `$MGE_PAPER_DATA`.
     static func readEnvironment(_ environment: [String: String]) {
-        let home = NSHomeDirectory() + "/.mge/data"
+        // `~` is $HOME, as in the shell (Foundation's home comes from the password database).
+        let userHome = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let home = userHome + "/.mge/data"
         if let data = environment["MGE_DATA"], !data.isEmpty {
-            Dataset.roots = [(data as NSString).expandingTildeInPath, home]
+            Dataset.roots = [data == "~" || data.hasPrefix("~/") ? userHome + data.dropFirst() : data, home]
         } else {
             Dataset.roots = [home]
         }

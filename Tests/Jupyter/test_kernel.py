@@ -151,6 +151,14 @@ class MgeKernelExtraTests(unittest.TestCase):
         displays = results(outputs, ("display_data",))
         self.assertEqual(len(displays), 1)
         self.assertTrue(displays[0]["content"]["data"]["image/svg+xml"].lstrip().startswith("<svg"))
+        # Shown at natural size: the SVG's own width and height, not shrunk to the column.
+        svg = displays[0]["content"]["data"]["image/svg+xml"]
+        width = int(svg.split('width="', 1)[1].split('"', 1)[0])
+        meta = displays[0]["content"]["metadata"]["image/svg+xml"]
+        self.assertEqual((meta["width"], meta["unconfined"]), (width, True))
+        # split: gives a list of figures, one display each.
+        _, outputs = execute(self.kc, 'draw(toy(), encoding: "rolled", split: 2)')
+        self.assertEqual(len(results(outputs, ("display_data",))), 2)
         path = os.path.join(tempfile.mkdtemp(), "toy.png")
         reply, _ = execute(self.kc, f'save(fig, "{path}")')
         self.assertEqual(reply["content"]["status"], "ok")

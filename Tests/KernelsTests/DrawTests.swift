@@ -204,6 +204,27 @@ final class DrawTests: XCTestCase {
         XCTAssertThrowsError(try GraphDrawing.writePNG("<svg", width: 10, height: 10, to: path + ".bad.png"))
         XCTAssertThrowsError(try GraphDrawing.writePNG(svg, width: 10, height: 10, to: "/no/such/folder/x.png"))
     }
+
+    /// A slice of an unrolled graph holds the edges among its partitions, and keeps each
+    /// node's role (source, sink) from the whole graph.
+    func testSlicesOfAnUnrolledGraph() throws {
+        let net = try UnrollFixtures.randomlyPruned(ModelZoo.toy(), keep: 0.5, seed: 2)
+        let g = try unroll(net)
+        let plan = try UnrollPlan(net.architecture)
+        let slice = g.partitionSlice(1 ... 2)
+        XCTAssertEqual(slice.partitions.map(\.name), Array(g.partitions[1 ... 2].map(\.name)))
+        let lo = g.partitions[1].start, hi = g.partitions[2].start + g.partitions[2].count
+        let inside = (lo ..< hi).reduce(0) { sum, u in sum + (g.outOffsets[u] ..< g.outOffsets[u + 1]).filter { Int(g.outTargets[$0]) < hi }.count }
+        XCTAssertEqual(slice.edgeCount, inside)
+        let part = GraphDrawing.svg(panels: [.unrolled(g, plan: plan, partitions: 1 ... 2, title: "part")])
+        // Sources and sinks come from the whole graph: a sliced-off neighbour does not make one
+        // (one ring per such node, plus the legend's swatch).
+        func count(_ colour: String) -> Int { part.components(separatedBy: "stroke=\"\(colour)\"").count - 1 }
+        let sinks = (lo ..< hi).filter { g.outDegree($0) == 0 && g.inDegree($0) > 0 }.count
+        let sources = (lo ..< hi).filter { g.inDegree($0) == 0 && g.outDegree($0) > 0 }.count
+        XCTAssertEqual(count(NodeStyle.sinkColour), sinks + (sinks > 0 ? 1 : 0))
+        XCTAssertEqual(count(NodeStyle.sourceColour), sources + (sources > 0 ? 1 : 0))
+    }
 }
 
 /// Rolled and rolled-channel graphs of every prunable layer, for figures in tests.

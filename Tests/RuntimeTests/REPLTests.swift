@@ -10,9 +10,10 @@ final class REPLTests: XCTestCase {
         private(set) var transcript = ""
         private var mark = "".endIndex
 
-        init(executable: URL, arguments: [String] = [], environment: [String: String]) throws {
+        init(executable: URL, arguments: [String] = [], environment: [String: String], columns: Int = 80) throws {
             var master: Int32 = 0, slave: Int32 = 0
-            guard openpty(&master, &slave, nil, nil, nil) == 0, let name = ttyname(slave) else {
+            var size = winsize(ws_row: 40, ws_col: UInt16(columns), ws_xpixel: 0, ws_ypixel: 0)
+            guard openpty(&master, &slave, nil, nil, &size) == 0, let name = ttyname(slave) else {
                 throw NSError(domain: "pty", code: 1)
             }
             let slavePath = String(cString: name)
@@ -82,6 +83,41 @@ final class REPLTests: XCTestCase {
             }
         }
 
+        /// Everything read since the last call (a mark for slicing the transcript).
+        var length: Int { transcript.count }
+
+        /// The screen lines the output from character `from` on leaves: `\r` returns to the
+        /// line's start, ESC[K clears to its end, other escapes (colours, cursor moves of the
+        /// line editor) are dropped, characters overwrite.
+        func screenLines(from: Int) -> [String] {
+            var lines: [[Character]] = [[]]
+            var cursor = 0
+            var chars = Array(transcript.dropFirst(from))
+            var i = 0
+            while i < chars.count {
+                let c = chars[i]
+                if c == "\u{1B}" {
+                    var j = i + 1
+                    if j < chars.count, chars[j] == "[" {
+                        j += 1
+                        while j < chars.count, !(chars[j].isLetter) { j += 1 }
+                        if j < chars.count, chars[j] == "K" { lines[lines.count - 1].removeSubrange(min(cursor, lines[lines.count - 1].count)...) }
+                    }
+                    i = j + 1
+                    continue
+                }
+                if c == "\r" { cursor = 0 } else if c == "\n" || c == "\r\n" {
+                    lines.append([]); cursor = 0
+                } else if c.asciiValue.map({ $0 >= 32 }) ?? true {
+                    if cursor < lines[lines.count - 1].count { lines[lines.count - 1][cursor] = c } else { lines[lines.count - 1].append(c) }
+                    cursor += 1
+                }
+                i += 1
+            }
+            chars = []
+            return lines.map { String($0) }
+        }
+
         private func readSome(timeout: TimeInterval) -> Bool {
             var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, Int32(min(timeout, 1) * 1000)) >= 0 else { return false }
@@ -117,11 +153,11 @@ final class REPLTests: XCTestCase {
         try? FileManager.default.removeItem(at: home)
     }
 
-    private func start() throws -> Terminal {
+    private func start(columns: Int = 80) throws -> Terminal {
         let mge = try XCTUnwrap(TestPaths.product("mge"), "build mge first (swift build)")
         let environment = ["TERM": "xterm", "HOME": home.path, "MGE_HISTORY": home.appendingPathComponent("history").path,
                            "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"]
-        let terminal = try Terminal(executable: mge, environment: environment)
+        let terminal = try Terminal(executable: mge, environment: environment, columns: columns)
         XCTAssertTrue(terminal.waitFor(">>> "), "no prompt: \(terminal.transcript)")
         return terminal
     }
@@ -198,6 +234,77 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(t.waitFor(">>> "))
         t.type("answer\r")
         XCTAssertTrue(t.waitFor("42\r\n>>> "), t.transcript)
+        t.typeAfterPause("\u{04}")
+        XCTAssertEqual(t.waitForExit(), 0)
+    }
+
+    /// The terminal polish, in a real pseudo-terminal 60 columns wide: Ctrl-C during a loop and
+    /// during a builtin's long computation prints "interrupted" exactly once and keeps the
+    /// variables; the caret stands under the offending keyword argument; a progress line is
+    /// cleared before the next output; help wraps at the terminal's width; Tab completes keyword
+    /// arguments; a multi-line block is one history entry; `~` is $HOME.
+    func testPolishUnderAPseudoTerminal() throws {
+        let t = try start(columns: 60)
+        func step(_ keys: String, expect: String, _ what: String, timeout: TimeInterval = 30, file: StaticString = #filePath, line: UInt = #line) {
+            t.type(keys)
+            XCTAssertTrue(t.waitFor(expect, timeout: timeout), "\(what): \(expect.debugDescription) not seen in \(t.transcript.suffix(600).debugDescription)",
+                          file: file, line: line)
+        }
+        func count(_ text: String, from: Int) -> Int { t.transcript.dropFirst(from).components(separatedBy: text).count - 1 }
+        step("kept = 6 * 7\r", expect: ">>> ", "a variable")
+
+        // Ctrl-C in the interpreter's loop and inside a builtin (the unrolled encoding of a dense ResNet-20).
+        for (what, code) in [("a loop", "n = 0; while true { n = n + 1 }"), ("a builtin", "for i in range(100) { g = unroll(resnet20()) }")] {
+            let before = t.length
+            t.type(code + "\r")
+            Thread.sleep(forTimeInterval: 1.5)
+            step("\u{03}", expect: "interrupted", "Ctrl-C stops \(what)")
+            XCTAssertTrue(t.waitFor(">>> "), t.transcript.suffix(400).debugDescription)
+            Thread.sleep(forTimeInterval: 0.3)
+            XCTAssertEqual(count("interrupted", from: before), 1, "\(what): \(t.transcript.dropFirst(before).debugDescription)")
+            step("kept\r", expect: "42\r\n>>> ", "variables survive interrupting \(what)")
+        }
+
+        // The caret under the misspelt keyword argument.
+        var mark = t.length
+        step("prune(toy(), 0.5, methd: 1)\r", expect: ">>> ", "an error")
+        let lines = t.screenLines(from: mark)
+        let code = try XCTUnwrap(lines.first { $0.hasPrefix("    prune(") }, "\(lines)")
+        let caret = try XCTUnwrap(lines.first { $0.trimmingCharacters(in: .whitespaces) == "^" }, "\(lines)")
+        let column = try XCTUnwrap(code.range(of: "methd")).lowerBound
+        XCTAssertEqual(caret.count - 1, code.distance(from: code.startIndex, to: column), "caret under 'methd': \(lines)")
+
+        // A progress line (drawing a dense ResNet-20 takes a while) is cleared before "wrote".
+        mark = t.length
+        step("draw(resnet20(), \"~/r20.svg\")\r", expect: "r20.svg (", "drawing", timeout: 120)
+        XCTAssertTrue(t.waitFor(">>> "))
+        let wrote = t.screenLines(from: mark).filter { $0.contains("wrote") }
+        XCTAssertTrue(t.transcript.dropFirst(mark).contains("draw… "), "a progress line was drawn (else this checks nothing)")
+        XCTAssertEqual(wrote.count, 1, "\(wrote)")
+        XCTAssertTrue(wrote.first?.hasPrefix("wrote \(home.path)/r20.svg (") ?? false, "the line holds nothing else: \(wrote)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: home.appendingPathComponent("r20.svg").path), "~ is $HOME")
+
+        // Help wraps at the terminal's 60 columns.
+        mark = t.length
+        step("?draw\r", expect: ">>> ", "help")
+        let help = t.screenLines(from: mark).dropFirst().dropLast()
+        XCTAssertGreaterThan(help.count, 5, "\(help)")
+        for line in help { XCTAssertLessThanOrEqual(line.count, 60, line) }
+
+        // Tab completes a keyword argument inside the call's brackets.
+        step("draw(toy(), enc\t", expect: "oding: ", "keyword argument completion")
+        t.type("\u{03}")
+        XCTAssertTrue(t.waitFor(">>> "))
+
+        // A multi-line block is one history entry: one up-arrow recalls and reruns all of it.
+        step("if kept > 0 {\r", expect: "... ", "block opens")
+        step("print(\"in block\")\r", expect: "... ", "block continues")
+        step("}\r", expect: "in block\r\n>>> ", "block runs")
+        mark = t.length
+        t.type("\u{1B}[A")
+        Thread.sleep(forTimeInterval: 0.3)
+        step("\r", expect: "in block\r\n>>> ", "recalled block runs")
+        XCTAssertEqual(count("in block", from: mark), 2, "the whole block came back (echoed and run): \(t.transcript.dropFirst(mark).debugDescription)")
         t.typeAfterPause("\u{04}")
         XCTAssertEqual(t.waitForExit(), 0)
     }

@@ -64,7 +64,11 @@ final class ReportTests: XCTestCase {
         let probe = "<script>window.addEventListener('load', () => { const figs = [...document.querySelectorAll('figure svg')];"
             + " const drawn = figs.filter(s => { const b = s.getBoundingClientRect(); return b.width > 200 && b.height > 150"
             + " && s.querySelectorAll('rect,circle,line,path,text').length > 10; });"
-            + " document.body.setAttribute('data-figures', figs.length + '/' + drawn.length); });</script></body>"
+            + " document.body.setAttribute('data-figures', figs.length + '/' + drawn.length);"
+            // At natural size: as wide and tall on the page (inside its border) as the SVG's own width and height.
+            + " const natural = figs.filter(s => Math.abs(s.clientWidth - s.width.baseVal.value) < 1"
+            + " && Math.abs(s.clientHeight - s.height.baseVal.value) < 1);"
+            + " document.body.setAttribute('data-natural', figs.length + '/' + natural.length); });</script></body>"
         let probed = dir.appendingPathComponent("probe.html")
         try html.replacingOccurrences(of: "</body>", with: probe).write(to: probed, atomically: true, encoding: .utf8)
         return try runProcess(chromium, chromiumFlags + ["--dump-dom", probed.absoluteString], directory: dir, timeout: 90)
@@ -91,6 +95,9 @@ final class ReportTests: XCTestCase {
         }
         let dom = try Self.renderedFigures(html, in: dir, chromium: chromium)
         XCTAssertTrue(dom.stdout.contains("data-figures=\"10/10\""), "figures rendered: \(dom.stderr.suffix(500))")
+        // The figures are up to 1,600 px wide, the page's text column 1,100: each is shown at its
+        // natural size (12 px labels stay 12 px) and scrolls in its own box.
+        XCTAssertTrue(dom.stdout.contains("data-natural=\"10/10\""), "figures at natural size: \(dom.stdout.components(separatedBy: "<body").dropFirst().first?.prefix(200) ?? "")")
     }
 
     func testMarkdownReportWritesFiguresBesideIt() throws {

@@ -35,5 +35,8 @@ final class SupportTests: XCTestCase {
         XCTAssertEqual(PublishedTable.searchedFolders().first, "/p")
         Startup.readEnvironment([:])
         XCTAssertEqual(Dataset.roots, [NSHomeDirectory() + "/.mge/data"])
+        // `~` is $HOME when it is set, as in the shell (not the password database's home).
+        Startup.readEnvironment(["HOME": "/tmp/elsewhere", "MGE_DATA": "~/d"])
+        XCTAssertEqual(Dataset.roots, ["/tmp/elsewhere/d", "/tmp/elsewhere/.mge/data"])
     }
 }

@@ -47,6 +47,9 @@ public struct DrawingPanel {
     /// The network's layers in order, when known: colours follow it, so a layer has the same
     /// colour in every figure of its network (drawn alone or with the others).
     public var layerOrder: [String] = []
+    /// For a slice of a larger graph: that graph, the id of the slice's node 0 in it, and the
+    /// index of the slice's first partition there (roles are read from the whole graph's degrees).
+    var wholeGraph: (graph: Graph, nodeOffset: Int, partitionOffset: Int)?
 
     public init(_ content: Content, title: String, subtitle: String = "") {
         self.content = content; self.title = title; self.subtitle = subtitle
@@ -75,12 +78,15 @@ public struct DrawingPanel {
         return panel
     }
 
+    /// Whether the first partition is the network's input (not so for a slice of later layers).
+    var startsAtInput: Bool { (wholeGraph?.partitionOffset ?? 0) == 0 }
+
     /// The layers drawn: a multipartite graph's partitions after the input (and its skip
     /// layers), or each bipartite graph's right partition (its layer).
     var layerNames: [String] {
         switch content {
         case .multipartite(let g):
-            return g.partitions.dropFirst().map(\.name) + skipLayers.sorted { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) }.map(\.value)
+            return g.partitions.dropFirst(startsAtInput ? 1 : 0).map(\.name) + skipLayers.sorted { ($0.key.source, $0.key.target) < ($1.key.source, $1.key.target) }.map(\.value)
         case .layers(let gs):
             return gs.map { $0.partitions.last?.name ?? "" }
         }
@@ -190,7 +196,7 @@ public enum GraphDrawing {
             for name in panel.layerOrder { colours.add(name) }
             for name in panel.layerNames { colours.add(name); colours.drawn.insert(name) }
         }
-        let hasInput = rows.joined().contains { if case .multipartite = $0.content { return true }; return false }
+        let hasInput = rows.joined().contains { if case .multipartite = $0.content { return $0.startsAtInput }; return false }
         let rowCount = max(1, rows.count)
         let titleHeight = title == nil ? 0.0 : fs * 2.4
         let lineBudget = options.maxLines / max(1, rows.joined().count)
@@ -231,9 +237,17 @@ public enum GraphDrawing {
         let legendHeight = Legend.height(colours: colours, hasInput: hasInput, needs: firstNeeds, width: width, fontSize: fs)
         let height = options.height ?? (titleHeight + legendHeight + Double(rowCount) * rowHeight)
         var canvas = DrawingCanvas(width: width, height: height)
-        if let title { canvas.text(width / 2, fs * 1.7, PanelRenderer.fit(title, width: width - 2 * fs, size: fs * 1.4), size: fs * 1.4, weight: "600") }
+        if let title {
+            let line = PanelRenderer.wrap(title, width: width - 2 * fs, size: fs * 1.4, maxLines: 1, what: "the figure's title", on: &canvas)
+            canvas.text(width / 2, fs * 1.7, line.first ?? "", size: fs * 1.4, weight: "600")
+        }
+        if height - titleHeight - legendHeight < fs * 12 {
+            canvas.problems.append("the legend (\(Int(legendHeight.rounded())) px) and title leave the panels less than \(Int(fs * 12)) px of the \(Int(height.rounded())) px height")
+        }
         let needs = drawPanels(height: height, legendHeight: legendHeight, on: &canvas)
         Legend.draw(colours: colours, hasInput: hasInput, needs: needs, top: height - legendHeight, width: width, fontSize: fs, on: &canvas)
+        // Whatever the layout could not avoid (labels on top of each other, text off the canvas) is a problem too.
+        canvas.problems += canvas.layoutProblems()
         return (canvas.document(), canvas.problems)
     }
 
@@ -330,7 +344,11 @@ enum Legend {
                      on canvas: inout DrawingCanvas) {
         canvas.line(fs, top + fs * 0.2, width - fs, top + fs * 0.2, colour: "#DDDDDD", width: 1, opacity: 1)
         var y = top + fs * 1.5
-        for line in lines(items(colours: colours, hasInput: hasInput, needs: needs), width: width, fontSize: fs) {
+        let groups = items(colours: colours, hasInput: hasInput, needs: needs)
+        for item in groups.joined() where itemWidth(item, fontSize: fs) > width - 2 * fs {
+            canvas.problems.append("the legend's \"\(item.text)\" is cut (wider than the figure)")
+        }
+        for line in lines(groups, width: width, fontSize: fs) {
             let total = line.reduce(0) { $0 + itemWidth($1, fontSize: fs) }
             var x = max(fs, (width - total) / 2)
             for item in line {

@@ -24,8 +24,21 @@ enum ElementRole {
 struct DrawingCanvas {
     let width: Double, height: Double
     var body: [String] = []
-    /// What could not be laid out (a panel left without room for its graph), one sentence each.
+    /// What could not be laid out (a panel left without room for its graph, a cut title, labels
+    /// on top of each other), one sentence each.
     var problems: [String] = []
+    /// The box of every figure text drawn so far (titles, column labels, legend; not the node
+    /// labels inside grid cells, which the layout sizes to their cells), from the same width
+    /// estimate the layout uses: what `layoutProblems()` checks.
+    var textBoxes: [TextBox] = []
+
+    struct TextBox {
+        var x0, x1, y0, y1: Double
+        var text: String
+        func overlaps(_ o: TextBox) -> Bool {
+            x0 < o.x1 - 0.5 && o.x0 < x1 - 0.5 && y0 < o.y1 - 0.5 && o.y0 < y1 - 0.5
+        }
+    }
 
     /// Width of `text` at `size` px in DejaVu Sans (the figure's first font), from per-class
     /// advances (digits 0.64 em, `×` 0.84, narrow punctuation 0.32…), rounded up a little so
@@ -89,11 +102,43 @@ struct DrawingCanvas {
     }
 
     /// `rotate`: degrees about the text's anchor point (vertical axis titles, slanted tick labels).
+    /// `inCell`: a node label inside its grid cell (sized to the cell; not a figure label).
     mutating func text(_ x: Double, _ y: Double, _ s: String, size: Double, anchor: String = "middle", weight: String = "400",
-                       colour: String = "#222222", rotate: Double? = nil) {
+                       colour: String = "#222222", rotate: Double? = nil, inCell: Bool = false) {
         let n = DrawingCanvas.number
+        if rotate == nil && !inCell {
+            let w = DrawingCanvas.textWidth(s, size: size)
+            let x0 = anchor == "middle" ? x - w / 2 : anchor == "end" ? x - w : x
+            // Ascent 0.8 em above the baseline, descent 0.2 em below.
+            textBoxes.append(TextBox(x0: x0, x1: x0 + w, y0: y - size * 0.8, y1: y + size * 0.2, text: s))
+        }
         let transform = rotate.map { " transform=\"rotate(\(n($0)) \(n(x)) \(n(y)))\"" } ?? ""
         body.append("<text x=\"\(n(x))\" y=\"\(n(y))\" font-size=\"\(n(size))\" text-anchor=\"\(anchor)\" font-weight=\"\(weight)\" fill=\"\(colour)\"\(transform)>\(DrawingCanvas.escape(s))</text>")
+    }
+
+    /// Texts that overlap another or leave the canvas, one sentence each (at most a few, the
+    /// first ones in drawing order: enough to say what is wrong).
+    /// - Complexity: O(t log t + overlapping pairs) for t texts (a sweep over x).
+    func layoutProblems() -> [String] {
+        var out: [String] = []
+        for b in textBoxes where b.x0 < -0.5 || b.x1 > width + 0.5 || b.y0 < -0.5 || b.y1 > height + 0.5 {
+            out.append("\"\(b.text)\" does not fit on the \(Int(width))×\(Int(height)) px canvas")
+            if out.count >= 3 { return out }
+        }
+        let order = textBoxes.indices.sorted { textBoxes[$0].x0 < textBoxes[$1].x0 }
+        var open: [Int] = []
+        var pairs: [(Int, Int)] = []
+        for i in order {
+            let b = textBoxes[i]
+            open.removeAll { textBoxes[$0].x1 - 0.5 <= b.x0 }
+            for j in open where textBoxes[j].overlaps(b) { pairs.append((min(i, j), max(i, j))) }
+            open.append(i)
+        }
+        for (i, j) in pairs.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }).prefix(3) {
+            out.append("labels \"\(textBoxes[i].text)\" and \"\(textBoxes[j].text)\" overlap")
+        }
+        if pairs.count > 3 { out.append("\(pairs.count - 3) more pairs of labels overlap") }
+        return out
     }
 
     func document() -> String {

@@ -128,7 +128,7 @@ struct PanelRenderer {
     /// The colour of a partition: its layer's (a rolled layer's two sides share it), grey for the input.
     func colour(graph gi: Int, partition pi: Int) -> String {
         let g = graphs[gi]
-        if isMultipartite { return pi == 0 ? LayerColours.inputColour : colours.colour(g.partitions[pi].name) }
+        if isMultipartite { return pi == 0 && panel.startsAtInput ? LayerColours.inputColour : colours.colour(g.partitions[pi].name) }
         return colours.colour(g.partitions.last?.name ?? "")
     }
 
@@ -156,14 +156,21 @@ struct PanelRenderer {
     }
 
     mutating func draw(on canvas: inout DrawingCanvas) -> LegendNeeds {
-        // Header: title and what a node and an edge are.
-        canvas.text(frame.x + frame.width / 2, frame.y + fs * 1.5, PanelRenderer.fit(panel.title, width: frame.width, size: fs * 1.15),
-                    size: fs * 1.15, weight: "600")
-        var headerBottom = frame.y + fs * 2.1
+        // Header: title and what a node and an edge are, each wrapped onto at most two lines.
+        var baseline = frame.y
+        let name = panel.title.isEmpty ? "a panel" : "panel \"\(panel.title)\""
+        for line in PanelRenderer.wrap(panel.title, width: frame.width, size: fs * 1.15, what: "the title of \(name)", on: &canvas) {
+            baseline += fs * 1.5
+            canvas.text(frame.x + frame.width / 2, baseline, line, size: fs * 1.15, weight: "600")
+        }
+        var headerBottom = baseline + fs * 0.6
         if !panel.subtitle.isEmpty {
-            let fitted = PanelRenderer.fit(panel.subtitle, width: frame.width, size: fs)
-            canvas.text(frame.x + frame.width / 2, frame.y + fs * 3.2, fitted, size: fs, colour: "#555555")
-            headerBottom = frame.y + fs * 3.7
+            baseline += fs * 0.4
+            for line in PanelRenderer.wrap(panel.subtitle, width: frame.width, size: fs, what: "the subtitle of \(name)", on: &canvas) {
+                baseline += fs * 1.3
+                canvas.text(frame.x + frame.width / 2, baseline, line, size: fs, colour: "#555555")
+            }
+            headerBottom = baseline + fs * 0.5
         }
         // Labels over and under the columns.
         let centres = columnCentres()
@@ -198,7 +205,6 @@ struct PanelRenderer {
             canvas.text(place.x, areaBottom + fs * 0.4 + Double(place.level + 1) * lineHeight - fs * 0.2, item.text, size: fs, colour: "#555555")
         }
         guard areaBottom - areaTop > fs * 2 else {
-            let name = panel.title.isEmpty ? "a panel" : "panel \"\(panel.title)\""
             canvas.problems.append("\(name) has no room for its graph: its title and \(topPlaced.levels + bottomPlaced.levels) rows of labels "
                 + "take its whole \(Int(frame.height.rounded())) px height")
             return needs
@@ -207,6 +213,35 @@ struct PanelRenderer {
         drawEdges(columns, areaTop: areaTop, on: &canvas)
         drawNodes(columns, on: &canvas)
         return needs
+    }
+
+    /// `text` broken at spaces into at most `maxLines` lines that each fit `width` at `size` (by
+    /// the layout's width estimate). Text that still does not fit is cut with an ellipsis and
+    /// the cut is recorded on `canvas` as a problem naming `what`, so a checked figure refuses
+    /// instead of showing it.
+    static func wrap(_ text: String, width: Double, size: Double, maxLines: Int = 2, what: String,
+                     on canvas: inout DrawingCanvas) -> [String] {
+        guard !text.isEmpty else { return [] }
+        var lines: [String] = []
+        var current = ""
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            let candidate = current.isEmpty ? String(word) : current + " " + word
+            if current.isEmpty || DrawingCanvas.textWidth(candidate, size: size) <= width {
+                current = candidate
+            } else {
+                lines.append(current)
+                current = String(word)
+            }
+        }
+        lines.append(current)
+        if lines.count > maxLines {
+            lines = Array(lines.prefix(maxLines - 1)) + [lines.dropFirst(maxLines - 1).joined(separator: " ")]
+        }
+        if lines.contains(where: { DrawingCanvas.textWidth($0, size: size) > width }) {
+            canvas.problems.append("\(what) is cut (it needs \(Int(DrawingCanvas.textWidth(text, size: size).rounded())) px at \(DrawingCanvas.number(size)) px, \(Int(width.rounded())) px a line)")
+            lines = lines.map { fit($0, width: width, size: size) }
+        }
+        return lines
     }
 
     /// Cuts `text` with an ellipsis so that it fits `width` at `size` (by the layout's width estimate).
@@ -278,11 +313,13 @@ struct PanelRenderer {
             let r = (k % (s[1] * s[2])) / s[2], c = k % s[2]
             if r < pad || r >= s[1] - pad || c < pad || c >= s[2] - pad { return .padding }
         }
-        let inDegree = g.inDegree(v), outDegree = g.outDegree(v)
+        var (graph, node, partition) = (g, v, pi)
+        if let whole = panel.wholeGraph { (graph, node, partition) = (whole.graph, v + whole.nodeOffset, pi + whole.partitionOffset) }
+        let inDegree = graph.inDegree(node), outDegree = graph.outDegree(node)
         if inDegree == 0 && outDegree == 0 { return .isolated }
         guard isMultipartite else { return .normal }
-        if inDegree == 0 && pi > 0 { return .source }
-        if outDegree == 0 && pi < g.partitions.count - 1 { return .sink }
+        if inDegree == 0 && partition > 0 { return .source }
+        if outDegree == 0 && partition < graph.partitions.count - 1 { return .sink }
         return .normal
     }
 
@@ -305,7 +342,7 @@ struct PanelRenderer {
                     if fading && highlight.contains(v) { onTop.append((c, k)); continue }
                     NodeStyle.draw(role, colour: c.colour, x: p.x, y: p.y, size: s * 0.88, square: true, faded: fading, on: &canvas,
                                    fillOpacity: showLabels ? 0.45 : 1)
-                    if showLabels, let label { canvas.text(p.x, p.y + fs * 0.35, label(k), size: fs, colour: fading ? "#AAAAAA" : "#111111") }
+                    if showLabels, let label { canvas.text(p.x, p.y + fs * 0.35, label(k), size: fs, colour: fading ? "#AAAAAA" : "#111111", inCell: true) }
                 }
             case .dots(_, let spacing):
                 let size = max(2, min(14, spacing * 0.75))

@@ -93,24 +93,38 @@ let graphBuiltins: [Builtin] = [
                      Param("width", .optional(.number), default: Value.none), Param("height", .optional(.number), default: Value.none),
                      Param("font_size", .optional(.number), default: Value.none),
                      Param("highlight", .optional(.oneOf([.native("nodes"), .list])), default: Value.none),
-                     Param("preset", .optional(.string), default: Value.none)],
-            returns: "figure or none",
-            summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; preset: \"slide\" is 1920×1080 with 24 px labels. A size and font where a panel's graph gets no room is refused with what to change. highlight: a node set (or a list of them) drawn over a faded graph. Without a path it returns the figure (shown inline in a notebook; save(fig, \"x.png\") writes it).",
-            example: "draw(toy(), \"toy.png\", encoding: \"all\");  fig = draw(g);  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
+                     Param("preset", .optional(.string), default: Value.none),
+                     Param("layers", .optional(.oneOf([.string, .int])), default: Value.none),
+                     Param("split", .optional(.int), default: Value.none)],
+            returns: "figure, list of figures or none",
+            summary: "Draws a graph, a layer list or a network's encoding for slides (.svg, or .png through librsvg): one colour per layer with a legend, column heights following partition sizes, small feature maps as pixel grids. For a network, encoding: \"unrolled\", \"rolled\", \"rolled_channel\" or \"all\". width/height in px (default 1600 wide), font_size ≥ 12; preset: \"slide\" is 1920×1080 with 24 px labels. layers: \"a:b\" draws layers a to b only (counted from 1 in network order, as prune's table lists them; \"7:\" to the end); split: k spreads the layers over k figures (written to name-1.png … name-k.png, or returned as a list). Text never overlaps and is never cut: a size and font where it would is refused, naming what fits instead (a smaller font_size, a bigger canvas, split: or layers:). highlight: a node set (or a list of them) drawn over a faded graph. Without a path it returns the figure (shown inline in a notebook; save(fig, \"x.png\") writes it).",
+            example: "draw(toy(), \"toy.png\", encoding: \"all\");  fig = draw(g);  draw(resnet(20), \"r20.png\", preset: \"slide\", split: 3);  draw(g, \"rf.svg\", highlight: receptive_field(g, node(g, \"linear\", 0)))") { args in
         let title = args.optional("title").map(Display.plain)
         let options = try GraphDrawings.options(args)
-        let svg = try GraphDrawings.svg(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
-        let figure: Value
+        let figures = try GraphDrawings.figures(args["x"], encoding: try args.string("encoding"), title: title, options: options, args: args)
+        let splitAsked = args.optional("split") != nil
+        var result: Value = .none
         if args.optional("path") != nil {
-            try Figures.write(svg, args, "path", fallbackSize: (options.width, options.height ?? options.width * 0.6))
-            figure = .none
+            let path = try filePath(args, "path", extensions: ["svg", "png"], what: "a figure")
+            let fallback = (options.width, options.height ?? options.width * 0.6)
+            if figures.count == 1 && !splitAsked {
+                try Figures.write(figures[0].svg, to: path, args, fallbackSize: fallback)
+            } else {
+                // r20.png → r20-1.png, r20-2.png, …
+                let ext = (path as NSString).pathExtension, stem = (path as NSString).deletingPathExtension
+                for (i, figure) in figures.enumerated() {
+                    try Figures.write(figure.svg, to: "\(stem)-\(i + 1).\(ext)", args, fallbackSize: fallback)
+                }
+            }
+        } else if figures.count == 1 && !splitAsked {
+            result = .native(FigureObject(svg: figures[0].svg, title: title ?? ""))
         } else {
-            figure = .native(FigureObject(svg: svg, title: title ?? ""))
+            result = .list(figures.map { .native(FigureObject(svg: $0.svg, title: $0.title)) })
         }
         if case .native(let graph as GraphObject) = args["x"], let staleness = graph.staleness {
             args.interpreter.write("warning: the drawn graph is \(staleness)\n")
         }
-        return figure
+        return result
     },
 ]
 
@@ -226,17 +240,118 @@ enum GraphDrawings {
         return options
     }
 
-    /// The figure, or an error saying what to change when a panel's graph got no room.
-    static func checked(_ rows: [[DrawingPanel]], title: String? = nil, options: DrawingOptions, args: Arguments) throws -> String {
-        do {
-            return try GraphDrawing.checkedSVG(rows: rows, title: title, options: options)
-        } catch {
-            let size = "\(Int(options.width))×\(options.height.map { String(Int($0)) } ?? "auto") px"
-            let taller = options.height.map { "height: \(Int(min($0 * 2, DrawingOptions.heightRange.upperBound)))" } ?? "a height"
-            throw RuntimeError("the figure does not fit at \(size) with font_size \(Display.float(options.fontSize)): "
-                + error.problems.joined(separator: "; ")
-                + ". Use a bigger canvas (\(taller)), a smaller font_size, or fewer layers per figure (one encoding: encoding: \"rolled\"; one layer: draw(rolled(net)[0]))")
+    /// A figure (SVG) and its title.
+    typealias Figure = (svg: String, title: String)
+
+    /// Draws the panel rows that `build(options, split)` makes (one list of rows per figure), or
+    /// refuses with what is wrong and what would fit: tries a split into more figures (when
+    /// there are `layers` to split), a bigger canvas and a smaller font_size, and names those
+    /// that laid out. - Complexity: one render, plus up to eight more when the first does not fit
+    /// (fewer once a fix is found and a few seconds have passed).
+    static func checked(options: DrawingOptions, split: Int?, layers: ClosedRange<Int>?,
+                        _ build: (Int) throws -> [(rows: [[DrawingPanel]], title: String?)]) throws -> [Figure] {
+        func attempt(_ options: DrawingOptions, _ split: Int) throws -> Result<[Figure], DrawingDoesNotFit> {
+            var figures: [Figure] = []
+            for figure in try build(split) {
+                do {
+                    // A figure's name: its title, else its one panel's (what a list of figures shows).
+                    let name = figure.title ?? figure.rows.first?.first?.title ?? ""
+                    figures.append((try GraphDrawing.checkedSVG(rows: figure.rows, title: figure.title, options: options), name))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            return .success(figures)
         }
+        let parts = split ?? 1
+        let failure: DrawingDoesNotFit
+        switch try attempt(options, parts) {
+        case .success(let figures): return figures
+        case .failure(let error): failure = error
+        }
+        var fixes: [String] = []
+        // Each try is a whole render (seconds for a dense ResNet's 15 M edges): once one fix is
+        // known, stop looking for others after a few seconds.
+        let searchStart = Date()
+        func enough() -> Bool { !fixes.isEmpty && Date().timeIntervalSince(searchStart) > 4 }
+        // Fewer layers per figure first (what a lecturer would do for a slide), then a bigger
+        // canvas, then a smaller font.
+        let fs = options.fontSize
+        if let layers, layers.count > parts {
+            for k in parts + 1 ... min(parts + 3, layers.count) {
+                if case .success = try attempt(options, k) {
+                    let first = chunks(layers, into: k)[0]
+                    fixes.append("split: \(k) (\(k) figures; or only layers: \"\(first.lowerBound + 1):\(first.upperBound + 1)\")")
+                    break
+                }
+            }
+        }
+        let h = options.height ?? options.width * 0.6
+        for factor in [1.5, 2.0] where !enough() {
+            var o = options
+            let height = min(h * factor, DrawingOptions.heightRange.upperBound)
+            o.height = height
+            o.width = min(options.width * factor, DrawingOptions.widthRange.upperBound)
+            guard o.height != options.height || o.width != options.width else { break }
+            if case .success = try attempt(o, parts) { fixes.append("width: \(Int(o.width)), height: \(Int(height)) (a bigger canvas)"); break }
+        }
+        for f in [fs * 0.8, fs * 0.65, DrawingOptions.minimumFontSize].map({ $0.rounded(.down) })
+            where !enough() && f >= DrawingOptions.minimumFontSize && f < fs {
+            var o = options; o.fontSize = f
+            if case .success = try attempt(o, parts) { fixes.append("font_size: \(Int(f))"); break }
+        }
+        let size = "\(Int(options.width))×\(options.height.map { String(Int($0)) } ?? "auto") px"
+        let advice = fixes.isEmpty
+            ? "Nothing close fits: use a much bigger canvas (width:, height:), font_size: 12, or fewer layers per figure (layers: \"1:4\", split:)"
+            : "It fits with " + fixes.joined(separator: ", or with ")
+        // The first few problems say what is wrong (the rest mostly follow from them).
+        let shown = failure.problems.prefix(3).joined(separator: "; ")
+            + (failure.problems.count > 3 ? "; and \(failure.problems.count - 3) more problems" : "")
+        let font = fs == fs.rounded() ? String(Int(fs)) : Display.float(fs)
+        throw RuntimeError("the figure does not fit at \(size) with font_size \(font): \(shown). \(advice)")
+    }
+
+    /// `range` cut into `k` consecutive runs of nearly equal length (the first ones one longer).
+    static func chunks(_ range: ClosedRange<Int>, into k: Int) -> [ClosedRange<Int>] {
+        let n = range.count, parts = max(1, min(k, n))
+        var out: [ClosedRange<Int>] = [], start = range.lowerBound
+        for i in 0 ..< parts {
+            let length = n / parts + (i < n % parts ? 1 : 0)
+            out.append(start ... start + length - 1)
+            start += length
+        }
+        return out
+    }
+
+    /// The layers: argument as 0-based positions among `count` layers: "a:b" (counted from 1,
+    /// both included; "a:" to the end, ":b" from the start), "a" or an int (one layer).
+    static func layerSelection(_ args: Arguments, count: Int, what: String) throws -> ClosedRange<Int> {
+        guard let value = args.optional("layers") else { return 0 ... count - 1 }
+        let expected = "\"a:b\" with 1 ≤ a ≤ b ≤ \(count) (\(what), counted from 1)"
+        var bounds: (Int?, Int?)
+        switch value {
+        case .int(let i): bounds = (i, i)
+        case .string(let text):
+            let sides = text.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard sides.count <= 2, sides.allSatisfy({ $0.isEmpty || Int($0) != nil }), !(sides.count == 1 && sides[0].isEmpty) else {
+                throw args.bad("layers", "expected \(expected), got \(Display.quoted(text))")
+            }
+            bounds = sides.count == 1 ? (Int(sides[0]), Int(sides[0])) : (sides[0].isEmpty ? 1 : Int(sides[0]), sides[1].isEmpty ? count : Int(sides[1]))
+        default: bounds = (nil, nil)
+        }
+        guard let a = bounds.0, let b = bounds.1, 1 <= a, a <= b, b <= count else {
+            throw args.bad("layers", "expected \(expected), got \(Display.inline(value))")
+        }
+        return a - 1 ... b - 1
+    }
+
+    /// The split: argument: how many figures (1 to the number of layers drawn).
+    static func splitCount(_ args: Arguments, layers: Int) throws -> Int? {
+        guard case .int(let k)? = args.optional("split") else { return nil }
+        guard k >= 1, k <= layers else {
+            throw args.bad("split", "expected 1 to \(layers) figures (one layer each at most), got \(k)")
+        }
+        return k
     }
 
     /// The highlight: argument as node ids of `graph`.
@@ -255,7 +370,20 @@ enum GraphDrawings {
         return ids
     }
 
-    static func svg(_ x: Value, encoding: String, title: String?, options: DrawingOptions, args: Arguments) throws -> String {
+    /// The partitions of an unrolled graph holding the layers `chunk` of `plan` (the first's
+    /// input to the last's output).
+    static func partitions(of chunk: ClosedRange<Int>, _ plan: UnrollPlan) -> ClosedRange<Int> {
+        let layers = plan.layers[chunk]
+        return (layers.map(\.sourcePartition).min() ?? 0) ... (layers.map(\.targetPartition).max() ?? 0)
+    }
+
+    /// ", layers 1–6 of 22" when `chunk` is not all of `count` layers.
+    static func suffix(_ chunk: ClosedRange<Int>, of count: Int) -> String {
+        chunk.count == count ? "" : chunk.count == 1 ? ", layer \(chunk.lowerBound + 1) of \(count)"
+            : ", layers \(chunk.lowerBound + 1)–\(chunk.upperBound + 1) of \(count)"
+    }
+
+    static func figures(_ x: Value, encoding: String, title: String?, options: DrawingOptions, args: Arguments) throws -> [Figure] {
         if args.optional("highlight") != nil, !(x.typeName == "graph") {
             let what = x.typeName == "layers" ? "layer list (pick one layer: ls[0])" : x.typeName
             throw args.bad("highlight", "highlight: applies to a graph (g = unroll(net)), not to a \(what)")
@@ -266,47 +394,97 @@ enum GraphDrawings {
                 throw args.bad("encoding", "a graph is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
             let counts = "\(grouped(g.graph.nodeCount)) nodes, \(grouped(g.graph.edgeCount)) edges"
-            var panel: DrawingPanel
+            let highlight = try highlight(args, graph: g)
             if !g.layerName.isEmpty {
+                if args.optional("layers") != nil || args.optional("split") != nil {
+                    throw args.bad(args.optional("layers") != nil ? "layers" : "split", "one layer's graph is drawn whole; layers: and split: apply to networks, unrolled graphs and layer lists")
+                }
                 let subtitle = g.encoding == "rolled-channel" ? channelSubtitle : rolledSubtitle
-                panel = .layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName) (\(counts))", subtitle: subtitle)
+                var panel = DrawingPanel.layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName) (\(counts))", subtitle: subtitle)
                 panel.layerOrder = g.networkLayers
-            } else {
-                panel = .unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
+                panel.highlight = highlight
+                return try checked(options: options, split: nil, layers: nil) { _ in [([[panel]], nil)] }
             }
-            panel.highlight = try highlight(args, graph: g)
-            return try checked([[panel]], options: options, args: args)
+            guard let plan = g.plan, plan.partitions.count == g.graph.partitions.count else {
+                if args.optional("layers") != nil || args.optional("split") != nil {
+                    throw args.bad(args.optional("layers") != nil ? "layers" : "split", "this graph has no layer plan (loaded from a file); draw the network instead: draw(net, layers: \"1:6\")")
+                }
+                var panel = DrawingPanel.unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
+                panel.highlight = highlight
+                return try checked(options: options, split: nil, layers: nil) { _ in [([[panel]], nil)] }
+            }
+            let selection = try layerSelection(args, count: plan.layers.count, what: "the graph's layers")
+            let split = try splitCount(args, layers: selection.count)
+            return try checked(options: options, split: split, layers: selection) { k in
+                chunks(selection, into: k).map { chunk in
+                    let range = partitions(of: chunk, plan)
+                    var panel = DrawingPanel.unrolled(g.graph, plan: plan, partitions: range,
+                                                      title: (title ?? "\(g.encoding) (\(counts))") + suffix(chunk, of: plan.layers.count))
+                    // Highlighted ids are the whole graph's; the slice numbers its nodes from its first partition.
+                    let offset = g.graph.partitions[range.lowerBound].start, end = g.graph.partitions[range.upperBound].start + g.graph.partitions[range.upperBound].count
+                    panel.highlight = Set(highlight.filter { $0 >= offset && $0 < end }.map { $0 - offset })
+                    return ([[panel]], nil)
+                }
+            }
         case .native(let ls as LayersObject):
             guard encoding == "unrolled" else {
                 throw args.bad("encoding", "a layer list is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
             let subtitle = ls.encoding == "rolled-channel" ? channelSubtitle : rolledSubtitle
-            return try checked([[.layers(ls.layers.map(\.graph), title: title ?? "\(ls.encoding) (\(ls.layers.count) layers)", subtitle: subtitle)]],
-                           options: options, args: args)
+            let selection = try layerSelection(args, count: ls.layers.count, what: "the list's layers")
+            let split = try splitCount(args, layers: selection.count)
+            let order = ls.layers.first?.networkLayers ?? []
+            return try checked(options: options, split: split, layers: selection) { k in
+                chunks(selection, into: k).map { chunk in
+                    var panel = DrawingPanel.layers(ls.layers[chunk].map(\.graph),
+                                                    title: (title ?? "\(ls.encoding) (\(ls.layers.count) layers)") + suffix(chunk, of: ls.layers.count),
+                                                    subtitle: subtitle)
+                    panel.layerOrder = order
+                    return ([[panel]], nil)
+                }
+            }
         case .native(let net as NetworkObject):
             guard encodings.contains(encoding) else {
                 let hint = closestName(to: encoding, among: encodings).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
                 throw args.bad("encoding", "expected \(encodings.map(Display.quoted).joined(separator: ", ")), got \(Display.quoted(encoding))\(hint)")
             }
             let name = net.network.architecture.name
-            func unrolled(_ panelTitle: String) throws -> DrawingPanel {
-                let g = try cancellable { try Kernels.unroll(net.network, compat: .paper) }
-                return .unrolled(g, plan: try UnrollPlan(net.network.architecture), title: panelTitle)
+            let entries = NetworkLayers.entries(net.network.architecture)
+            let selection = try layerSelection(args, count: entries.count, what: "the network's layers")
+            let split = try splitCount(args, layers: selection.count)
+            // Each encoding is made once; the figures draw slices of it.
+            let needsUnrolled = encoding == "unrolled" || encoding == "all"
+            let plan = needsUnrolled ? try UnrollPlan(net.network.architecture) : nil
+            let unrolledGraph = needsUnrolled ? try cancellable { try Kernels.unroll(net.network, compat: .paper) } : nil
+            let rolledLayers = encoding == "rolled" || encoding == "all" ? try NetworkLayers.encode(net.network, channel: false) : nil
+            let channelLayers = encoding == "rolled_channel" || encoding == "all" ? try NetworkLayers.encode(net.network, channel: true) : nil
+            let order = entries.map(\.name)
+            func unrolled(_ chunk: ClosedRange<Int>, _ panelTitle: String) throws -> DrawingPanel {
+                guard let g = unrolledGraph, let plan else { throw RuntimeError("draw: internal error: no unrolled graph for encoding \(encoding)") }
+                // The plan numbers the same layers in the same order as the network's layer list.
+                let range = plan.layers.count == entries.count ? partitions(of: chunk, plan) : 0 ... g.partitions.count - 1
+                return .unrolled(g, plan: plan, partitions: range, title: panelTitle)
             }
-            func rolled(_ channel: Bool, _ panelTitle: String) throws -> DrawingPanel {
-                let ls = try NetworkLayers.encode(net.network, channel: channel)
-                return .layers(ls.layers.map(\.graph), title: panelTitle, subtitle: channel ? channelSubtitle : rolledSubtitle)
+            func rolled(_ ls: LayersObject?, _ chunk: ClosedRange<Int>, _ panelTitle: String, channel: Bool) -> DrawingPanel {
+                var panel = DrawingPanel.layers((ls?.layers[chunk] ?? []).map(\.graph), title: panelTitle, subtitle: channel ? channelSubtitle : rolledSubtitle)
+                panel.layerOrder = order
+                return panel
             }
-            switch encoding {
-            case "unrolled": return try checked([[try unrolled(title ?? "\(name): unrolled (MGE)")]], options: options, args: args)
-            case "rolled": return try checked([[try rolled(false, title ?? "\(name): rolled")]], options: options, args: args)
-            case "rolled_channel": return try checked([[try rolled(true, title ?? "\(name): rolled-channel")]], options: options, args: args)
-            default:
-                let r = try rolled(false, "rolled"), rc = try rolled(true, "rolled-channel"), u = try unrolled("unrolled (MGE)")
-                // Few layers: the two rolled encodings share a row above the MGE; many: one row each.
-                let layerCount = NetworkLayers.entries(net.network.architecture).count
-                let rows = layerCount <= 8 ? [[r, rc], [u]] : [[r], [rc], [u]]
-                return try checked(rows, title: title ?? "\(name): three encodings", options: options, args: args)
+            return try checked(options: options, split: split, layers: selection) { k in
+                try chunks(selection, into: k).map { chunk in
+                    let part = suffix(chunk, of: entries.count)
+                    switch encoding {
+                    case "unrolled": return ([[try unrolled(chunk, (title ?? "\(name): unrolled (MGE)") + part)]], nil)
+                    case "rolled": return ([[rolled(rolledLayers, chunk, (title ?? "\(name): rolled") + part, channel: false)]], nil)
+                    case "rolled_channel": return ([[rolled(channelLayers, chunk, (title ?? "\(name): rolled-channel") + part, channel: true)]], nil)
+                    default:
+                        let r = rolled(rolledLayers, chunk, "rolled", channel: false), rc = rolled(channelLayers, chunk, "rolled-channel", channel: true)
+                        let u = try unrolled(chunk, "unrolled (MGE)")
+                        // Few layers: the two rolled encodings share a row above the MGE; many: one row each.
+                        let rows = chunk.count <= 8 ? [[r, rc], [u]] : [[r], [rc], [u]]
+                        return (rows, (title ?? "\(name): three encodings") + part)
+                    }
+                }
             }
         default:
             throw args.bad("x", "graph, layers or network expected, got \(x.typeName)")

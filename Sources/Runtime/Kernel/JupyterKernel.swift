@@ -213,11 +213,15 @@ final class JupyterKernel: @unchecked Sendable {
             if cellError == nil { cellError = diagnostic } else { output.write(diagnostic.rendered(), stream: "stderr") }
         }
         interpreter.displayValue = { [unowned self] value in
+            if let figures = RichOutput.figures(value) {
+                for figure in figures { interpreter.displayValue?(figure) }
+                return
+            }
             guard let bundle = RichOutput.bundle(value), let parent = currentParent else { return }
             output.flush()
             // Figures are displays (as a plotting library's are); other values the cell's results.
             if case .native(let native) = value, native is FigureObject {
-                publish("display_data", ["data": bundle, "metadata": [String: Any]()], parent: parent)
+                publish("display_data", ["data": bundle, "metadata": RichOutput.metadata(value)], parent: parent)
             } else {
                 publish("execute_result", ["execution_count": executionCount, "data": bundle, "metadata": [String: Any]()], parent: parent)
             }

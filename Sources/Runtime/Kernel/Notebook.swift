@@ -108,11 +108,15 @@ public final class NotebookRecorder {
         let write = interpreter.write, writeError = interpreter.writeError
         interpreter.write = { [unowned self] text in write(text); stream("stdout", text) }
         interpreter.writeError = { [unowned self] text in writeError(text); stream("stderr", text) }
-        interpreter.displayValue = { [unowned self] value in
+        interpreter.displayValue = { [unowned self, unowned interpreter] value in
+            if let figures = RichOutput.figures(value) {
+                for figure in figures { interpreter.displayValue?(figure) }
+                return
+            }
             if let text = Display.cell(value) { write(text + "\n") }
             guard let bundle = RichOutput.bundle(value) else { return }
             if case .native(let native) = value, native is FigureObject {
-                outputs.append(["output_type": "display_data", "data": NotebookRecorder.multiline(bundle), "metadata": [String: Any]()])
+                outputs.append(["output_type": "display_data", "data": NotebookRecorder.multiline(bundle), "metadata": RichOutput.metadata(value)])
             } else {
                 outputs.append(["output_type": "execute_result", "data": NotebookRecorder.multiline(bundle), "metadata": [String: Any](),
                                 "execution_count": executionCount])

@@ -41,6 +41,23 @@ enum RichOutput {
         return bundle
     }
 
+    /// Display metadata: a figure's images at their natural size (`width`/`height` in px, and
+    /// `unconfined`, which JupyterLab reads as "do not shrink to the cell's width"), so 12 px
+    /// labels stay 12 px and a wide figure scrolls instead.
+    static func metadata(_ value: Value) -> [String: Any] {
+        guard case .native(let figure as FigureObject) = value else { return [:] }
+        let (width, height) = figure.size
+        let size: [String: Any] = ["width": width, "height": height, "unconfined": true]
+        return ["image/svg+xml": size, "image/png": size]
+    }
+
+    /// The figures of a list of figures (what `draw(…, split: k)` returns), shown one display each; nil for anything else.
+    static func figures(_ value: Value) -> [Value]? {
+        guard case .list(let items) = value, !items.isEmpty,
+              items.allSatisfy({ if case .native(let n) = $0 { return n is FigureObject }; return false }) else { return nil }
+        return items
+    }
+
     static func cellText(_ value: Value) -> String {
         switch value {
         case .string(let s): return s

@@ -26,11 +26,13 @@ let graphBuiltins: [Builtin] = [
             return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
                                            source: net.network))
         }
+        // Over the bound: the implicit form's degree pass gives the exact size. Should the edge
+        // list fit after all (the bound counts border taps that fall in the padding), it is built
+        // from the same generator, without planning the network again.
         let implicit = try cancellable { try ImplicitGraph(net.network, compat: compat) }
         if asked == nil && implicit.explicitByteSize <= budget {
-            let graph = try cancellable { try Kernels.unroll(net.network, compat: compat) }
-            return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
-                                           source: net.network))
+            let graph = try cancellable { try implicit.materialized() }
+            return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: implicit.plan, source: net.network))
         }
         let reason = asked == true ? "asked"
             : "chosen because the edge list would need \(formatBytes(implicit.explicitByteSize)), over half of \(formatBytes(CheckedSize.physicalMemory))"
@@ -239,8 +241,9 @@ enum GraphDrawings {
         }
     }
 
-    /// The highlight: argument as node ids of `graph`.
-    static func highlight(_ args: Arguments, graph: GraphObject) throws -> Set<Int> {
+    /// The highlight: argument as node ids of `graph` (the object node queries answered on:
+    /// a drawn implicit MGE's sets belong to it, not to its materialised form).
+    static func highlight(_ args: Arguments, graph: AnyObject) throws -> Set<Int> {
         guard let value = args.optional("highlight") else { return [] }
         let sets: [Value]
         if case .list(let items) = value { sets = items } else { sets = [value] }
@@ -249,7 +252,7 @@ enum GraphDrawings {
             guard case .native(let s as NodeSetObject) = item else {
                 throw args.bad("highlight", "node sets expected, got a list holding \(item.typeName)")
             }
-            guard s.graph === graph.graph else { throw args.bad("highlight", "the node set belongs to another graph") }
+            guard s.graph === graph else { throw args.bad("highlight", "the node set belongs to another graph") }
             ids.formUnion(s.nodes)
         }
         return ids
@@ -274,7 +277,17 @@ enum GraphDrawings {
             } else {
                 panel = .unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
             }
-            panel.highlight = try highlight(args, graph: g)
+            panel.highlight = try highlight(args, graph: g.graph)
+            return try checked([[panel]], options: options, args: args)
+        case .native(let h as ImplicitGraphObject):
+            // Drawn from its explicit form when that fits (as unroll would have chosen it).
+            guard encoding == "unrolled" else {
+                throw args.bad("encoding", "a graph is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
+            }
+            guard let graph = try h.materializedForDrawing() else { throw args.bad("x", h.edgeListNeeded(by: "draw")) }
+            var panel = DrawingPanel.unrolled(graph, plan: h.graph.plan,
+                                              title: title ?? "MGE (\(grouped(graph.nodeCount)) nodes, \(grouped(graph.edgeCount)) edges)")
+            panel.highlight = try highlight(args, graph: h.graph)
             return try checked([[panel]], options: options, args: args)
         case .native(let ls as LayersObject):
             guard encoding == "unrolled" else {

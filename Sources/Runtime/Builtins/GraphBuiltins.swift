@@ -8,7 +8,7 @@ import Lang
 let graphBuiltins: [Builtin] = [
     Builtin("unroll", [Param("net", .native("network")), Param("compat", .string, default: .string("paper")),
                        Param("implicit", .optional(.bool), default: Value.none)], returns: "graph",
-            summary: "The unrolled multipartite graph encoding (MGE) of a network: one partition for the padded input and one per conv/linear output; compat: \"reference\" reproduces the Python tool's stride-2 quirk. implicit: true keeps only the masks, weights and geometry and generates each node's neighbours when asked (memory O(nodes + weights), never O(edges)); by default the implicit form is chosen when the edge list would not fit in half the memory, and the display says so. topometrics gives the same record on either form.",
+            summary: "The unrolled multipartite graph encoding (MGE) of a network: one partition for the padded input and one per conv/linear output; compat: \"reference\" reproduces the Python tool's stride-2 quirk. implicit: true keeps only the masks, weights and geometry and generates each node's neighbours when asked (memory O(nodes + weights), never O(edges)); by default the implicit form is chosen when the edge list would not fit in half the memory, and the display says so. topometrics, summary, export_degrees and the node queries (node, neighbors, degree, receptive_field, paths, sinks…) give the same answers on either form; save and export need the explicit form.",
             example: "g = unroll(net);  unroll(net, compat: \"reference\");  unroll(net, implicit: true)") { args in
         let net = try args.native("net", as: NetworkObject.self)
         let compat = try GraphArguments.unrollCompat(args)

@@ -17,6 +17,23 @@ public final class ImplicitGraphObject: NativeValue {
 
     public var typeName: String { "graph" }
 
+    /// Why `builtin` (one that needs every edge: save, export, a large draw) refuses this graph,
+    /// with the size the edge list would take and how to make it.
+    public func edgeListNeeded(by builtin: String) -> String {
+        "an MGE with its edge list expected, got an implicit MGE: '\(builtin)' needs every edge, which as an edge list would take "
+            + "\(formatBytes(graph.explicitByteSize)) (\(grouped(graph.edgeCount)) edges); unroll(net, implicit: false) makes it if that fits. "
+            + "Node queries, topometrics, summary and export_degrees work on both forms"
+    }
+
+    /// The explicit form of this graph for a drawing, when its edge list fits in half the memory
+    /// (the rule `unroll` chooses by); nil otherwise.
+    /// - Complexity: O(n + m) time and 12 bytes per edge.
+    public func materializedForDrawing() throws -> Graph? {
+        guard graph.explicitByteSize <= CheckedSize.physicalMemory / 2 else { return nil }
+        let graph = self.graph
+        return try cancellable { try graph.materialized() }
+    }
+
     public func display(long: Bool) -> String {
         let parts = graph.partitions
         var text = "MGE (implicit: \(reason); \(formatBytes(graph.byteSize)) held, the edge list would take "

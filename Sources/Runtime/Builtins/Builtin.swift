@@ -193,9 +193,9 @@ public struct Arguments {
 
     public func native<T: NativeValue>(_ name: String, as type: T.Type) throws -> T {
         if case .native(let object) = self[name], let typed = object as? T { return typed }
-        // An implicit MGE passes the "graph" type check but holds no edge list to query.
-        if T.self == GraphObject.self, case .native(let object) = self[name], object is ImplicitGraphObject {
-            throw bad(name, "an MGE with its edge list expected, got an implicit MGE: '\(builtin.name)' needs unroll(net, implicit: false); topometrics, summary and export_degrees work on both")
+        // An implicit MGE passes the "graph" type check but holds no edge list to write.
+        if T.self == GraphObject.self, case .native(let implicit as ImplicitGraphObject) = self[name] {
+            throw bad(name, implicit.edgeListNeeded(by: builtin.name))
         }
         throw wrongType(name, String(describing: T.self))
     }

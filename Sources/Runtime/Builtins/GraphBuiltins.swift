@@ -8,7 +8,7 @@ import Lang
 let graphBuiltins: [Builtin] = [
     Builtin("unroll", [Param("net", .native("network")), Param("compat", .string, default: .string("paper")),
                        Param("implicit", .optional(.bool), default: Value.none)], returns: "graph",
-            summary: "The unrolled multipartite graph encoding (MGE) of a network: one partition for the padded input and one per conv/linear output; compat: \"reference\" reproduces the Python tool's stride-2 quirk. implicit: true keeps only the masks, weights and geometry and generates each node's neighbours when asked (memory O(nodes + weights), never O(edges)); by default the implicit form is chosen when the edge list would not fit in half the memory, and the display says so. topometrics gives the same record on either form.",
+            summary: "The unrolled multipartite graph encoding (MGE) of a network: one partition for the padded input and one per conv/linear output; compat: \"reference\" reproduces the Python tool's stride-2 quirk. implicit: true keeps only the masks, weights and geometry and generates each node's neighbours when asked (memory O(nodes + weights), never O(edges)); by default the implicit form is chosen when the edge list would not fit in half the memory, and the display says so. topometrics, summary, export_degrees and the node queries (node, neighbors, degree, receptive_field, paths, sinks…) give the same answers on either form; save and export need the explicit form.",
             example: "g = unroll(net);  unroll(net, compat: \"reference\");  unroll(net, implicit: true)") { args in
         let net = try args.native("net", as: NetworkObject.self)
         let compat = try GraphArguments.unrollCompat(args)
@@ -26,11 +26,13 @@ let graphBuiltins: [Builtin] = [
             return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
                                            source: net.network))
         }
+        // Over the bound: the implicit form's degree pass gives the exact size. Should the edge
+        // list fit after all (the bound counts border taps that fall in the padding), it is built
+        // from the same generator, without planning the network again.
         let implicit = try cancellable { try ImplicitGraph(net.network, compat: compat) }
         if asked == nil && implicit.explicitByteSize <= budget {
-            let graph = try cancellable { try Kernels.unroll(net.network, compat: compat) }
-            return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: try? UnrollPlan(net.network.architecture, compat: compat),
-                                           source: net.network))
+            let graph = try cancellable { try implicit.materialized() }
+            return .native(GraphObject(graph, encoding: "MGE", modes: modes, plan: implicit.plan, source: net.network))
         }
         let reason = asked == true ? "asked"
             : "chosen because the edge list would need \(formatBytes(implicit.explicitByteSize)), over half of \(formatBytes(CheckedSize.physicalMemory))"
@@ -354,8 +356,9 @@ enum GraphDrawings {
         return k
     }
 
-    /// The highlight: argument as node ids of `graph`.
-    static func highlight(_ args: Arguments, graph: GraphObject) throws -> Set<Int> {
+    /// The highlight: argument as node ids of `graph` (the object node queries answered on:
+    /// a drawn implicit MGE's sets belong to it, not to its materialised form).
+    static func highlight(_ args: Arguments, graph: AnyObject) throws -> Set<Int> {
         guard let value = args.optional("highlight") else { return [] }
         let sets: [Value]
         if case .list(let items) = value { sets = items } else { sets = [value] }
@@ -364,7 +367,7 @@ enum GraphDrawings {
             guard case .native(let s as NodeSetObject) = item else {
                 throw args.bad("highlight", "node sets expected, got a list holding \(item.typeName)")
             }
-            guard s.graph === graph.graph else { throw args.bad("highlight", "the node set belongs to another graph") }
+            guard s.graph === graph else { throw args.bad("highlight", "the node set belongs to another graph") }
             ids.formUnion(s.nodes)
         }
         return ids
@@ -383,6 +386,34 @@ enum GraphDrawings {
             : ", layers \(chunk.lowerBound + 1)–\(chunk.upperBound + 1) of \(count)"
     }
 
+    /// An unrolled graph's figures: whole, or the layers:/split: slices of its plan.
+    /// `highlight` holds ids of the whole graph.
+    static func unrolledFigures(_ graph: Graph, plan: UnrollPlan?, name: String, highlight: Set<Int>, title: String?,
+                                options: DrawingOptions, args: Arguments) throws -> [Figure] {
+        let counts = "\(grouped(graph.nodeCount)) nodes, \(grouped(graph.edgeCount)) edges"
+        guard let plan, plan.partitions.count == graph.partitions.count else {
+            if args.optional("layers") != nil || args.optional("split") != nil {
+                throw args.bad(args.optional("layers") != nil ? "layers" : "split", "this graph has no layer plan (loaded from a file); draw the network instead: draw(net, layers: \"1:6\")")
+            }
+            var panel = DrawingPanel.unrolled(graph, plan: plan, title: title ?? "\(name) (\(counts))")
+            panel.highlight = highlight
+            return try checked(options: options, split: nil, layers: nil) { _ in [([[panel]], nil)] }
+        }
+        let selection = try layerSelection(args, count: plan.layers.count, what: "the graph's layers")
+        let split = try splitCount(args, layers: selection.count)
+        return try checked(options: options, split: split, layers: selection) { k in
+            chunks(selection, into: k).map { chunk in
+                let range = partitions(of: chunk, plan)
+                var panel = DrawingPanel.unrolled(graph, plan: plan, partitions: range,
+                                                  title: (title ?? "\(name) (\(counts))") + suffix(chunk, of: plan.layers.count))
+                // Highlighted ids are the whole graph's; the slice numbers its nodes from its first partition.
+                let offset = graph.partitions[range.lowerBound].start, end = graph.partitions[range.upperBound].start + graph.partitions[range.upperBound].count
+                panel.highlight = Set(highlight.filter { $0 >= offset && $0 < end }.map { $0 - offset })
+                return ([[panel]], nil)
+            }
+        }
+    }
+
     static func figures(_ x: Value, encoding: String, title: String?, options: DrawingOptions, args: Arguments) throws -> [Figure] {
         if args.optional("highlight") != nil, !(x.typeName == "graph") {
             let what = x.typeName == "layers" ? "layer list (pick one layer: ls[0])" : x.typeName
@@ -393,39 +424,27 @@ enum GraphDrawings {
             guard encoding == "unrolled" else {
                 throw args.bad("encoding", "a graph is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
-            let counts = "\(grouped(g.graph.nodeCount)) nodes, \(grouped(g.graph.edgeCount)) edges"
-            let highlight = try highlight(args, graph: g)
+            let highlight = try highlight(args, graph: g.graph)
             if !g.layerName.isEmpty {
                 if args.optional("layers") != nil || args.optional("split") != nil {
                     throw args.bad(args.optional("layers") != nil ? "layers" : "split", "one layer's graph is drawn whole; layers: and split: apply to networks, unrolled graphs and layer lists")
                 }
+                let counts = "\(grouped(g.graph.nodeCount)) nodes, \(grouped(g.graph.edgeCount)) edges"
                 let subtitle = g.encoding == "rolled-channel" ? channelSubtitle : rolledSubtitle
                 var panel = DrawingPanel.layers([g.graph], title: title ?? "\(g.encoding) \(g.layerName) (\(counts))", subtitle: subtitle)
                 panel.layerOrder = g.networkLayers
                 panel.highlight = highlight
                 return try checked(options: options, split: nil, layers: nil) { _ in [([[panel]], nil)] }
             }
-            guard let plan = g.plan, plan.partitions.count == g.graph.partitions.count else {
-                if args.optional("layers") != nil || args.optional("split") != nil {
-                    throw args.bad(args.optional("layers") != nil ? "layers" : "split", "this graph has no layer plan (loaded from a file); draw the network instead: draw(net, layers: \"1:6\")")
-                }
-                var panel = DrawingPanel.unrolled(g.graph, plan: g.plan, title: title ?? "\(g.encoding) (\(counts))")
-                panel.highlight = highlight
-                return try checked(options: options, split: nil, layers: nil) { _ in [([[panel]], nil)] }
+            return try unrolledFigures(g.graph, plan: g.plan, name: g.encoding, highlight: highlight, title: title, options: options, args: args)
+        case .native(let h as ImplicitGraphObject):
+            // Drawn from its explicit form when that fits (as unroll would have chosen it).
+            guard encoding == "unrolled" else {
+                throw args.bad("encoding", "a graph is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")
             }
-            let selection = try layerSelection(args, count: plan.layers.count, what: "the graph's layers")
-            let split = try splitCount(args, layers: selection.count)
-            return try checked(options: options, split: split, layers: selection) { k in
-                chunks(selection, into: k).map { chunk in
-                    let range = partitions(of: chunk, plan)
-                    var panel = DrawingPanel.unrolled(g.graph, plan: plan, partitions: range,
-                                                      title: (title ?? "\(g.encoding) (\(counts))") + suffix(chunk, of: plan.layers.count))
-                    // Highlighted ids are the whole graph's; the slice numbers its nodes from its first partition.
-                    let offset = g.graph.partitions[range.lowerBound].start, end = g.graph.partitions[range.upperBound].start + g.graph.partitions[range.upperBound].count
-                    panel.highlight = Set(highlight.filter { $0 >= offset && $0 < end }.map { $0 - offset })
-                    return ([[panel]], nil)
-                }
-            }
+            guard let graph = try h.materializedForDrawing() else { throw args.bad("x", h.edgeListNeeded(by: "draw")) }
+            return try unrolledFigures(graph, plan: h.graph.plan, name: "MGE", highlight: try highlight(args, graph: h.graph),
+                                       title: title, options: options, args: args)
         case .native(let ls as LayersObject):
             guard encoding == "unrolled" else {
                 throw args.bad("encoding", "a layer list is drawn as it is; encoding: applies to networks (got \(Display.quoted(encoding)))")

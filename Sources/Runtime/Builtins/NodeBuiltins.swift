@@ -4,15 +4,18 @@ import Lang
 
 // Pointing at nodes of a graph: `node`, `neighbors`, `degree`, `receptive_field`, `paths`,
 // `sinks`, `sources`, `isolated`. They give node sets that `draw(g, path, highlight: …)` draws.
+// Each works on both MGE forms (an explicit `Graph` or an `ImplicitGraph`, whose neighbours are
+// generated when a walk reaches them) through `MultipartiteGraph`, with the same answers.
 
 /// A set of nodes of one graph, sorted by id.
 public final class NodeSetObject: NativeValue {
-    public let graph: Graph
+    /// The stored or the implicit graph the ids belong to (compared by identity).
+    public let graph: any MultipartiteGraph
     public let nodes: [Int]
     /// A line the display adds (receptive_field: the padding ring it reached but did not count).
     public let note: String?
 
-    public init(_ graph: Graph, _ nodes: [Int], note: String? = nil) { self.graph = graph; self.nodes = nodes; self.note = note }
+    public init(_ graph: any MultipartiteGraph, _ nodes: [Int], note: String? = nil) { self.graph = graph; self.nodes = nodes; self.note = note }
 
     public var typeName: String { "nodes" }
 
@@ -63,20 +66,20 @@ let nodeBuiltins: [Builtin] = [
     Builtin("node", [Param("g", .native("graph")), Param("partition", .string), .variadic("index", .int)], returns: "nodes",
             summary: "Names one node: the partition (layer) and its coordinates in the partition's shape — (c, y, x) for a feature map (the input's include its padding ring), (c, kh, kw) for a rolled layer's kernel entries, (i) for a vector.",
             example: "n = node(g, \"layer1.0.conv1\", 0, 3, 4);  node(g, \"linear\", 2)") { args in
-        let g = try args.native("g", as: GraphObject.self)
+        let g = try NodeArguments.graph(args)
         let name = try args.string("partition")
-        let parts = g.graph.partitions
+        let parts = g.partitions
         guard let p = parts.firstIndex(where: { $0.name == name }) else {
             let hint = closestName(to: name, among: parts.map(\.name)).map { " (did you mean \(Display.quoted($0))?)" } ?? ""
             throw args.bad("partition", "the graph has no partition \(Display.quoted(name))\(hint)")
         }
         let index = try args.list("index").map { v -> Int in if case .int(let i) = v { return i }; return -1 }
         let shape = parts[p].shape
-        guard let v = g.graph.node(partition: p, coordinates: index) else {
+        guard let v = g.node(partition: p, coordinates: index) else {
             let dims = shape.count == 3 ? "(c, y, x)" : "(i)"
             throw args.bad("index", "\(name) has shape \(Tensor.describe(shape)): expected \(shape.count) coordinates \(dims) within it, got (\(index.map(String.init).joined(separator: ", ")))")
         }
-        return .native(NodeSetObject(g.graph, [v]))
+        return .native(NodeSetObject(g, [v]))
     },
     Builtin("neighbors", [Param("g", .native("graph")), Param("n", nodeOrId), Param("hops", .int, default: .int(1)),
                           Param("direction", .string, default: .string("out"))], returns: "nodes",
@@ -106,7 +109,7 @@ let nodeBuiltins: [Builtin] = [
             example: "rf = receptive_field(g, node(g, \"linear\", 0));  len(rf);  draw(g, \"rf.svg\", highlight: rf)") { args in
         let (g, nodes) = try NodeArguments.graphAndNodes(args, "n")
         let field = g.receptiveField(of: nodes)
-        let padding = (try? args.native("g", as: GraphObject.self))?.plan?.inputPadding ?? 0
+        let padding = NodeArguments.inputPadding(args)
         let (image, ring) = g.separatingPaddingRing(field, padding: padding)
         if try args.bool("padding") {
             let note = ring.isEmpty ? nil : "\(grouped(ring.count)) of them in the zero-padding ring"
@@ -128,27 +131,43 @@ let nodeBuiltins: [Builtin] = [
     Builtin("sinks", [Param("g", .native("graph"))], returns: "nodes",
             summary: "Sink nodes (SPEC §4): edges in but none out, outside the last partition — work that never reaches the output.",
             example: "len(sinks(g));  draw(g, \"sinks.svg\", highlight: sinks(g))") { args in
-        let g = try args.native("g", as: GraphObject.self).graph
+        let g = try NodeArguments.graph(args)
         return .native(NodeSetObject(g, g.sinks))
     },
     Builtin("sources", [Param("g", .native("graph"))], returns: "nodes",
             summary: "Source nodes (SPEC §4): edges out but none in, outside the first partition — units that see nothing of the input.",
             example: "sources(g).count") { args in
-        let g = try args.native("g", as: GraphObject.self).graph
+        let g = try NodeArguments.graph(args)
         return .native(NodeSetObject(g, g.sources))
     },
     Builtin("isolated", [Param("g", .native("graph"))], returns: "nodes",
             summary: "Nodes without any edge (in the input: padding and pixels every kept weight misses).",
             example: "isolated(g).count") { args in
-        let g = try args.native("g", as: GraphObject.self).graph
+        let g = try NodeArguments.graph(args)
         return .native(NodeSetObject(g, g.isolated))
     },
 ]
 
 enum NodeArguments {
     /// The graph argument "g" and the nodes of argument `name` (a node set of that graph or a node id).
-    static func graphAndNodes(_ args: Arguments, _ name: String, single: Bool = false, graph: Graph? = nil) throws -> (Graph, [Int]) {
-        let g = try graph ?? args.native("g", as: GraphObject.self).graph
+    /// The graph argument "g": an explicit MGE (or a layer's graph), or an implicit MGE.
+    static func graph(_ args: Arguments) throws -> any MultipartiteGraph {
+        if case .native(let implicit as ImplicitGraphObject) = args["g"] { return implicit.graph }
+        return try args.native("g", as: GraphObject.self).graph
+    }
+
+    /// The width of the zero-padding ring of the unrolled input of graph argument "g" (0 when unknown).
+    static func inputPadding(_ args: Arguments) -> Int {
+        switch args["g"] {
+        case .native(let implicit as ImplicitGraphObject): return implicit.graph.plan.inputPadding
+        case .native(let g as GraphObject): return g.plan?.inputPadding ?? 0
+        default: return 0
+        }
+    }
+
+    static func graphAndNodes(_ args: Arguments, _ name: String, single: Bool = false,
+                              graph: (any MultipartiteGraph)? = nil) throws -> (any MultipartiteGraph, [Int]) {
+        let g = try graph ?? Self.graph(args)
         let nodes: [Int]
         switch args[name] {
         case .int(let v):

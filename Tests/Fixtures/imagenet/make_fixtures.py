@@ -103,7 +103,7 @@ def bottleneck():
     zstd(path)
     # The reference runs in float64 on the float32-rounded weights mge loads.
     model.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in state.items()})
-    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    x = torch.randn(2, 3, 32, 32).double()  # float32 values: mge's batches are float32
     labels = torch.tensor([3, 7])
     model.eval()
     logits = model(x).detach()

@@ -168,6 +168,20 @@ final class ImageNetModelTests: XCTestCase {
         ImplicitGraphTests.assertSameRecord(explicit, implicit, "overlapping pools")
     }
 
+    /// A pruned reduced ResNet-50: its pool feeds only 1×1 convs, so the MGE stays simple (the
+    /// implicit form's fast paths) although the pooled partition's rows come out unsorted; every
+    /// topometrics field equals the explicit form's.
+    func testPrunedBottleneckImplicitEqualsExplicit() throws {
+        let net = try UnrollFixtures.randomlyPruned(Self.smallBottleneck(), keep: 0.05, seed: 2)
+        let g = try unroll(net)
+        let h = try ImplicitGraph(net)
+        XCTAssertTrue(h.isSimple)
+        XCTAssertEqual(h.edgeCount, g.edgeCount)
+        let explicit = try topometrics(g, compat: .paper, motifs: .defaultMode, lanczos: .wholeGraph)
+        let implicit = try topometrics(h, compat: .paper, motifs: .defaultMode, lanczos: .wholeGraph)
+        ImplicitGraphTests.assertSameRecord(explicit, implicit, "pruned bottleneck")
+    }
+
     /// The MGE edge count of a dense reduced ResNet-50 (blocks [1, 1, 1, 1], width 4, 3×32×32)
     /// against a closed form per layer: a dense conv has C_in·C_out·T(rows)·T(columns) edges,
     /// T the number of (tap, output) pairs landing on a real pixel along one axis; reading the

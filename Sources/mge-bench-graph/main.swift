@@ -207,7 +207,7 @@ do {
         }
         let compat = UnrollCompat(rawValue: args.count > 4 ? args[4] : "paper") ?? .paper
         let fields = args.count > 5 ? args[5].split(separator: ",").map(String.init) : Topometrics.fieldNames
-        guard let arch = ModelZoo.build(args[1], classes: args[1].hasSuffix("imagenet") ? 1000 : 10) else { fail("unknown model \(args[1])") }
+        guard let arch = ModelZoo.build(args[1], classes: ModelZoo.imagenetNames.contains(args[1]) ? 1000 : 10) else { fail("unknown model \(args[1])") }
         let net = Network(architecture: arch, seed: 0)
         try prune(net, .erk, sparsity: sparsity, seed: 0)
         func peakMB() -> Double { var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return Double(u.ru_maxrss) / 1024 }

@@ -119,6 +119,13 @@ final class AutodiffTests: XCTestCase {
         try check("maxPool2d", [x]) { v in try squaredProbe(try Autodiff.maxPool2d(v[0], kernel: 2)) }
         try check("avgPool2d", [x]) { v in try squaredProbe(try Autodiff.avgPool2d(v[0], kernel: 2)) }
         try check("global avgPool2d", [x]) { v in try squaredProbe(try Autodiff.avgPool2d(v[0], kernel: 4)) }
+        // Overlapping, padded windows (ResNet-50's stem pool) on an odd, non-square map: a pixel
+        // in two windows collects both gradients.
+        let odd = Self.random([2, 3, 7, 6], seed: 4)
+        for pool in [PoolGeometry(kernel: 3, stride: 2, padding: 1), PoolGeometry(kernel: 3, stride: 1, padding: 1)] {
+            try check("maxPool2d \(pool)", [odd]) { v in try squaredProbe(try Autodiff.maxPool2d(v[0], pool: pool)) }
+            try check("avgPool2d \(pool)", [odd]) { v in try squaredProbe(try Autodiff.avgPool2d(v[0], pool: pool)) }
+        }
         let z = Self.random([4, 5], seed: 2)
         try check("softmax", [z]) { v in try squaredProbe(try Autodiff.softmax(v[0])) }
         try check("crossEntropy", [z]) { v in try Autodiff.crossEntropy(v[0], labels: [0, 4, 2, 2]) }

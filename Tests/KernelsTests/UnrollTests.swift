@@ -78,8 +78,8 @@ enum UnrollFixtures {
                             let r = y * c.stride + a - c.padding, q = x * c.stride + b - c.padding
                             guard r >= 0, r < h, q >= 0, q < wd else { continue }
                             // Expand a pooled pixel to its window in the source partition.
-                            for dr in 0 ..< layer.pool { for dq in 0 ..< layer.pool {
-                                src = source.start + (i * source.shape[1] + r * layer.pool + dr) * source.shape[2] + q * layer.pool + dq
+                            for sr in layer.pool.window(r, size: source.shape[1]) { for sq in layer.pool.window(q, size: source.shape[2]) {
+                                src = source.start + (i * source.shape[1] + sr) * source.shape[2] + sq
                                 edges.append((UInt32(src), UInt32(dst), Float16(abs(v))))
                             } }
                             continue
@@ -94,8 +94,8 @@ enum UnrollFixtures {
                     let dst = target.start + o
                     if let m = layer.flattenedShape {
                         let ch = f / (m[1] * m[2]), r = (f / m[2]) % m[1], q = f % m[2]
-                        for dr in 0 ..< layer.pool { for dq in 0 ..< layer.pool {
-                            let src = source.start + (ch * source.shape[1] + r * layer.pool + dr) * source.shape[2] + q * layer.pool + dq
+                        for sr in layer.pool.window(r, size: source.shape[1]) { for sq in layer.pool.window(q, size: source.shape[2]) {
+                            let src = source.start + (ch * source.shape[1] + sr) * source.shape[2] + sq
                             edges.append((UInt32(src), UInt32(dst), Float16(abs(v))))
                         } }
                     } else {
@@ -148,12 +148,12 @@ final class UnrollTests: XCTestCase {
         XCTAssertEqual(plan.partitions[shortcut.sourcePartition].name, "layer1.2.conv2")
         XCTAssertEqual(plan.partitions[shortcut.targetPartition].name, "layer2.0.conv2")
         let linear = try XCTUnwrap(plan.layers.last)
-        XCTAssertEqual(linear.pool, 8)
+        XCTAssertEqual(linear.pool, PoolGeometry(kernel: 8))
         XCTAssertEqual(linear.flattenedShape, [64, 1, 1])
         let conv6 = try UnrollPlan(ModelZoo.conv6(classes: 10))
         XCTAssertEqual(conv6.partitions.map(\.name), ["input", "convs1.0", "convs1.3", "convs1.7", "convs1.10",
                                                       "convs1.14", "convs1.17", "linear.0", "linear.3", "linear.6"])
-        XCTAssertEqual(conv6.layers[2].pool, 2)
+        XCTAssertEqual(conv6.layers[2].pool, PoolGeometry(kernel: 2))
         let wrn = try UnrollPlan(ModelZoo.wideResNet(depth: 28, widen: 2, classes: 10))
         let wrnShortcut = try XCTUnwrap(wrn.layers.first { $0.name == "block2.layer.0.convShortcut" })
         XCTAssertEqual(wrn.partitions[wrnShortcut.sourcePartition].name, "block1.layer.3.conv2")
@@ -223,7 +223,7 @@ final class UnrollTests: XCTestCase {
                 let mask = try XCTUnwrap(net.masks[layer.name + ".weight"])
                 let pair = [layer.sourcePartition, layer.targetPartition]
                 if layer.isShortcut { shortcutPairs.insert(pair) }
-                let window = layer.pool * layer.pool
+                let window = layer.pool.kernel * layer.pool.kernel  // tiling pools without remainder here
                 switch layer.kind {
                 case .conv(let c):
                     let k = c.kernel

@@ -29,6 +29,8 @@ public struct Dataset: Sendable {
         case bytes(pixels: [UInt8], labels: [Int])
         case synthetic(seed: UInt64, labels: [Int])
         case batches(images: [Tensor], labels: [[Int]])
+        /// JPEG files decoded and transformed when batched (ImageNet: `Dataset.imageNet`).
+        case jpegFiles(paths: [String], labels: [Int])
     }
 
     init(name: String, classes: Int, sampleShape: [Int], storage: Storage,
@@ -40,7 +42,7 @@ public struct Dataset: Sendable {
         self.augmentation = augmentation
         self.normalization = normalization
         switch storage {
-        case let .bytes(_, labels), let .synthetic(_, labels): count = labels.count
+        case let .bytes(_, labels), let .synthetic(_, labels), let .jpegFiles(_, labels): count = labels.count
         case let .batches(_, labels): count = labels.reduce(0) { $0 + $1.count }
         }
     }
@@ -59,7 +61,7 @@ public struct Dataset: Sendable {
     public func label(at index: Int) -> Int? {
         guard index >= 0, index < count else { return nil }
         switch storage {
-        case let .bytes(_, labels), let .synthetic(_, labels): return labels[index]
+        case let .bytes(_, labels), let .synthetic(_, labels), let .jpegFiles(_, labels): return labels[index]
         case let .batches(_, labels):
             var i = index
             for batch in labels {
@@ -74,7 +76,7 @@ public struct Dataset: Sendable {
     /// - Complexity: O(count).
     public var labels: [Int] {
         switch storage {
-        case let .bytes(_, labels), let .synthetic(_, labels): return labels
+        case let .bytes(_, labels), let .synthetic(_, labels), let .jpegFiles(_, labels): return labels
         case let .batches(_, labels): return labels.flatMap { $0 }
         }
     }
@@ -109,11 +111,12 @@ public struct Dataset: Sendable {
             throw DatasetError.invalid("sample index \(bad) is outside 0..<\(count) of \(name)")
         }
         var none: SeededGenerator? = nil
-        return materialize(indices, augmenting: &none)
+        return try materialize(indices, augmenting: &none)
     }
 
     /// Builds one batch. `rng` drives augmentation when the dataset has one.
-    func materialize(_ indices: [Int], augmenting rng: inout SeededGenerator?) -> Batch {
+    /// - Throws: only for a file-backed dataset, naming a file that cannot be decoded.
+    func materialize(_ indices: [Int], augmenting rng: inout SeededGenerator?) throws -> Batch {
         let sampleSize = sampleShape.reduce(1, *)
         var data = [Float](repeating: 0, count: indices.count * sampleSize)
         var labels = [Int](repeating: 0, count: indices.count)
@@ -150,6 +153,9 @@ public struct Dataset: Sendable {
                     }
                 }
             }
+        case let .jpegFiles(paths, allLabels):
+            for (b, index) in indices.enumerated() { labels[b] = allLabels[index] }
+            try Dataset.decodeImageNet(paths, indices, normalization: normalization ?? .imageNet, display: name, into: &data)
         case let .synthetic(seed, allLabels):
             for (b, index) in indices.enumerated() {
                 labels[b] = allLabels[index]
@@ -203,7 +209,13 @@ public struct BatchSequence: Sequence, Sendable {
         var position: Int
         var augmentation: SeededGenerator?
 
-        public mutating func next() -> Batch? {
+        /// The next batch; a file-backed dataset (ImageNet) that meets an undecodable file ends
+        /// the iteration here — library code iterates with `nextBatch()`, which throws instead.
+        public mutating func next() -> Batch? { try? nextBatch() }
+
+        /// The next batch, nil at the end.
+        /// - Throws: `DatasetError.malformed` when a file-backed dataset meets a file it cannot decode.
+        public mutating func nextBatch() throws -> Batch? {
             if case let .batches(images, labels) = sequence.dataset.storage {
                 guard position < images.count else { return nil }
                 defer { position += 1 }
@@ -213,7 +225,7 @@ public struct BatchSequence: Sequence, Sendable {
             let end = Swift.min(position + sequence.size, sequence.order.count)
             let indices = Array(sequence.order[position ..< end])
             position = end
-            return sequence.dataset.materialize(indices, augmenting: &augmentation)
+            return try sequence.dataset.materialize(indices, augmenting: &augmentation)
         }
     }
 }
@@ -286,12 +298,15 @@ extension Dataset {
     /// `n` images of standard normal noise, shape 3x32x32, labels uniform over `classes`
     /// (no normalisation or augmentation), for work without downloads.
     /// - Complexity: O(n) to draw the labels; images are generated when batched.
-    public static func synthetic(classes: Int = 10, n: Int = 1024, seed: UInt64 = 0) throws -> Dataset {
+    public static func synthetic(classes: Int = 10, n: Int = 1024, seed: UInt64 = 0, shape: [Int] = [3, 32, 32]) throws -> Dataset {
         guard classes > 0 else { throw DatasetError.invalid("synthetic: classes must be positive, got \(classes)") }
         guard n > 0 else { throw DatasetError.invalid("synthetic: n must be positive, got \(n)") }
+        guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 }), shape.reduce(1, { $0 * min($1, 1 << 24) }) <= 1 << 24 else {
+            throw DatasetError.invalid("synthetic: shape must be positive sizes of at most 16M values per sample, got \(shape)")
+        }
         var rng = SeededGenerator.stream(seed: seed, name: "data.synthetic.labels")
         let labels = (0 ..< n).map { _ in Int(RandomPruners.uniformIndex(below: UInt64(classes), &rng)) }
-        return Dataset(name: "synthetic", classes: classes, sampleShape: [3, 32, 32],
+        return Dataset(name: "synthetic", classes: classes, sampleShape: shape,
                        storage: .synthetic(seed: seed, labels: labels), augmentation: nil, normalization: nil)
     }
 

@@ -63,7 +63,9 @@ public final class ImplicitGraph: @unchecked Sendable {
     /// then a node's undirected row is its out- and in-edges, each once, and the metrics skip
     /// the sort-and-merge. True in paper mode (every layer writes a later partition, and the
     /// writers of a partition read distinct partitions, so no (source, target) pair repeats);
-    /// false under the reference's quirk, which lays a layer's outputs inside its input's.
+    /// false under the reference's quirk, which lays a layer's outputs inside its input's, and
+    /// when an overlapping pool feeds a k > 1 conv or a linear layer (one pixel then reaches one
+    /// target through two windows: a parallel edge, `UnrolledEdges.hasRepeatedPairs`).
     public let isSimple: Bool
 
     /// Lays out the nodes and counts every node's degrees (one generation pass per direction).
@@ -99,7 +101,7 @@ public final class ImplicitGraph: @unchecked Sendable {
         outDegrees = outD
         inDegrees = inD
         edgeCount = outTotal
-        isSimple = !edges.writersInterleaved.contains(true) && plan.layers.allSatisfy { l in
+        isSimple = !edges.writersInterleaved.contains(true) && !edges.hasRepeatedPairs && plan.layers.allSatisfy { l in
             !l.croppedLeftGrid && l.sourcePartition < l.targetPartition && l.targetBase == plan.partitions[l.targetPartition].start
         }
     }
@@ -131,7 +133,7 @@ public final class ImplicitGraph: @unchecked Sendable {
             guard let w = network.parameters[layer.name + ".weight"] else { throw UnrollError.missingWeight(layer.name + ".weight") }
             var kept = 0
             for x in w.data where x != 0 { kept += 1 }
-            let window = layer.pool * layer.pool
+            let window = layer.pool.kernel * layer.pool.kernel
             switch layer.kind {
             case .conv: edges += kept * (layer.outputShape.count == 3 ? layer.outputShape[1] * layer.outputShape[2] : 1) * window
             case .linear: edges += kept * (layer.flattenedShape == nil ? 1 : window)

@@ -39,9 +39,10 @@ public struct UnrolledLayer: Equatable, Sendable {
     /// output's (the `.add` main branch's partition).
     public let targetPartition: Int
     public let isShortcut: Bool
-    /// Side of the pooling window between the source partition and the layer's input (pools
-    /// compose by multiplying windows, since window = stride and there is no padding); 1 = none.
-    public let pool: Int
+    /// The pooling between the source partition and the layer's input (`.identity`: none). A
+    /// chain of tiling pools (window = stride, no padding) composes into one by multiplying
+    /// windows; an overlapping or padded pool must be the only one of its chain.
+    public let pool: PoolGeometry
     /// For a linear layer fed through `flatten`, the `[C, H, W]` map that was flattened
     /// (after pooling); nil when the input is already a vector.
     public let flattenedShape: [Int]?
@@ -94,12 +95,12 @@ public struct UnrollPlan: Sendable {
             return nil
         }
 
-        struct Value { var partition: Int; var pool: Int; var flattened: [Int]? }
+        struct Value { var partition: Int; var pool: PoolGeometry; var flattened: [Int]? }
         var values = [Value?](repeating: nil, count: nodes.count)
         // Marks a shortcut conv's output (and its BN): it only flows into its `.add`.
         let shortcutValue = -1
         var names = ["input"], shapes = [first.shape]
-        values[0] = Value(partition: 0, pool: 1, flattened: nil)
+        values[0] = Value(partition: 0, pool: .identity, flattened: nil)
         struct Pending { var node: ArchitectureNode; var kind: UnrolledLayer.Kind; var source: Value; var target: Int?; var add: Int? }
         var pending: [Pending] = []
 
@@ -121,24 +122,32 @@ public struct UnrollPlan: Sendable {
                 guard input.flattened == nil else { throw UnrollError.unsupported(layer: node.name, reason: "a conv cannot read a flattened vector") }
                 if let add = shortcutAdd(of: node.id) {
                     pending.append(Pending(node: node, kind: .conv(spec), source: input, target: nil, add: add))
-                    values[node.id] = Value(partition: shortcutValue, pool: 1, flattened: nil)
+                    values[node.id] = Value(partition: shortcutValue, pool: .identity, flattened: nil)
                 } else {
                     pending.append(Pending(node: node, kind: .conv(spec), source: input, target: names.count, add: nil))
-                    values[node.id] = Value(partition: names.count, pool: 1, flattened: nil)
+                    values[node.id] = Value(partition: names.count, pool: .identity, flattened: nil)
                     names.append(node.name); shapes.append(node.shape)
                 }
             case .linear(let spec):
                 guard shortcutAdd(of: node.id) == nil else { throw UnrollError.unsupported(layer: node.name, reason: "linear shortcuts are not supported") }
                 pending.append(Pending(node: node, kind: .linear(spec), source: input, target: names.count, add: nil))
-                values[node.id] = Value(partition: names.count, pool: 1, flattened: nil)
+                values[node.id] = Value(partition: names.count, pool: .identity, flattened: nil)
                 names.append(node.name); shapes.append(node.shape)
             case .batchNorm, .relu:
                 values[node.id] = input
             case .maxPool(let k), .avgPool(let k):
-                guard input.flattened == nil, shapes[input.partition].count == 3, k >= 1 else {
+                guard input.flattened == nil, shapes[input.partition].count == 3, k.isValid else {
                     throw UnrollError.unsupported(layer: node.name, reason: "pooling needs a [C, H, W] map")
                 }
-                values[node.id] = Value(partition: input.partition, pool: input.pool * k, flattened: nil)
+                let composed: PoolGeometry
+                if input.pool == .identity {
+                    composed = k
+                } else if input.pool.isTiling && k.isTiling {
+                    composed = PoolGeometry(kernel: input.pool.kernel * k.kernel)
+                } else {
+                    throw UnrollError.unsupported(layer: node.name, reason: "it pools an already pooled map, and one of the two pools overlaps or pads (only window = stride pools compose)")
+                }
+                values[node.id] = Value(partition: input.partition, pool: composed, flattened: nil)
             case .flatten:
                 var v = input
                 if v.flattened == nil, nodes[x].shape.count == 3 { v.flattened = nodes[x].shape }
@@ -153,7 +162,7 @@ public struct UnrollPlan: Sendable {
 
         // The input keeps the padding ring of the convs that read it directly.
         var padding = 0
-        for p in pending where p.source.partition == 0 && p.source.pool == 1 && p.source.flattened == nil {
+        for p in pending where p.source.partition == 0 && p.source.pool == .identity && p.source.flattened == nil {
             if case .conv(let c) = p.kind { padding = max(padding, c.padding) }
         }
         self.inputPadding = padding
@@ -191,33 +200,36 @@ public struct UnrollPlan: Sendable {
             switch p.kind {
             case .conv(let conv):
                 guard sourceShape.count == 3, inputShape.count == 3, sourceShape[0] == inputShape[0],
-                      sourceShape[1] / source.pool == inputShape[1], sourceShape[2] / source.pool == inputShape[2],
+                      source.pool.outputSize(sourceShape[1]) == inputShape[1], source.pool.outputSize(sourceShape[2]) == inputShape[2],
                       conv.inChannels == inputShape[0], conv.groups >= 1, conv.inChannels % conv.groups == 0,
                       conv.outChannels % conv.groups == 0 else {
-                    throw UnrollError.unsupported(layer: name, reason: "input \(inputShape) does not match partition '\(parts[source.partition].name)' \(sourceShape) pooled by \(source.pool)")
+                    throw UnrollError.unsupported(layer: name, reason: "input \(inputShape) does not match partition '\(parts[source.partition].name)' \(sourceShape) pooled by \(source.pool.spelling("pool"))")
                 }
-                if source.partition == 0, padding > 0, source.pool > 1 {
+                if source.partition == 0, padding > 0, source.pool != .identity {
                     throw UnrollError.unsupported(layer: name, reason: "pooling the padded input is not supported")
                 }
-                if source.partition == 0, source.pool == 1, conv.padding != padding {
+                if source.partition == 0, source.pool == .identity, conv.padding != padding {
                     throw UnrollError.unsupported(layer: name, reason: "convs reading the input must share one padding")
                 }
                 let readsPaddedInput = source.partition == 0 && padding > 0
                 if compat == .reference, conv.kernel == 3, conv.stride == 2, !readsPaddedInput {
-                    guard source.pool == 1 else {
+                    guard source.pool == .identity else {
                         throw UnrollError.unsupported(layer: name, reason: "the reference's stride-2 layout is not defined after pooling")
                     }
                     cropped = true
                 }
             case .linear(let linear):
                 let features = source.flattened.map { $0.reduce(1, *) } ?? sourceShape.reduce(1, *)
-                guard features == linear.inFeatures, source.flattened != nil || source.pool == 1 else {
+                guard features == linear.inFeatures, source.flattened != nil || source.pool == .identity else {
                     throw UnrollError.unsupported(layer: name, reason: "\(linear.inFeatures) input features, but partition '\(parts[source.partition].name)' gives \(features)")
                 }
                 if let f = source.flattened {
                     guard sourceShape.count == 3, f.count == 3, f[0] == sourceShape[0],
-                          sourceShape[1] / source.pool == f[1], sourceShape[2] / source.pool == f[2] else {
-                        throw UnrollError.unsupported(layer: name, reason: "flattened map \(f) does not match partition \(sourceShape) pooled by \(source.pool)")
+                          source.pool.outputSize(sourceShape[1]) == f[1], source.pool.outputSize(sourceShape[2]) == f[2] else {
+                        throw UnrollError.unsupported(layer: name, reason: "flattened map \(f) does not match partition \(sourceShape) pooled by \(source.pool.spelling("pool"))")
+                    }
+                    if source.partition == 0, padding > 0, source.pool != .identity {
+                        throw UnrollError.unsupported(layer: name, reason: "pooling the padded input is not supported")
                     }
                 }
             }
@@ -282,12 +294,22 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
     let layers: [Layer]
     /// Layers reading each partition, ordered by their first target id.
     let readers: [[Int]]
-    /// Partitions whose readers' target ranges overlap (their nodes' edges need a sort).
+    /// Partitions whose nodes' out-edges may come unsorted (they need a sort): their readers'
+    /// target ranges overlap, or a reader pools with overlapping windows (a pixel then feeds
+    /// several pooled pixels, whose targets interleave).
     let interleaved: [Bool]
     /// Layers with an output unit in each partition, ordered by their source partition.
     let writers: [[Int]]
-    /// Partitions whose writers' source ranges overlap (their nodes' in-edges need a sort).
+    /// Partitions with two writers reading one source partition (their in-edge ranges overlap).
     let writersInterleaved: [Bool]
+    /// Partitions whose nodes' in-edges may come unsorted: `writersInterleaved`, or a writer
+    /// pools with overlapping windows (adjacent windows' rows interleave).
+    let inUnsorted: [Bool]
+    /// Some layer reads an overlapping pool through more than one tap per pooled pixel pair (a
+    /// k > 1 conv or a linear layer), so one pixel reaches one target through two windows:
+    /// the MGE then has repeated (source, target) pairs, each a parallel edge (SPEC §3: every
+    /// pooled edge becomes one edge per window pixel).
+    let hasRepeatedPairs: Bool
 
     init(plan: UnrollPlan, network: Network) throws {
         nodeCount = plan.nodeCount
@@ -308,6 +330,7 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
             where plan.layers[a].targetBase + plan.layers[a].outputCount > plan.layers[b].targetBase {
                 interleaved[p] = true
             }
+            if readers[p].contains(where: { plan.layers[$0].pool.overlaps }) { interleaved[p] = true }
         }
         self.readers = readers
         self.interleaved = interleaved
@@ -329,6 +352,12 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
         }
         self.writers = writers
         self.writersInterleaved = writersInterleaved
+        inUnsorted = writers.indices.map { p in writersInterleaved[p] || writers[p].contains { plan.layers[$0].pool.overlaps } }
+        hasRepeatedPairs = plan.layers.contains { l in
+            guard l.pool.overlaps else { return false }
+            if case .conv(let c) = l.kind { return c.kernel > 1 }
+            return l.flattenedShape != nil
+        }
     }
 
     /// Groups the nonzero weights by the input channel or feature they read.
@@ -416,7 +445,7 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
         }
     }
 
-    func mayEmitInUnsorted(_ node: Int) -> Bool { writersInterleaved[partitionIndex(of: node)] }
+    func mayEmitInUnsorted(_ node: Int) -> Bool { inUnsorted[partitionIndex(of: node)] }
 
     func emitInEdges<S: EdgeSink>(of node: Int, into sink: inout S) {
         for l in writers[partitionIndex(of: node)] {
@@ -433,8 +462,11 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
     }
 
     /// Sources of output unit (o, y, x): every nonzero W[o, i, a, b] whose input pixel
-    /// (i, y·s + a − p, x·s + b − p) exists, expanded over its pooling window, in id order
-    /// (channel, kernel row, window row, kernel column, window column).
+    /// (i, y·s + a − p, x·s + b − p) exists, expanded over its pooling window, in the order
+    /// (channel, kernel row, window row, kernel column, window column) — id order unless the
+    /// pool's windows overlap (then `inUnsorted` has the caller sort). Parallel edges of one
+    /// source come in (kernel row, kernel column) order, i.e. pooled (row, column) ascending, as
+    /// `emitConv` emits them.
     @inline(__always)
     private func emitConvInputs<S: EdgeSink>(_ layer: Layer, _ conv: Convolution, _ source: Partition, _ local: Int, _ pad: Int, _ sink: inout S) {
         let spec = layer.spec
@@ -444,16 +476,42 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
         let y = rest / outW, x = rest - (rest / outW) * outW
         let inH = spec.inputShape[1], inW = spec.inputShape[2]
         let top = y * conv.stride - conv.padding, left = x * conv.stride - conv.padding
+        let base = source.start
+        if spec.pool != .identity {
+            // A pooled map (never the padded input): pooled pixel (r, c) stands for its window.
+            let pool = spec.pool, gridH = source.shape[1], gridW = source.shape[2]
+            layer.inTaps.withUnsafeBufferPointer { taps in
+                var t = layer.inTapStart[o]
+                let end = layer.inTapStart[o + 1]
+                while t < end {
+                    let channel = Int(taps[t].output), row = Int(taps[t].row)
+                    var runEnd = t + 1
+                    while runEnd < end && Int(taps[runEnd].output) == channel && Int(taps[runEnd].row) == row { runEnd += 1 }
+                    let r = top + row
+                    if r >= 0 && r < inH {
+                        for sr in pool.window(r, size: gridH) {
+                            let rowStart = base + (channel * gridH + sr) * gridW
+                            for u in t ..< runEnd {
+                                let c = left + Int(taps[u].column)
+                                guard c >= 0 && c < inW else { continue }
+                                for sc in pool.window(c, size: gridW) { sink.emit(rowStart + sc, taps[u].weight) }
+                            }
+                        }
+                    }
+                    t = runEnd
+                }
+            }
+            return
+        }
         // Rows and columns of the grid the left nodes are numbered on, and the valid range
         // of input coordinates: the real map, the padded input, or the reference's cropped grid.
-        let gridH: Int, gridW: Int, low: Int, highRow: Int, highColumn: Int, offset: Int, k: Int
+        let gridH: Int, gridW: Int, low: Int, highRow: Int, highColumn: Int, offset: Int
         if spec.croppedLeftGrid {
-            gridH = inH - 1; gridW = inW - 1; low = 0; highRow = inH - 2; highColumn = inW - 2; offset = 0; k = 1
+            gridH = inH - 1; gridW = inW - 1; low = 0; highRow = inH - 2; highColumn = inW - 2; offset = 0
         } else {
-            gridH = source.shape[1]; gridW = source.shape[2]; k = spec.pool
+            gridH = source.shape[1]; gridW = source.shape[2]
             low = -pad; highRow = inH - 1 + pad; highColumn = inW - 1 + pad; offset = pad
         }
-        let base = source.start
         layer.inTaps.withUnsafeBufferPointer { taps in
             var t = layer.inTapStart[o]
             let end = layer.inTapStart[o + 1]
@@ -463,13 +521,11 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
                 while runEnd < end && Int(taps[runEnd].output) == channel && Int(taps[runEnd].row) == row { runEnd += 1 }
                 let r = top + row
                 if r >= low && r <= highRow {
-                    for dr in 0 ..< k {
-                        let rowStart = base + (channel * gridH + (r + offset) * k + dr) * gridW
-                        for u in t ..< runEnd {
-                            let c = left + Int(taps[u].column)
-                            guard c >= low && c <= highColumn else { continue }
-                            for dc in 0 ..< k { sink.emit(rowStart + (c + offset) * k + dc, taps[u].weight) }
-                        }
+                    let rowStart = base + (channel * gridH + r + offset) * gridW
+                    for u in t ..< runEnd {
+                        let c = left + Int(taps[u].column)
+                        guard c >= low && c <= highColumn else { continue }
+                        sink.emit(rowStart + c + offset, taps[u].weight)
                     }
                 }
                 t = runEnd
@@ -478,7 +534,8 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
     }
 
     /// Sources of linear unit j: every feature f with W[j, f] ≠ 0, expanded over its pooling
-    /// window when f comes from a flattened map, in id order.
+    /// window when f comes from a flattened map, in id order (features ascending when windows
+    /// overlap; parallel edges of one source in feature order, as `emitLinear` emits them).
     @inline(__always)
     private func emitLinearInputs<S: EdgeSink>(_ layer: Layer, _ source: Partition, _ local: Int, _ pad: Int, _ sink: inout S) {
         let spec = layer.spec
@@ -489,7 +546,9 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
                 for t in layer.inTapStart[local] ..< end { sink.emit(base + Int(taps[t].output), taps[t].weight) }
                 return
             }
-            let k = spec.pool, gridH = source.shape[1], gridW = source.shape[2], mapW = f[2]
+            let pool = spec.pool, gridH = source.shape[1], gridW = source.shape[2], mapW = f[2]
+            // The real map inside the padding ring (the input partition's ring is never pooled).
+            let realH = gridH - 2 * pad, realW = gridW - 2 * pad
             var t = layer.inTapStart[local]
             while t < end {
                 // A run of features on one row (channel c, pooled row r) of the flattened map.
@@ -497,11 +556,11 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
                 var runEnd = t + 1
                 while runEnd < end && Int(taps[runEnd].output) / mapW == rowIndex { runEnd += 1 }
                 let channel = rowIndex / f[1], r = rowIndex - channel * f[1]
-                for dr in 0 ..< k {
-                    let rowStart = base + (channel * gridH + r * k + dr + pad) * gridW + pad
+                for sr in pool.window(r, size: realH) {
+                    let rowStart = base + (channel * gridH + sr + pad) * gridW + pad
                     for u in t ..< runEnd {
                         let c = Int(taps[u].output) - rowIndex * mapW
-                        for dc in 0 ..< k { sink.emit(rowStart + c * k + dc, taps[u].weight) }
+                        for sc in pool.window(c, size: realW) { sink.emit(rowStart + sc, taps[u].weight) }
                     }
                 }
                 t = runEnd
@@ -509,49 +568,59 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
         }
     }
 
+    /// Targets of source pixel `local` through one conv: every nonzero W[o, i, a, b] of its
+    /// channel i that places it at a valid output. Through a pool, once per pooled pixel whose
+    /// window holds it, pooled (row, column) ascending.
     @inline(__always)
     private func emitConv<S: EdgeSink>(_ layer: Layer, _ conv: Convolution, _ part: Partition, _ local: Int, _ pad: Int, _ sink: inout S) {
         let spec = layer.spec
         let inH = spec.inputShape[1], inW = spec.inputShape[2]
-        var channel: Int, row: Int, column: Int
+        var channel: Int, rows: Range<Int>, columns: Range<Int>
         if spec.croppedLeftGrid {
             let gridW = inW - 1, plane = (inH - 1) * gridW
             guard local < spec.inputShape[0] * plane else { return }
             channel = local / plane
             let rest = local - channel * plane
-            row = rest / gridW
-            column = rest - row * gridW
+            let row = rest / gridW
+            let column = rest - row * gridW
+            rows = row ..< row + 1; columns = column ..< column + 1
         } else {
             let h = part.shape[1], w = part.shape[2], plane = h * w
             channel = local / plane
             let rest = local - channel * plane
-            row = rest / w - pad
-            column = rest % w - pad
-            if spec.pool > 1 {
-                guard row < inH * spec.pool, column < inW * spec.pool else { return }
-                row /= spec.pool
-                column /= spec.pool
+            let row = rest / w - pad
+            let column = rest % w - pad
+            if spec.pool != .identity {
+                rows = spec.pool.covering(row, outputs: inH)
+                columns = spec.pool.covering(column, outputs: inW)
+            } else {
+                rows = row ..< row + 1; columns = column ..< column + 1
             }
         }
         let outH = spec.outputShape[1], outW = spec.outputShape[2], outPlane = outH * outW
         let s = conv.stride
-        let shiftedRow = row + conv.padding, shiftedColumn = column + conv.padding
         let base = spec.targetBase
+        let start = layer.tapStart[channel], end = layer.tapStart[channel + 1]
         layer.taps.withUnsafeBufferPointer { taps in
-            for t in layer.tapStart[channel] ..< layer.tapStart[channel + 1] {
-                let tap = taps[t]
-                // Output (y, x) reads input (y·s + a − p, x·s + b − p) through tap (a, b).
-                let ny = shiftedRow - Int(tap.row), nx = shiftedColumn - Int(tap.column)
-                guard ny >= 0, nx >= 0 else { continue }
-                let y: Int, x: Int
-                if s == 1 {
-                    y = ny; x = nx
-                } else {
-                    y = ny / s; x = nx / s
-                    guard y * s == ny, x * s == nx else { continue }
+            for row in rows {
+                for column in columns {
+                    let shiftedRow = row + conv.padding, shiftedColumn = column + conv.padding
+                    for t in start ..< end {
+                        let tap = taps[t]
+                        // Output (y, x) reads input (y·s + a − p, x·s + b − p) through tap (a, b).
+                        let ny = shiftedRow - Int(tap.row), nx = shiftedColumn - Int(tap.column)
+                        guard ny >= 0, nx >= 0 else { continue }
+                        let y: Int, x: Int
+                        if s == 1 {
+                            y = ny; x = nx
+                        } else {
+                            y = ny / s; x = nx / s
+                            guard y * s == ny, x * s == nx else { continue }
+                        }
+                        guard y < outH, x < outW else { continue }
+                        sink.emit(base + Int(tap.output) * outPlane + y * outW + x, tap.weight)
+                    }
                 }
-                guard y < outH, x < outW else { continue }
-                sink.emit(base + Int(tap.output) * outPlane + y * outW + x, tap.weight)
             }
         }
     }
@@ -559,18 +628,32 @@ struct UnrolledEdges: BidirectionalEdgeGenerator {
     @inline(__always)
     private func emitLinear<S: EdgeSink>(_ layer: Layer, _ part: Partition, _ local: Int, _ pad: Int, _ sink: inout S) {
         let spec = layer.spec
-        let feature: Int
         if let f = spec.flattenedShape {
             let h = part.shape[1], w = part.shape[2], plane = h * w
             let channel = local / plane
             let rest = local - channel * plane
             let row = rest / w - pad, column = rest % w - pad
-            guard row >= 0, column >= 0, row < f[1] * spec.pool, column < f[2] * spec.pool else { return }
-            feature = (channel * f[1] + row / spec.pool) * f[2] + column / spec.pool
+            guard row >= 0, column >= 0 else { return }
+            if spec.pool == .identity {
+                guard row < f[1], column < f[2] else { return }
+                emitFeature((channel * f[1] + row) * f[2] + column, layer, &sink)
+            } else {
+                // Once per pooled pixel whose window holds this one, features ascending.
+                for r in spec.pool.covering(row, outputs: f[1]) {
+                    for c in spec.pool.covering(column, outputs: f[2]) {
+                        emitFeature((channel * f[1] + r) * f[2] + c, layer, &sink)
+                    }
+                }
+            }
         } else {
-            feature = local
+            emitFeature(local, layer, &sink)
         }
-        let base = spec.targetBase
+    }
+
+    /// Every nonzero weight reading feature `feature` of a linear layer, outputs ascending.
+    @inline(__always)
+    private func emitFeature<S: EdgeSink>(_ feature: Int, _ layer: Layer, _ sink: inout S) {
+        let base = layer.spec.targetBase
         layer.taps.withUnsafeBufferPointer { taps in
             for t in layer.tapStart[feature] ..< layer.tapStart[feature + 1] {
                 sink.emit(base + Int(taps[t].output), taps[t].weight)

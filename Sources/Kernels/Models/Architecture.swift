@@ -15,10 +15,11 @@ public enum Operation: Equatable, Sendable {
     /// Batch norm over channels (2-d on `[C,H,W]`, 1-d on `[F]`), eps 1e-5, momentum 0.1.
     case batchNorm(channels: Int)
     case relu
-    /// Max pool with window = stride = `kernel`, no padding.
-    case maxPool(kernel: Int)
-    /// Average pool with window = stride = `kernel`, no padding (`kernel` = H gives a global pool).
-    case avgPool(kernel: Int)
+    /// Max pool (PyTorch `max_pool2d`, floor mode: padding never wins the max).
+    case maxPool(PoolGeometry)
+    /// Average pool (PyTorch `avg_pool2d`, floor mode, padding counted as zeros in the divisor
+    /// k², PyTorch's default `count_include_pad=True`); window = stride = H is a global pool.
+    case avgPool(PoolGeometry)
     case flatten
     /// Elementwise sum of `[main, shortcut]`.
     case add
@@ -35,6 +36,48 @@ public struct Convolution: Equatable, Sendable {
     /// PyTorch weight shape `[out, in/groups, k, k]`.
     public var weightShape: [Int] { [outChannels, inChannels / groups, kernel, kernel] }
     public var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
+}
+
+/// A square pooling window: output (y, x) covers input rows y·stride − padding … + kernel − 1
+/// (and likewise columns), clipped to the map; PyTorch's floor mode sizes the output.
+public struct PoolGeometry: Equatable, Sendable {
+    public var kernel: Int
+    public var stride: Int
+    public var padding: Int
+    /// Window = stride = `kernel`, no padding (non-overlapping tiles).
+    public init(kernel: Int) { self.init(kernel: kernel, stride: kernel, padding: 0) }
+    public init(kernel: Int, stride: Int, padding: Int) {
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+    }
+    /// No pooling at all (the identity window).
+    public static let identity = PoolGeometry(kernel: 1)
+    /// ⌊(n + 2·padding − kernel) / stride⌋ + 1: the pooled side of an n-pixel side.
+    public func outputSize(_ n: Int) -> Int { (n + 2 * padding - kernel) / stride + 1 }
+    /// Window = stride without padding: every input pixel lies in at most one window.
+    public var isTiling: Bool { kernel == stride && padding == 0 }
+    /// Adjacent windows share pixels (stride < kernel).
+    public var overlaps: Bool { stride < kernel }
+    /// PyTorch's own limits: positive kernel and stride, 0 ≤ padding ≤ kernel / 2.
+    public var isValid: Bool { kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel }
+    /// The input rows (or columns) of output row `q` that exist on an `n`-pixel side.
+    @inline(__always) public func window(_ q: Int, size n: Int) -> Range<Int> {
+        let start = q * stride - padding
+        let low = max(start, 0)
+        return low ..< max(low, min(start + kernel, n))
+    }
+    /// The output rows whose window holds input row `i`, clipped to `outputs` rows.
+    @inline(__always) public func covering(_ i: Int, outputs: Int) -> Range<Int> {
+        // q·s − p ≤ i ≤ q·s − p + k − 1  ⇔  ⌈(i + p − k + 1)/s⌉ ≤ q ≤ ⌊(i + p)/s⌋.
+        let top = i + padding
+        let numerator = top - kernel + 1
+        let low = numerator <= 0 ? 0 : (numerator + stride - 1) / stride
+        let high = top < 0 ? -1 : top / stride
+        return low ..< max(low, min(high + 1, outputs))
+    }
+    /// `maxpool(3, stride: 2, padding: 1)` — how the language spells it.
+    public func spelling(_ function: String) -> String {
+        isTiling ? "\(function)(\(kernel))" : "\(function)(\(kernel), stride: \(stride), padding: \(padding))"
+    }
 }
 
 public struct Linear: Equatable, Sendable {
@@ -146,14 +189,18 @@ public struct ArchitectureBuilder {
 
     public mutating func relu(_ x: Int, name: String = "") -> Int { add(name, .relu, [x], shape(x)) }
 
-    public mutating func maxPool(_ x: Int, kernel: Int, name: String = "") -> Int {
+    /// Max pooling; `stride` defaults to `kernel` (PyTorch's `MaxPool2d` default), padding to 0.
+    public mutating func maxPool(_ x: Int, kernel: Int, stride: Int? = nil, padding: Int = 0, name: String = "") -> Int {
+        let g = PoolGeometry(kernel: kernel, stride: stride ?? kernel, padding: padding)
         let s = shape(x)
-        return add(name, .maxPool(kernel: kernel), [x], [s[0], s[1] / kernel, s[2] / kernel])
+        return add(name, .maxPool(g), [x], [s[0], g.outputSize(s[1]), g.outputSize(s[2])])
     }
 
-    public mutating func avgPool(_ x: Int, kernel: Int, name: String = "") -> Int {
+    /// Average pooling; `stride` defaults to `kernel`, padding to 0.
+    public mutating func avgPool(_ x: Int, kernel: Int, stride: Int? = nil, padding: Int = 0, name: String = "") -> Int {
+        let g = PoolGeometry(kernel: kernel, stride: stride ?? kernel, padding: padding)
         let s = shape(x)
-        return add(name, .avgPool(kernel: kernel), [x], [s[0], s[1] / kernel, s[2] / kernel])
+        return add(name, .avgPool(g), [x], [s[0], g.outputSize(s[1]), g.outputSize(s[2])])
     }
 
     public mutating func flatten(_ x: Int) -> Int {

@@ -186,13 +186,13 @@ final class FirstOrderPass<S: NNScalar> {
             case .relu:
                 y = Self.relu(x)
                 yDot = xDot.map { Self.maskPositive($0, where: y) }
-            case let .maxPool(k):
+            case let .maxPool(pool):
                 let s = nodes[node.inputs[0]].shape
                 var index = [Int32](repeating: 0, count: count)
                 y = x.withUnsafeBufferPointer { px in
                     index.withUnsafeMutableBufferPointer { pi in
                         Autodiff.buffer(count) {
-                            Pooling.maxForward(x: Autodiff.base(px), planes: batch * s[0], height: s[1], width: s[2], kernel: k,
+                            Pooling.maxForward(x: Autodiff.base(px), planes: batch * s[0], height: s[1], width: s[2], pool: pool,
                                                y: $0, argmax: Autodiff.base(pi))
                         }
                     }
@@ -205,12 +205,12 @@ final class FirstOrderPass<S: NNScalar> {
                     }
                 }
                 argmax[node.id] = index
-            case let .avgPool(k):
+            case let .avgPool(poolWindow):
                 let s = nodes[node.inputs[0]].shape
                 func pool(_ a: [S]) -> [S] {
                     a.withUnsafeBufferPointer { pa in
                         Autodiff.buffer(count) {
-                            Pooling.averageForward(x: Autodiff.base(pa), planes: batch * s[0], height: s[1], width: s[2], kernel: k, y: $0)
+                            Pooling.averageForward(x: Autodiff.base(pa), planes: batch * s[0], height: s[1], width: s[2], pool: poolWindow, y: $0)
                         }
                     }
                 }
@@ -502,12 +502,12 @@ final class FirstOrderPass<S: NNScalar> {
                     }
                 }
                 pass(node, scatter(g), gDot.map(scatter))
-            case let .avgPool(k):
+            case let .avgPool(poolWindow):
                 let s = nodes[node.inputs[0]].shape
                 func spread(_ a: [S]) -> [S] {
                     a.withUnsafeBufferPointer { pa in
                         Autodiff.buffer(batch * s.reduce(1, *), zeroed: true) {
-                            Pooling.averageBackward(dy: Autodiff.base(pa), planes: batch * s[0], height: s[1], width: s[2], kernel: k, dx: $0)
+                            Pooling.averageBackward(dy: Autodiff.base(pa), planes: batch * s[0], height: s[1], width: s[2], pool: poolWindow, dx: $0)
                         }
                     }
                 }

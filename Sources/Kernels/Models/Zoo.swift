@@ -6,8 +6,12 @@ public enum ModelZoo {
     public static let names = ["conv6", "resnet20", "resnet32", "wrn28_2", "mobilenetv2"]
 
     /// Models beyond the paper's five, built by `build` too: VGG-16 for CIFAR (3×32×32) and
-    /// for ImageNet (`"vgg16_imagenet"`, torchvision's `vgg16` on 3×224×224).
-    public static let extraNames = ["vgg16", "vgg16_imagenet"]
+    /// for ImageNet (`"vgg16_imagenet"`, torchvision's `vgg16` on 3×224×224), and torchvision's
+    /// ResNet-50 (`"resnet50"`, 3×224×224).
+    public static let extraNames = ["vgg16", "vgg16_imagenet", "resnet50"]
+
+    /// The models built for 3×224×224 ImageNet inputs (1000 classes by default).
+    public static let imagenetNames: Set<String> = ["vgg16_imagenet", "resnet50"]
 
     public static func build(_ name: String, classes: Int) -> Architecture? {
         switch name {
@@ -19,6 +23,7 @@ public enum ModelZoo {
         case "toy": return toy(classes: classes)
         case "vgg16": return vgg16(classes: classes, imagenet: false)
         case "vgg16_imagenet": return vgg16(classes: classes, imagenet: true)
+        case "resnet50": return resnet50(classes: classes)
         default: return nil
         }
     }
@@ -144,6 +149,49 @@ public enum ModelZoo {
         x = b.flatten(x)
         _ = b.linear("linear", x, out: classes)
         return b.build(name: "MobileNetV2", classes: classes)
+    }
+
+    /// torchvision's `resnet50` (v1.5: the stride sits on each bottleneck's 3x3 conv) on
+    /// 3×224×224: `conv1` 7x7/2 pad 3, `bn1`, `relu`, `maxpool` 3x3/2 pad 1, then `layer1…4` of
+    /// [3, 4, 6, 3] bottlenecks (`conv1` 1x1 → `conv2` 3x3 stride s → `conv3` 1x1 expanding ×4,
+    /// each with its BN; `downsample.0` 1x1 stride s + `downsample.1` BN on each layer's first
+    /// block), the global `avgpool` (AdaptiveAvgPool2d(1) = a 7x7 pool at 224) and `fc`
+    /// 2048→classes with bias. No conv has a bias. 25,557,032 parameters for 1000 classes.
+    public static func resnet50(classes: Int) -> Architecture {
+        bottleneckResNet(blocks: [3, 4, 6, 3], width: 64, input: [3, 224, 224], classes: classes, name: "ResNet-50")
+    }
+
+    /// torchvision's bottleneck ResNet with any block counts and stem width (`width` = the stem's
+    /// channels and layer1's inner width; layer n's is width·2ⁿ⁻¹, its output ×4): ResNet-50 is
+    /// blocks [3, 4, 6, 3], width 64 on 3×224×224. The same module names, so reduced versions
+    /// (the tests' [1, 1, 1, 1] × 8 on 3×32×32) load state dicts of torchvision's own blocks.
+    public static func bottleneckResNet(blocks: [Int], width: Int, input: [Int], classes: Int, name: String) -> Architecture {
+        var b = ArchitectureBuilder(input: input)
+        var x = b.conv("conv1", 0, out: width, kernel: 7, stride: 2, padding: 3)
+        x = b.batchNorm("bn1", x)
+        x = b.relu(x, name: "relu")
+        x = b.maxPool(x, kernel: 3, stride: 2, padding: 1, name: "maxpool")
+        for (stage, count) in blocks.enumerated() {
+            let planes = width << stage
+            for i in 0 ..< count {
+                let stride = (stage > 0 && i == 0) ? 2 : 1
+                let p = "layer\(stage + 1).\(i)"
+                let input = x
+                var y = b.relu(b.batchNorm(p + ".bn1", b.conv(p + ".conv1", input, out: planes, kernel: 1, padding: 0)))
+                y = b.relu(b.batchNorm(p + ".bn2", b.conv(p + ".conv2", y, out: planes, stride: stride)))
+                y = b.batchNorm(p + ".bn3", b.conv(p + ".conv3", y, out: planes * 4, kernel: 1, padding: 0))
+                var shortcut = input
+                if stride != 1 || b.shape(input)[0] != planes * 4 {
+                    shortcut = b.conv(p + ".downsample.0", input, out: planes * 4, kernel: 1, stride: stride, padding: 0)
+                    shortcut = b.batchNorm(p + ".downsample.1", shortcut)
+                }
+                x = b.relu(b.add(main: y, shortcut: shortcut))
+            }
+        }
+        x = b.avgPool(x, kernel: b.shape(x)[1], name: "avgpool")
+        x = b.flatten(x)
+        _ = b.linear("fc", x, out: classes)
+        return b.build(name: name, classes: classes)
     }
 
     /// VGG-16 (configuration D). At 3×224×224 (`imagenet: true`) it is torchvision's `vgg16`:

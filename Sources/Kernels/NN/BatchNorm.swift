@@ -312,25 +312,30 @@ public enum BatchNorm {
 
 }
 
-/// Non-overlapping pooling (window = stride = `kernel`, no padding) on NCHW planes.
+/// Pooling on NCHW planes with any window, stride and padding (`PoolGeometry`; PyTorch's
+/// floor mode). Outputs are `[planes, geometry.outputSize(H), geometry.outputSize(W)]`.
 public enum Pooling {
-    /// y = max over each window; `argmax` receives the flat index into x of each maximum
-    /// (first one on ties, as PyTorch). Shapes: x `[planes, H, W]`, y and argmax `[planes, H/k, W/k]`.
+    /// y = max over each window's existing pixels (padding never wins, as in PyTorch);
+    /// `argmax` receives the flat index into x of each maximum (the first in row-major order on
+    /// ties, as PyTorch). Shapes: x `[planes, H, W]`, y and argmax `[planes, oh, ow]`.
+    /// - Complexity: O(planes · oh · ow · k²).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func maxForward<S: NNScalar>(x: UnsafePointer<S>, planes: Int, height: Int, width: Int, kernel: Int,
+    public static func maxForward<S: NNScalar>(x: UnsafePointer<S>, planes: Int, height: Int, width: Int, pool: PoolGeometry,
                                                y: UnsafeMutablePointer<S>, argmax: UnsafeMutablePointer<Int32>) {
-        let oh = height / kernel, ow = width / kernel
+        let oh = pool.outputSize(height), ow = pool.outputSize(width)
         Parallel.forChunks(planes, costPerItem: height * width) { range in
             for plane in range {
                 let base = plane * height * width
                 for oy in 0 ..< oh {
+                    let rows = pool.window(oy, size: height)
                     for ox in 0 ..< ow {
-                        var best = base + oy * kernel * width + ox * kernel
+                        let columns = pool.window(ox, size: width)
+                        var best = base + rows.lowerBound * width + columns.lowerBound
                         var bestValue = x[best]
-                        for a in 0 ..< kernel {
-                            for b in 0 ..< kernel {
-                                let i = base + (oy * kernel + a) * width + ox * kernel + b
+                        for a in rows {
+                            for b in columns {
+                                let i = base + a * width + b
                                 // NaN propagates like PyTorch: a NaN beats every number.
                                 if x[i] > bestValue || x[i].isNaN && !bestValue.isNaN { bestValue = x[i]; best = i }
                             }
@@ -352,7 +357,8 @@ public enum Pooling {
         for i in 0 ..< count { y[i] = x[Int(index[i])] }
     }
 
-    /// dx[index[i]] += dy[i] (max pool backward; adjoint of `gather`).
+    /// dx[index[i]] += dy[i] (max pool backward; adjoint of `gather`). Overlapping windows may
+    /// share a maximum: its gradients add up, as in PyTorch.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     public static func scatterAdd<S: NNScalar>(dy: UnsafePointer<S>, index: UnsafePointer<Int32>, count: Int,
@@ -360,21 +366,24 @@ public enum Pooling {
         for i in 0 ..< count { dx[Int(index[i])] += dy[i] }
     }
 
-    /// y = mean over each window. Shapes: x `[planes, H, W]`, y `[planes, H/k, W/k]`.
+    /// y = (sum over each window's existing pixels) / k² — padding counts as zeros, PyTorch's
+    /// default `count_include_pad=True`. Shapes: x `[planes, H, W]`, y `[planes, oh, ow]`.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func averageForward<S: NNScalar>(x: UnsafePointer<S>, planes: Int, height: Int, width: Int, kernel: Int,
+    public static func averageForward<S: NNScalar>(x: UnsafePointer<S>, planes: Int, height: Int, width: Int, pool: PoolGeometry,
                                                    y: UnsafeMutablePointer<S>) {
-        let oh = height / kernel, ow = width / kernel
-        let scale = 1 / S(kernel * kernel)
+        let oh = pool.outputSize(height), ow = pool.outputSize(width)
+        let scale = 1 / S(pool.kernel * pool.kernel)
         for plane in 0 ..< planes {
             let base = x + plane * height * width
             for oy in 0 ..< oh {
+                let rows = pool.window(oy, size: height)
                 for ox in 0 ..< ow {
+                    let columns = pool.window(ox, size: width)
                     var sum: S = 0
-                    for a in 0 ..< kernel {
-                        let row = base + (oy * kernel + a) * width + ox * kernel
-                        for b in 0 ..< kernel { sum += row[b] }
+                    for a in rows {
+                        let row = base + a * width
+                        for b in columns { sum += row[b] }
                     }
                     y[(plane * oh + oy) * ow + ox] = sum * scale
                 }
@@ -382,21 +391,23 @@ public enum Pooling {
         }
     }
 
-    /// dx += dy / k² spread over each window (adjoint of `averageForward`).
+    /// dx += dy / k² spread over each window's existing pixels (adjoint of `averageForward`).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func averageBackward<S: NNScalar>(dy: UnsafePointer<S>, planes: Int, height: Int, width: Int, kernel: Int,
+    public static func averageBackward<S: NNScalar>(dy: UnsafePointer<S>, planes: Int, height: Int, width: Int, pool: PoolGeometry,
                                                     dx: UnsafeMutablePointer<S>) {
-        let oh = height / kernel, ow = width / kernel
-        let scale = 1 / S(kernel * kernel)
+        let oh = pool.outputSize(height), ow = pool.outputSize(width)
+        let scale = 1 / S(pool.kernel * pool.kernel)
         for plane in 0 ..< planes {
             let base = dx + plane * height * width
             for oy in 0 ..< oh {
+                let rows = pool.window(oy, size: height)
                 for ox in 0 ..< ow {
+                    let columns = pool.window(ox, size: width)
                     let g = dy[(plane * oh + oy) * ow + ox] * scale
-                    for a in 0 ..< kernel {
-                        let row = base + (oy * kernel + a) * width + ox * kernel
-                        for b in 0 ..< kernel { row[b] += g }
+                    for a in rows {
+                        let row = base + a * width
+                        for b in columns { row[b] += g }
                     }
                 }
             }

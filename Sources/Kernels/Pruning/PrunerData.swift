@@ -18,7 +18,7 @@ enum PrunerData {
             let passSeed = pass == 0 ? seed : seed &+ pass &* 0x9E37_79B9_7F4A_7C15
             var iterator = try data.batches(size: size, shuffle: true, seed: passSeed).makeIterator()
             var yielded = false
-            while result.count < count, let batch = iterator.next() {
+            while result.count < count, let batch = try iterator.nextBatch() {
                 result.append(batch); yielded = true
             }
             guard yielded else { throw PruneError.emptyDataset(data.name) }
@@ -40,7 +40,8 @@ enum PrunerData {
         var counts = [Int](repeating: 0, count: classes)
         var full = 0
         // Batches of 256 keep materialisation cheap; the batch size does not change which samples are taken.
-        reading: for batch in try data.batches(size: 256, shuffle: true, seed: seed) {
+        var iterator = try data.batches(size: 256, shuffle: true, seed: seed).makeIterator()
+        reading: while let batch = try iterator.nextBatch() {
             try Cancellation.check()
             for i in 0 ..< batch.count {
                 let label = batch.labels[i]

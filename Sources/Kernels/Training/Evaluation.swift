@@ -50,7 +50,8 @@ public enum Evaluation {
                                              normalisation: .running, forBackward: false, sparseKernels: true)
         var lossSum = 0.0, correct = 0, count = 0
         let sampleSize = architecture.nodes.first?.shape.reduce(1, *) ?? 0
-        for batch in try data.augmented(nil).batches(size: samplesPerForward) {
+        var batches = try data.augmented(nil).batches(size: samplesPerForward).makeIterator()
+        while let batch = try batches.nextBatch() {
             // A dataset made from tensors yields its own (possibly large) batches: cut them up.
             for start in stride(from: 0, to: batch.count, by: samplesPerForward) {
                 try Cancellation.check()

@@ -267,7 +267,8 @@ public final class Trainer {
             var working = state
             let start = Date()
             var lossSum = 0.0, correct = 0, seen = 0, step = 0
-            for batch in batches {
+            var iterator = batches.makeIterator()
+            while let batch = try iterator.nextBatch() {
                 try Cancellation.check()
                 step += 1
                 var update: (step: Int, before: [String: [Float]], drop: Double)?

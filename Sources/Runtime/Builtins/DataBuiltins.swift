@@ -29,15 +29,46 @@ let dataBuiltins: [Builtin] = [
     diskDataset("tinyimagenet", display: "TinyImageNet (200 classes, resized to 32x32)", folder: "tiny-imagenet-200 (wnids.txt, train/, val/)") {
         try Dataset.tinyImageNet(path: $0, split: $1, augment: $2)
     },
-    Builtin("synthetic", [Param("classes", .int, default: .int(10)), Param("n", .int, default: .int(1024)), Param("seed", .int, default: .int(0))],
+    Builtin("imagenet", [Param("path", .optional(.string), default: Value.none), Param("split", .string, default: .string("train"))],
             returns: "dataset",
-            summary: "n images of standard normal noise (3x32x32) with labels uniform over classes: for pruning and testing without downloads.",
-            example: "prune(net, snip, 0.95, data: synthetic(classes: 10, n: 256))") { args in
+            summary: "ILSVRC (ImageNet-1k) in torchvision's ImageFolder layout: <path>/train/<wnid>/*.JPEG and <path>/val/<wnid>/*.JPEG "
+                + "(default path $MGE_DATA/imagenet, then ~/.mge/data/imagenet); split: \"train\" or \"val\". Classes are the sorted wnid "
+                + "folders, as ImageFolder numbers them. Only the file list is read up front; each batch decodes its JPEGs and applies "
+                + "torchvision's evaluation transform (resize the shorter side to 256 with PIL's antialiased bilinear filter, center-crop "
+                + "224, normalise with mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)) on both splits, without augmentation. "
+                + "Passed to a model it picks the 3x224x224 variant and 1000 classes: resnet50(dataset: imagenet), vgg16(dataset: imagenet).",
+            example: "d = imagenet(\"/data/ILSVRC2012\", split: \"val\");  net = resnet50(dataset: imagenet);  prune(net, snip, 0.9, data: d, batch: 8)") { args in
+        var path: String?
+        if args.optional("path") != nil { path = try filePath(args, "path") }
+        let split: Dataset.Split
+        switch try args.string("split") {
+        case "train": split = .train
+        case "val", "test": split = .test
+        case let other: throw args.bad("split", "\"train\" or \"val\" expected, got \(Display.quoted(other))")
+        }
+        return .native(DatasetObject(try dataError { try Dataset.imageNet(path: path, split: split) }))
+    },
+    Builtin("synthetic", [Param("classes", .int, default: .int(10)), Param("n", .int, default: .int(1024)), Param("seed", .int, default: .int(0)),
+                          Param("shape", .list, default: .list([.int(3), .int(32), .int(32)]))],
+            returns: "dataset",
+            summary: "n images of standard normal noise (shape: per sample, default [3, 32, 32]; [3, 224, 224] for the ImageNet models) with labels uniform over classes: for pruning and testing without downloads. A sample's values depend on its index and the seed only.",
+            example: "prune(net, snip, 0.95, data: synthetic(classes: 10, n: 256));  d = synthetic(shape: [3, 224, 224], classes: 1000)") { args in
         let classes = try args.int("classes"), n = try args.int("n"), seed = try args.int("seed")
         guard classes >= 1 else { throw args.bad("classes", "classes must be positive, got \(classes)") }
         guard n >= 1, n <= 100_000_000 else { throw args.bad("n", "n must be in 1...100000000, got \(n)") }
         guard seed >= 0 else { throw args.bad("seed", "seed must be >= 0, got \(seed)") }
-        return .native(DatasetObject(try dataError { try Dataset.synthetic(classes: classes, n: n, seed: UInt64(seed)) }))
+        let dims = try args.list("shape")
+        var shape: [Int] = []
+        for d in dims {
+            guard case .int(let size) = d, size >= 1, size <= 1 << 24 else {
+                throw args.bad("shape", "a list of positive sizes such as [3, 224, 224] expected, got \(Display.inline(.list(dims)))")
+            }
+            shape.append(size)
+        }
+        guard !shape.isEmpty, shape.reduce(1, { min($0 * $1, 1 << 30) }) <= 1 << 24 else {
+            throw args.bad("shape", "at most 16M values per sample and at least one size, got \(Display.inline(.list(dims)))")
+        }
+        return .native(DatasetObject(try dataError { try Dataset.synthetic(classes: classes, n: n, seed: UInt64(seed), shape: shape) }))
     },
     Builtin("dataset", [Param("x", .oneOf([.native("tensor"), .list, .record])),
                         Param("y", .optional(.oneOf([.native("tensor"), .list])), default: Value.none),
@@ -107,7 +138,8 @@ let dataBuiltins: [Builtin] = [
                 + "give limit: to take fewer batches at a time")
         }
         var rows: [Value] = []
-        for batch in sequence.prefix(count) {
+        var iterator = sequence.makeIterator()
+        while rows.count < count, let batch = try dataError({ try iterator.nextBatch() }) {
             try Cancellation.check()
             rows.append(.record(Record([("x", .native(TensorObject(batch.images))),
                                         ("y", .native(TensorObject(Tensor(shape: [batch.labels.count], data: batch.labels.map(Float.init)))))])))

@@ -16,16 +16,25 @@ private let zooModels: [(name: String, defaultClasses: Int, summary: String, exa
      "net = wrn28_2(dataset: cifar10, seed: 3)"),
     ("mobilenetv2", 10, "MobileNetV2 for 32x32 inputs (inverted residual blocks with depthwise convs).",
      "net = mobilenetv2(dataset: tinyimagenet)"),
-    ("vgg16", 10, "VGG-16 for 3x32x32 inputs, the common CIFAR variant: thirteen 3x3 convs with BN (64 to 512) in five max-pooled stages, then one linear layer (features.0 … classifier); 14,728,266 parameters for 10 classes.",
-     "net = vgg16(dataset: cifar10)"),
-    ("vgg16_imagenet", 1000, "torchvision's vgg16 on 3x224x224 inputs (ImageNet): thirteen 3x3 convs with biases in five max-pooled stages, then classifier.0/3/6 (25088→4096→4096→classes; dropout is the identity at evaluation); 138,357,544 parameters for 1000 classes. Its state-dict names are torchvision's. Its MGE has about 15 G dense edges: unroll picks the implicit form (docs/scale.md).",
-     "net = vgg16_imagenet();  prune(net, erk, 0.98);  topometrics(unroll(net))"),
+    ("vgg16", 10, "VGG-16. With dataset: imagenet (or a dataset of 3x224x224 images) it is torchvision's vgg16 on 3x224x224 inputs: thirteen 3x3 convs with biases in five max-pooled stages, then classifier.0/3/6 (25088→4096→4096→classes; dropout is the identity at evaluation), 138,357,544 parameters for 1000 classes, torchvision's state-dict names; its MGE has about 15 G dense edges, so unroll picks the implicit form (docs/scale.md). Otherwise the common CIFAR variant on 3x32x32: thirteen 3x3 convs with BN (64 to 512) in five max-pooled stages, then one linear layer (features.0 … classifier); 14,728,266 parameters for 10 classes.",
+     "net = vgg16(dataset: cifar10);  net = vgg16(dataset: imagenet);  prune(net, erk, 0.98);  topometrics(unroll(net))"),
+    ("vgg16_imagenet", 1000, "The same network as vgg16(dataset: imagenet) (torchvision's vgg16 on 3x224x224), under its earlier name.",
+     "net = vgg16_imagenet()"),
+    ("resnet50", 1000, "torchvision's resnet50 (v1.5) on 3x224x224 inputs (ImageNet): conv1 7x7/2, bn1, relu, maxpool 3x3/2 pad 1, layer1…layer4 of [3, 4, 6, 3] bottleneck blocks (1x1, 3x3 with the stride, 1x1 ×4; downsample.0/.1 on each layer's first block), avgpool, fc 2048→classes; 25,557,032 parameters for 1000 classes, torchvision's state-dict names (load_weights reads torchvision's .pt files). Its MGE has about 4 G dense edges: unroll picks the implicit form (docs/scale.md).",
+     "net = resnet50(dataset: imagenet);  prune(net, erk, 0.9);  m = topometrics(unroll(net))"),
     ("toy", 3, "A tiny residual conv net on 1x6x6 inputs (3 classes by default), small enough to draw every node.",
      "net = toy();  forward(net, tensor([0.5] * 72, shape: [2, 1, 6, 6]))"),
 ]
 
 /// The dataset builtins a model's `dataset:` keyword accepts by name, with their class counts.
-let datasetClassCounts: [String: Int] = ["cifar10": 10, "cifar100": 100, "tinyimagenet": 200]
+let datasetClassCounts: [String: Int] = ["cifar10": 10, "cifar100": 100, "tinyimagenet": 200, "imagenet": 1000]
+
+/// The per-sample input shape each `dataset:` builtin stands for (TinyImageNet is resized to 32x32).
+private let datasetInputShapes: [String: [Int]] = ["cifar10": [3, 32, 32], "cifar100": [3, 32, 32], "tinyimagenet": [3, 32, 32],
+                                                   "imagenet": [3, 224, 224]]
+
+/// Models with a variant for 3x224x224 inputs, chosen by `dataset:` (`vgg16(dataset: imagenet)`).
+private let imagenetVariants: [String: String] = ["vgg16": "vgg16_imagenet"]
 
 /// Largest class count a model may be built for (a bigger one is almost surely a typo and would
 /// allocate an enormous last layer).
@@ -167,7 +176,7 @@ private func modelBuiltin(_ model: (name: String, defaultClasses: Int, summary: 
                          Param("dataset", .optional(.oneOf([.function, .native("dataset")])), default: Value.none),
                          Param("seed", .int, default: .int(0))],
             returns: "network",
-            summary: model.summary + " classes: or dataset: (cifar10, cifar100, tinyimagenet or a dataset value) set the outputs (default \(model.defaultClasses)); seed: fixes the Kaiming-normal initialisation.",
+            summary: model.summary + " classes: or dataset: (cifar10, cifar100, tinyimagenet, imagenet or a dataset value) set the outputs (default \(model.defaultClasses)); seed: fixes the Kaiming-normal initialisation.",
             example: model.example) { args in
         var classes: Int?
         if case .int(let c)? = args.optional("classes") {
@@ -183,10 +192,39 @@ private func modelBuiltin(_ model: (name: String, defaultClasses: Int, summary: 
         }
         let seed = try args.int("seed")
         guard seed >= 0 else { throw args.bad("seed", "seed must be >= 0, got \(seed)") }
-        guard let architecture = ModelZoo.build(model.name, classes: classes ?? model.defaultClasses) else {
+        // The dataset's image size picks the variant: a 224 model refuses 32x32 data and back.
+        var zooName = model.name
+        var defaultClasses = model.defaultClasses
+        if let data = args.optional("dataset"), let (shape, label) = datasetInputShape(data) {
+            if shape == [3, 224, 224], let variant = imagenetVariants[model.name] {
+                zooName = variant
+                defaultClasses = 1000
+            }
+            let modelShape = ModelZoo.build(zooName, classes: 1)?.nodes.first?.shape ?? []
+            let imagenetShape = [3, 224, 224]
+            if modelShape != shape && (modelShape == imagenetShape || shape == imagenetShape) {
+                let spell = { (s: [Int]) in s.map(String.init).joined(separator: "x") }
+                throw args.bad("dataset", "\(model.name) takes \(spell(modelShape)) inputs, but \(label) has \(spell(shape)) images"
+                               + (modelShape == imagenetShape ? " (the CIFAR-sized models: resnet20, resnet32, vgg16(dataset: cifar10), …)"
+                                                              : " (the ImageNet-sized models: resnet50, vgg16(dataset: imagenet))"))
+            }
+        }
+        guard let architecture = ModelZoo.build(zooName, classes: classes ?? defaultClasses) else {
             throw RuntimeError("internal error: the model zoo does not know '\(model.name)'")
         }
-        return .native(NetworkObject(Network(architecture: architecture, seed: UInt64(seed)), modelName: model.name))
+        return .native(NetworkObject(Network(architecture: architecture, seed: UInt64(seed)), modelName: zooName))
+    }
+}
+
+/// The per-sample image shape a `dataset:` argument stands for, with its name for messages;
+/// nil when it says nothing about images (a dataset of other tensors).
+private func datasetInputShape(_ value: Value) -> (shape: [Int], label: String)? {
+    switch value {
+    case .builtin(let b): return datasetInputShapes[b.name].map { ($0, b.name) }
+    case .native(let object as DatasetObject):
+        let shape = object.dataset.sampleShape
+        return shape.count == 3 ? (shape, object.dataset.name) : nil
+    default: return nil
     }
 }
 
@@ -195,11 +233,11 @@ private func datasetClasses(_ value: Value, _ args: Arguments) throws -> (Int, S
     switch value {
     case .builtin(let b):
         if let c = datasetClassCounts[b.name] { return (c, b.name) }
-        throw args.bad("dataset", "cifar10, cifar100, tinyimagenet or a dataset expected, got builtin '\(b.name)'")
+        throw args.bad("dataset", "cifar10, cifar100, tinyimagenet, imagenet or a dataset expected, got builtin '\(b.name)'")
     case .native(let object as DatasetObject):
         return (object.dataset.classes, object.dataset.name)
     default:
-        throw args.bad("dataset", "cifar10, cifar100, tinyimagenet or a dataset expected, got \(value.typeName)")
+        throw args.bad("dataset", "cifar10, cifar100, tinyimagenet, imagenet or a dataset expected, got \(value.typeName)")
     }
 }
 

@@ -132,9 +132,9 @@ final class DifferentiableNetwork<S: NNScalar> {
             case .relu:
                 y = try Autodiff.relu(inputs[0])
             case let .maxPool(k):
-                y = try Autodiff.maxPool2d(inputs[0], kernel: k)
+                y = try Autodiff.maxPool2d(inputs[0], pool: k)
             case let .avgPool(k):
-                y = try Autodiff.avgPool2d(inputs[0], kernel: k)
+                y = try Autodiff.avgPool2d(inputs[0], pool: k)
             case .flatten:
                 y = try Autodiff.reshape(inputs[0], to: [batch, inputs[0].count / batch])
             case .add:

@@ -336,26 +336,31 @@ extension Autodiff {
 
     // MARK: Pooling
 
-    static func checkPool<S>(_ op: String, _ x: Variable<S>, _ kernel: Int) throws {
-        guard x.shape.count == 4, kernel > 0, x.shape[2] >= kernel, x.shape[3] >= kernel else {
-            throw NNError.shapeMismatch(operation: op, detail: "window \(kernel) on \(Tensor.describe(x.shape)) (needs NCHW at least as large)")
+    static func checkPool<S>(_ op: String, _ x: Variable<S>, _ pool: PoolGeometry) throws {
+        guard x.shape.count == 4, pool.isValid, x.shape[2] + 2 * pool.padding >= pool.kernel, x.shape[3] + 2 * pool.padding >= pool.kernel else {
+            throw NNError.shapeMismatch(operation: op, detail: "window \(pool.kernel) on \(Tensor.describe(x.shape)) (needs NCHW at least as large)")
         }
     }
 
     /// Max pool, window = stride = `kernel`.
+    static func maxPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
+        try maxPool2d(x, pool: PoolGeometry(kernel: kernel))
+    }
+
+    /// Max pool with any window, stride and padding.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func maxPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
-        try checkPool("maxPool2d", x, kernel)
+    static func maxPool2d<S: NNScalar>(_ x: Variable<S>, pool: PoolGeometry) throws -> Variable<S> {
+        try checkPool("maxPool2d", x, pool)
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let outShape = [n, c, h / kernel, w / kernel]
+        let outShape = [n, c, pool.outputSize(h), pool.outputSize(w)]
         let count = outShape.reduce(1, *)
         var index = [Int32](repeating: 0, count: count)
         let values: [S] = read(x) { px in
             index.withUnsafeMutableBufferPointer { pi in
                 buffer(count) { out in
                     if let base = pi.baseAddress {
-                        Pooling.maxForward(x: px, planes: n * c, height: h, width: w, kernel: kernel, y: out, argmax: base)
+                        Pooling.maxForward(x: px, planes: n * c, height: h, width: w, pool: pool, y: out, argmax: base)
                     }
                 }
             }
@@ -398,33 +403,38 @@ extension Autodiff {
     }
 
     /// Average pool, window = stride = `kernel`.
+    static func avgPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
+        try avgPool2d(x, pool: PoolGeometry(kernel: kernel))
+    }
+
+    /// Average pool with any window, stride and padding (padding counted in the divisor).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func avgPool2d<S: NNScalar>(_ x: Variable<S>, kernel: Int) throws -> Variable<S> {
-        try checkPool("avgPool2d", x, kernel)
+    static func avgPool2d<S: NNScalar>(_ x: Variable<S>, pool: PoolGeometry) throws -> Variable<S> {
+        try checkPool("avgPool2d", x, pool)
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let outShape = [n, c, h / kernel, w / kernel]
+        let outShape = [n, c, pool.outputSize(h), pool.outputSize(w)]
         let values: [S] = read(x) { px in
-            buffer(outShape.reduce(1, *)) { Pooling.averageForward(x: px, planes: n * c, height: h, width: w, kernel: kernel, y: $0) }
+            buffer(outShape.reduce(1, *)) { Pooling.averageForward(x: px, planes: n * c, height: h, width: w, pool: pool, y: $0) }
         }
         return .result("avgPool2d", shape: outShape, values: values, inputs: [x]) { g, _, _, _ in
-            [try avgPool2dBackward(g, kernel: kernel, inputShape: x.shape)]
+            [try avgPool2dBackward(g, pool: pool, inputShape: x.shape)]
         }
     }
 
     /// The adjoint of `avgPool2d`: each gradient spread as g/k² over its window.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func avgPool2dBackward<S: NNScalar>(_ g: Variable<S>, kernel: Int, inputShape: [Int]) throws -> Variable<S> {
+    static func avgPool2dBackward<S: NNScalar>(_ g: Variable<S>, pool: PoolGeometry, inputShape: [Int]) throws -> Variable<S> {
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-        guard g.shape == [n, c, h / kernel, w / kernel] else {
+        guard g.shape == [n, c, pool.outputSize(h), pool.outputSize(w)] else {
             throw NNError.shapeMismatch(operation: "avgPool2d backward", detail: "\(Tensor.describe(g.shape)) for input \(Tensor.describe(inputShape))")
         }
         let values: [S] = read(g) { pg in
-            buffer(inputShape.reduce(1, *), zeroed: true) { Pooling.averageBackward(dy: pg, planes: n * c, height: h, width: w, kernel: kernel, dx: $0) }
+            buffer(inputShape.reduce(1, *), zeroed: true) { Pooling.averageBackward(dy: pg, planes: n * c, height: h, width: w, pool: pool, dx: $0) }
         }
         return .result("avgPool2d backward", shape: inputShape, values: values, inputs: [g]) { gg, _, _, _ in
-            [try avgPool2d(gg, kernel: kernel)]
+            [try avgPool2d(gg, pool: pool)]
         }
     }
 

@@ -187,18 +187,19 @@ extension SIMD8<Double>: GatherLanes {
     @inline(__always) static func adding(_ s: Self, _ a: Double, _ x: Self) -> Self { s + Self(repeating: a) * x }
 }
 
-/// Scratch of the block product: the interleaved input, 64 bytes per node, cache-line aligned
-/// (allocated on first use, reused across products).
+/// Scratch of the block product: the interleaved input, 32 or 64 bytes per node (the widest
+/// lanes asked so far), cache-line aligned (allocated on first use, reused across products).
 final class BlockWorkspace: @unchecked Sendable {
     private var raw: UnsafeMutableRawPointer?
-    private var n = 0
+    private var bytes = 0
 
     /// The scratch viewed as n lane vectors of type L.
     func interleaved<L: GatherLanes>(_: L.Type, n: Int) -> UnsafeMutablePointer<L> {
-        if self.n != n || raw == nil {
+        let needed = max(1, n) * MemoryLayout<L>.stride
+        if needed > bytes || raw == nil {
             raw?.deallocate()
-            raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, n) * MemoryLayout<SIMD8<Double>>.stride, alignment: 64)
-            self.n = n
+            raw = UnsafeMutableRawPointer.allocate(byteCount: needed, alignment: 64)
+            bytes = needed
         }
         // Only ever one binding in use at a time (the operator is not reentrant).
         return raw.unsafelyUnwrapped.bindMemory(to: L.self, capacity: n)

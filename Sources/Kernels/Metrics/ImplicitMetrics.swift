@@ -336,42 +336,23 @@ struct CorePeel: EdgeSink {
 
 /// Union–find over the emitted edges of node u.
 struct UnionSink: EdgeSink {
-    let p: UnsafeMutablePointer<Int32>
-    let size: UnsafeMutablePointer<Int32>
+    let sets: UnionFind
     var u: Int32
-    @inline(__always) func find(_ x0: Int32) -> Int32 {
-        var x = x0
-        while p[Int(x)] != x { p[Int(x)] = p[Int(p[Int(x)])]; x = p[Int(x)] }
-        return x
-    }
-    @inline(__always) mutating func emit(_ target: Int, _ weight: Float16) {
-        var a = find(u), b = find(Int32(target))
-        if a == b { return }
-        if size[Int(a)] < size[Int(b)] { swap(&a, &b) }
-        p[Int(b)] = a
-        size[Int(a)] += size[Int(b)]
-    }
+    @inline(__always) mutating func emit(_ target: Int, _ weight: Float16) { sets.union(u, Int32(target)) }
 }
 
 /// Number of weakly connected components (union–find over generated out-edges).
 /// - Complexity: O(n + m·α(n)) time, O(n) memory.
 public func weakComponentCount(_ g: ImplicitGraph) -> Int {
     let n = g.nodeCount
-    var parent = [Int32](unsafeUninitializedCapacity: n) { buf, c in
-        for i in 0 ..< n { buf[i] = Int32(i) }
-        c = n
-    }
-    var size = [Int32](repeating: 1, count: n)
-    parent.withUnsafeMutableBufferPointer { p in
-    size.withUnsafeMutableBufferPointer { sz in
-        guard n > 0 else { return }
-        var sink = UnionSink(p: p.baseAddress!, size: sz.baseAddress!, u: 0)
+    let parent = UnionFind.run(nodeCount: n) { uf in
+        var sink = UnionSink(sets: uf, u: 0)
         for u in 0 ..< n {
             if u & 0xFFFF == 0 && Cancellation.isRequested { return }
             sink.u = Int32(u)
             g.emitOut(u, &sink)
         }
-    }}
+    }
     var count = 0
     for v in 0 ..< n where parent[v] == Int32(v) { count += 1 }
     return count
@@ -608,31 +589,20 @@ func esuRootCounts(_ g: ImplicitGraph, roots: [Int]) -> [Int] {
 /// built from generated rows, since the census needs the whole adjacency) when chosen, else
 /// the RAND-ESU estimate over generated rows.
 public func motifValue(_ g: ImplicitGraph, mode motifs: MotifMode) -> MetricValue {
-    let n = g.nodeCount
-    var mode = motifs
-    if case let .auto(limit) = motifs {
-        let degrees = g.undirectedDegrees()
-        mode = motifCensusWork(g, degrees: degrees) <= limit ? .exact : .estimate(sample: .reference(seed: 0))
-    }
-    switch mode {
+    switch motifs.resolved(censusWork: { motifCensusWork(g, degrees: g.undirectedDegrees()) }) {
     case .exact, .auto: return .int(connectedFourSets(g.undirectedView(weights: false)))
     case let .estimate(sample):
-        let roots: [Int]
-        switch sample {
-        case let .reference(seed): roots = motifSampleRoots(nodeCount: n, seed: seed)
-        case let .count(c, seed): roots = motifSampleRoots(nodeCount: n, sample: c, seed: seed)
-        case let .roots(list): roots = list.filter { $0 >= 0 && $0 < n }
-        }
+        let roots = sample.roots(nodeCount: g.nodeCount)
         guard !roots.isEmpty else { return .double(0) }
         let counts = esuRootCounts(g, roots: roots)
-        return .double(Double(counts.reduce(0, +)) * Double(n) / Double(roots.count))
+        return .double(Double(counts.reduce(0, +)) * Double(g.nodeCount) / Double(roots.count))
     }
 }
 
 /// The symmetric weighted adjacency (or Laplacian) of the implicit MGE's undirected view:
 /// the same matrix as `SymmetricGraphOperator(view: UndirectedView(graph))`, its rows
 /// generated per product (masked conv and conv-transpose taps) instead of stored.
-final class ImplicitSymmetricOperator: @unchecked Sendable {
+final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
     let graph: ImplicitGraph
     let laplacian: Bool
     let diagonal: [Double]
@@ -683,29 +653,17 @@ final class ImplicitSymmetricOperator: @unchecked Sendable {
     }
 
     /// Y = M X for `count` column-major vectors, in groups of up to eight lanes like
-    /// `SymmetricGraphOperator.apply(block:)` (the same per-row summation order).
-    /// - Complexity: O(n + m) generation per group.
+    /// `SymmetricGraphOperator.apply(block:)`: as masked convolutions on a simple graph
+    /// (`MaskedConvProduct`), else over generated rows (the explicit form's summation order).
+    /// - Complexity: O(n + m) per group.
     func apply(block x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count b: Int) {
-        let n = graph.nodeCount
-        if n == 0 || b <= 0 { return }
-        var g = 0
-        while g < b {
-            let w = min(8, b - g)
-            if w > 4 { product(SIMD8<Double>.self, x + g * n, y + g * n, width: w) } else { product(SIMD4<Double>.self, x + g * n, y + g * n, width: w) }
-            g += w
-        }
+        applyInLaneGroups(block: x, y, count: b)
     }
 
-    private func product<L: GatherLanes>(_: L.Type, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, width w: Int) {
+    var dimension: Int { graph.nodeCount }
+
+    func product<L: GatherLanes>(_ xi: UnsafeMutablePointer<L>, _ y: UnsafeMutablePointer<Double>, width w: Int) {
         let n = graph.nodeCount
-        let xi = workspace.interleaved(L.self, n: n)
-        Parallel.forChunks(n, grain: 8192) { _, r in
-            for v in r {
-                var s = L()
-                for c in 0 ..< w { s[c] = x[c * n + v] }
-                xi[v] = s
-            }
-        }
         let yp = SharedMutablePointer(y)
         let xs = SharedMutablePointer(xi)
         let lap = laplacian, graph = self.graph, scratch = self.scratch

@@ -104,7 +104,9 @@ final class ImplicitGraphTests: XCTestCase {
             for compat in UnrollCompat.allCases {
                 let h = try ImplicitGraph(net, compat: compat)
                 let classes = h.isSimple ? TwoHopClasses(h) : TwoHopClasses(everyNodeOf: h)
-                XCTAssertEqual(twoHopTotal(h), twoHopTotal(h, classes: false), "\(name) \(compat)")
+                let counted = twoHopCount(h, classes: true, progress: nil)
+                XCTAssertEqual(counted.total, twoHopTotal(h, classes: false), "\(name) \(compat)")
+                XCTAssertTrue(counted.classesHeld, "\(name) \(compat): the classes failed their self-check")
                 if compat == .paper {
                     XCTAssertLessThan(classes.nodes.count * 2, h.nodeCount, "\(name): few classes")
                 }
@@ -150,6 +152,9 @@ final class ImplicitGraphTests: XCTestCase {
                         y1.withUnsafeMutableBufferPointer { conv.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
                         y2.withUnsafeMutableBufferPointer { rows.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
                     }
+                    // The operator checks its first product on sampled rows and falls back to
+                    // generated rows on a mismatch: it must still be convolutional here.
+                    XCTAssertNotNil(conv.convolutional, "\(name): the sampled-row check rejected the product")
                     let scale = y2.reduce(0) { max($0, abs($1)) }
                     XCTAssertGreaterThan(scale, 0, name)
                     var worst = 0.0

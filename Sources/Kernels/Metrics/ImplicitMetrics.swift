@@ -21,6 +21,17 @@ struct LaneProduct<L: GatherLanes>: EdgeSink {
     @inline(__always) mutating func emit(_ target: Int, _ weight: Float16) { s = L.adding(s, Double(widen(weight)), x[target]) }
 }
 
+/// Σ |w·x[target]| over emitted edges, `L` lanes at a time (a row product's rounding scale).
+struct AbsoluteLaneSum<L: GatherLanes>: EdgeSink {
+    let x: UnsafeMutablePointer<L>
+    var s = L()
+    @inline(__always) mutating func emit(_ target: Int, _ weight: Float16) {
+        var v = x[target]
+        for c in 0 ..< L.scalarCount { v[c] = abs(v[c]) }
+        s = L.adding(s, Double(widen(weight)), v)
+    }
+}
+
 /// Counts targets not yet stamped, stamping them.
 struct StampCounter: EdgeSink {
     let mark: UnsafeMutablePointer<UInt32>
@@ -78,13 +89,30 @@ public func oneHopTotal(_ g: ImplicitGraph) -> Int {
 ///   (on VGG-16 at 224 about 1 in 20 nodes; every node where no symmetry is proved); one
 ///   n-entry stamp array per thread.
 public func twoHopTotal(_ g: ImplicitGraph, classes: Bool = true, progress: (any ProgressStage)? = nil) -> Int {
+    twoHopCount(g, classes: classes, progress: progress).total
+}
+
+/// `twoHopTotal` and whether the translation classes passed their self-check (false: the
+/// total was counted over every node instead).
+func twoHopCount(_ g: ImplicitGraph, classes: Bool, progress: (any ProgressStage)?) -> (total: Int, classesHeld: Bool) {
     let n = g.nodeCount
     let work = classes && g.isSimple ? TwoHopClasses(g) : TwoHopClasses(everyNodeOf: g)
     let items = work.nodes.count
     let threads = Parallel.threads
     var stamps = [[UInt32]](repeating: [], count: threads)
     var totals = [Int](repeating: 0, count: threads)
+    var classesHold = true
     let scratch = scratchPerThread()
+    /// |{v} ∪ N⁺(v) ∪ N⁺(N⁺(v))|, distinct nodes counted by stamps (no sorting).
+    func count(_ v: Int, _ stamp: UInt32, _ mark: UnsafeMutablePointer<UInt32>, _ first: inout TargetAppender) -> Int {
+        mark[v] = stamp
+        first.targets.removeAll(keepingCapacity: true)
+        g.emitOut(v, &first)
+        var counter = StampCounter(mark: mark, stamp: stamp)
+        for u in first.targets { counter.emit(Int(u), 0) }
+        for u in first.targets { g.emitOut(Int(u), &counter) }
+        return 1 + counter.count
+    }
     stamps.withUnsafeMutableBufferPointer { sp in
     totals.withUnsafeMutableBufferPointer { tp in
         let stp = SharedMutablePointer(sp.baseAddress!)
@@ -95,27 +123,37 @@ public func twoHopTotal(_ g: ImplicitGraph, classes: Bool = true, progress: (any
             let s = scratch[t]
             var sum = 0, covered = 0
             stp[t].withUnsafeMutableBufferPointer { mark in
-                // Distinct nodes are counted by stamps, so the lists need no sorting.
-                var first = TargetAppender(targets: s.out.targets)
+                var first = TargetAppender(targets: [])
+                swap(&first.targets, &s.out.targets)
                 for item in range {
-                    let v = work.node(item), stamp = UInt32(item)
-                    mark[v] = stamp
-                    first.targets.removeAll(keepingCapacity: true)
-                    g.emitOut(v, &first)
-                    var counter = StampCounter(mark: mark.baseAddress!, stamp: stamp)
-                    for u in first.targets { counter.emit(Int(u), 0) }
-                    for u in first.targets { g.emitOut(Int(u), &counter) }
                     let m = work.multiplicity(item)
-                    sum += (1 + counter.count) * m
+                    sum += count(work.node(item), UInt32(item), mark.baseAddress!, &first) * m
                     covered += m
                 }
-                s.out.targets = first.targets
+                swap(&first.targets, &s.out.targets)
             }
             tot[t] += sum
             progress?.advance(by: covered)
         }
+        // The classes rest on the generator's geometry as `AxisReach` reads it; a geometry it
+        // misreads would give a wrong count silently. Sampled nodes of every classed partition
+        // are counted themselves and against their representative; any difference sends the
+        // whole count through every node.
+        if Cancellation.isRequested || work.samples.isEmpty { return }
+        if stp[0].isEmpty { stp[0] = [UInt32](repeating: UInt32.max, count: n) }
+        stp[0].withUnsafeMutableBufferPointer { mark in
+            var first = TargetAppender(targets: [])
+            var stamp = UInt32(items)
+            for (v, item) in work.samples {
+                let own = count(v, stamp, mark.baseAddress!, &first)
+                let represented = count(work.node(item), stamp + 1, mark.baseAddress!, &first)
+                stamp += 2
+                if own != represented { classesHold = false; return }
+            }
+        }
     }}
-    return totals.reduce(0, +)
+    if !classesHold { return (twoHopTotal(g, classes: false), false) }
+    return (totals.reduce(0, +), true)
 }
 
 /// One conv layer's geometry along one axis (rows or columns), as `UnrolledEdges.emitConv`
@@ -163,6 +201,8 @@ struct TwoHopClasses {
     /// their multiplicities.
     private(set) var nodes: [Int32] = []
     private(set) var weights: [Int32] = []
+    /// Nodes of classed partitions with the item of their representative (the self-check).
+    private(set) var samples: [(node: Int, item: Int)] = []
     /// Every node counted once when `weights` is empty.
     @inline(__always) func node(_ item: Int) -> Int { Int(nodes[item]) }
     @inline(__always) func multiplicity(_ item: Int) -> Int { weights.isEmpty ? 1 : Int(weights[item]) }
@@ -175,7 +215,7 @@ struct TwoHopClasses {
     init(_ g: ImplicitGraph) {
         for (p, part) in g.partitions.enumerated() {
             if let axes = TwoHopClasses.axisClasses(g, partition: p) {
-                let h = part.shape[1], w = part.shape[2]
+                let h = part.shape[1], w = part.shape[2], first = nodes.count
                 for c in 0 ..< part.shape[0] {
                     for (row, rm) in axes.rows {
                         for (column, cm) in axes.columns {
@@ -183,6 +223,14 @@ struct TwoHopClasses {
                             weights.append(Int32(rm * cm))
                         }
                     }
+                }
+                // 32 seeded nodes of the partition, and the item standing for each.
+                var rng = SeededGenerator(seed: UInt64(p))
+                for _ in 0 ..< 32 {
+                    let local = Int(rng.next() % UInt64(part.count))
+                    let c = local / (h * w), r = local / w % h, column = local % w
+                    samples.append((part.start + local,
+                                    first + (c * axes.rows.count + axes.rowClass[r]) * axes.columns.count + axes.columnClass[column]))
                 }
             } else {
                 for v in part.start ..< part.start + part.count {
@@ -195,7 +243,8 @@ struct TwoHopClasses {
 
     /// Per axis of partition p, the representative coordinates and the number of coordinates
     /// each stands for; nil when p has no proven symmetry.
-    static func axisClasses(_ g: ImplicitGraph, partition p: Int) -> (rows: [(Int, Int)], columns: [(Int, Int)])? {
+    static func axisClasses(_ g: ImplicitGraph, partition p: Int)
+        -> (rows: [(Int, Int)], columns: [(Int, Int)], rowClass: [Int], columnClass: [Int])? {
         let plan = g.plan, part = g.partitions[p]
         guard g.isSimple, part.shape.count == 3, !g.edges.readers[p].isEmpty else { return nil }
         /// The layer's reach along axis a (1: rows, 2: columns), if it is a plain conv.
@@ -229,8 +278,9 @@ struct TwoHopClasses {
             hops.append((l1, second))
         }
         let period = divisor.values.reduce(1) { a, b in a / gcd(a, b) * b }
-        func classes(_ axis: Int) -> [(Int, Int)]? {
+        func classes(_ axis: Int) -> (reps: [(Int, Int)], classOf: [Int])? {
             var reps: [(Int, Int)] = []
+            var classOf: [Int] = []
             var phaseSlot = [Int](repeating: -1, count: period)
             for r in 0 ..< part.shape[axis] {
                 var interior = true
@@ -245,18 +295,21 @@ struct TwoHopClasses {
                     }
                 }
                 if !interior {
+                    classOf.append(reps.count)
                     reps.append((r, 1))
                 } else if phaseSlot[r % period] < 0 {
                     phaseSlot[r % period] = reps.count
+                    classOf.append(reps.count)
                     reps.append((r, 1))
                 } else {
+                    classOf.append(phaseSlot[r % period])
                     reps[phaseSlot[r % period]].1 += 1
                 }
             }
-            return reps
+            return (reps, classOf)
         }
         guard let rows = classes(1), let columns = classes(2) else { return nil }
-        return (rows, columns)
+        return (rows.reps, columns.reps, rows.classOf, columns.classOf)
     }
 }
 
@@ -609,7 +662,9 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
     let workspace = BlockWorkspace()
     let scratch: [ImplicitScratch]
     /// The product as masked convolutions (a simple graph), else rows generated per node.
-    let convolutional: MaskedConvProduct?
+    private(set) var convolutional: MaskedConvProduct?
+    /// Whether a product has been checked against generated rows (once per operator).
+    private var convolutionChecked = false
     let accumulator = BlockWorkspace()
 
     init(_ graph: ImplicitGraph, laplacian: Bool, convolutional: Bool = true) {
@@ -671,6 +726,16 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
             let acc = accumulator.interleaved(L.self, n: n)
             Parallel.forChunks(n, grain: 8192) { _, r in for v in r { acc[v] = L() } }
             convolutional.accumulate(xi, into: acc)
+            if !convolutionChecked {
+                // A layer geometry the sweep misreads would give a wrong spectrum silently: the
+                // first product is checked on sampled rows against the generator, and a
+                // mismatch sends every product through generated rows.
+                convolutionChecked = true
+                if !agreesWithGeneratedRows(xi, acc, width: w) {
+                    self.convolutional = nil
+                    return product(xi, y, width: w)
+                }
+            }
             let accs = SharedMutablePointer(acc)
             diagonal.withUnsafeBufferPointer { dg in
                 Parallel.forChunks(n, grain: 8192) { _, r in
@@ -706,6 +771,26 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Whether `acc` (A·X by masked convolutions) equals the generated rows' sums on 4096
+    /// rows spread over the graph, to 1e-9 of each row's Σ|w·x|.
+    /// - Complexity: O(Σ d) over the sampled rows.
+    private func agreesWithGeneratedRows<L: GatherLanes>(_ xi: UnsafeMutablePointer<L>, _ acc: UnsafeMutablePointer<L>, width w: Int) -> Bool {
+        let n = graph.nodeCount
+        let step = max(1, n / 4096)
+        var u = 0
+        while u < n {
+            var sink = LaneProduct<L>(x: xi)
+            graph.emitOut(u, &sink)
+            graph.emitIn(u, &sink)
+            var scale = AbsoluteLaneSum<L>(x: xi)
+            graph.emitOut(u, &scale)
+            graph.emitIn(u, &scale)
+            for c in 0 ..< w where abs(sink.s[c] - acc[u][c]) > 1e-9 * scale.s[c] + 1e-300 { return false }
+            u += step
+        }
+        return true
     }
 
     /// The dense matrix (row-major), for dimensions under the dense threshold.

@@ -3,6 +3,9 @@
 //   mge-bench-graph unroll MODEL SPARSITY [paper|reference]
 //   mge-bench-graph store MODEL SPARSITY FOLDER
 //   mge-bench-graph draw FOLDER
+//   mge-bench-graph product MODEL SPARSITY            (seconds per block product, implicit MGE)
+//   mge-bench-graph spectral MODEL SPARSITY gap|radius (products the eigensolver needs)
+//   mge-bench-graph motifs MODEL SPARSITY ROOTS       (seconds of the motif estimate per root)
 //   mge-bench-graph metrics MODEL SPARSITY [each|full] [er|uniform]
 //     each: time every metric group separately (benchmarkTopometrics);
 //     full: one topometrics(g) call; prints time and peak RSS (getrusage).
@@ -247,6 +250,46 @@ do {
             print(out); fflush(stdout)
         }
         print(String(format: "total_s=%.1f peak_rss_MB=%.0f", total, peakMB()))
+    case "product", "spectral", "motifs":
+        // `product MODEL SPARSITY`: seconds per block product of four vectors with the implicit
+        // MGE's adjacency, as masked convolutions and as generated rows (and their difference);
+        // `spectral MODEL SPARSITY gap|radius`: runs the whole-graph eigensolver printing the
+        // products done and the time so far every 10 products. ERK masks, seed 0.
+        guard args.count >= 3, let sparsity = Double(args[2]) else { fail("usage: \(command) MODEL SPARSITY [gap|radius]") }
+        guard let arch = ModelZoo.build(args[1], classes: args[1].hasSuffix("imagenet") ? 1000 : 10) else { fail("unknown model \(args[1])") }
+        let net = Network(architecture: arch, seed: 0)
+        try prune(net, .erk, sparsity: sparsity, seed: 0)
+        let g = try ImplicitGraph(net)
+        print("model=\(args[1]) sparsity=\(sparsity) nodes=\(g.nodeCount) edges=\(g.edgeCount)"); fflush(stdout)
+        if command == "motifs" {
+            // `motifs MODEL SPARSITY ROOTS`: the RAND-ESU estimate on ROOTS sampled roots, and
+            // the time the reference's ⌊0.001·n⌋ roots would take at that rate.
+            let roots = args.count > 3 ? Int(args[3]) ?? 20 : 20
+            var value: MetricValue?
+            let t = try seconds { value = motifValue(g, mode: .estimate(sample: .count(roots, seed: 0))) }
+            print(String(format: "roots=%d seconds=%.1f per_root_s=%.3f reference_roots=%d extrapolated_s=%.0f", roots, t, t / Double(roots),
+                         g.nodeCount / 1000, t / Double(roots) * Double(g.nodeCount / 1000)) + " estimate=\(value.map { "\($0)" } ?? "none")")
+        } else if command == "product" {
+            let r = blockProductSeconds(g)
+            print(String(format: "conv_product_s=%@ row_product_s=%.3f relative_difference=%.2e", r.convolutional.map { String(format: "%.3f", $0) } ?? "none", r.rows, r.difference))
+        } else {
+            let lanczos = LanczosOptions.wholeGraph.fitting(nodeCount: g.nodeCount)
+            let start = DispatchTime.now().uptimeNanoseconds
+            var products = 0
+            let observe: (Int) -> Void = { _ in
+                products += 1
+                if products % 10 == 0 {
+                    print(String(format: "  products=%d elapsed_s=%.1f", products, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)); fflush(stdout)
+                }
+            }
+            let value: String
+            if args.count > 3 && args[3] == "radius" {
+                value = "spectral_radius=\(laplacianSpectralRadius(g, options: lanczos, observe: observe))"
+            } else {
+                value = "top_abs=\(topAbsEigenvalues(g, options: lanczos, observe: observe))"
+            }
+            print(String(format: "%@ basis=%d products=%d seconds=%.1f", value, lanczos.basisSize, products, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        }
     case "draw":
         guard args.count >= 2 else { fail("usage: draw FOLDER") }
         try drawFigures(into: args[1])

@@ -95,6 +95,76 @@ final class ImplicitGraphTests: XCTestCase {
         }
     }
 
+    /// two_hop through translation classes equals the count over every node, on every CIFAR
+    /// model in both modes, with masks dense enough that border taps exist on every layer;
+    /// and the classes do stand for many nodes (the test would otherwise prove nothing).
+    func testTwoHopClassesEqualEveryNodeCountOnEveryCIFARModel() throws {
+        for (name, keep) in Self.cases {
+            let net = try Self.network(name, keep: min(0.5, keep * 10))
+            for compat in UnrollCompat.allCases {
+                let h = try ImplicitGraph(net, compat: compat)
+                let classes = h.isSimple ? TwoHopClasses(h) : TwoHopClasses(everyNodeOf: h)
+                let counted = twoHopCount(h, classes: true, progress: nil)
+                XCTAssertEqual(counted.total, twoHopTotal(h, classes: false), "\(name) \(compat)")
+                XCTAssertTrue(counted.classesHeld, "\(name) \(compat): the classes failed their self-check")
+                if compat == .paper {
+                    XCTAssertLessThan(classes.nodes.count * 2, h.nodeCount, "\(name): few classes")
+                }
+            }
+        }
+    }
+
+    /// Cut edges and nodes of the O(n)-memory DFS (rows generated again on resume), and every
+    /// node's core number (level-order peeling), equal the explicit form's on every CIFAR
+    /// model in both modes.
+    func testCutEdgesNodesAndCoresEqualExplicitOnEveryCIFARModel() throws {
+        for (name, keep) in Self.cases {
+            let net = try Self.network(name, keep: keep)
+            for compat in UnrollCompat.allCases {
+                let g = try unroll(net, compat: compat)
+                let h = try ImplicitGraph(net, compat: compat)
+                let a = bridgesAndArticulationPoints(UndirectedView(g, weights: false)), b = bridgesAndArticulationPoints(h)
+                XCTAssertEqual(a.bridges, b.bridges, "\(name) \(compat): cut edges")
+                XCTAssertEqual(a.articulationPoints.count, b.articulationPoints, "\(name) \(compat): cut nodes")
+                XCTAssertGreaterThan(a.bridges + a.articulationPoints.count, 0, "\(name) \(compat): nothing to compare")
+                XCTAssertEqual(coreNumbers(g), coreNumbers(h), "\(name) \(compat): core numbers")
+            }
+        }
+    }
+
+    /// The block product as masked convolutions equals the product over generated rows (the
+    /// explicit form's matrix) on every CIFAR model, adjacency and Laplacian, for 3 and 6
+    /// vectors (both lane widths), to rounding of the vector's own scale.
+    func testMaskedConvProductEqualsRowProductOnEveryCIFARModel() throws {
+        for (name, keep) in Self.cases {
+            let net = try Self.network(name, keep: min(0.5, keep * 10))
+            let h = try ImplicitGraph(net)
+            XCTAssertNotNil(MaskedConvProduct(h), "\(name): no convolutional product")
+            var rng = SeededGenerator(seed: 9)
+            for laplacian in [false, true] {
+                for b in [3, 6] {
+                    let n = h.nodeCount
+                    let x = (0 ..< n * b).map { _ in rng.uniform() - 0.5 }
+                    var y1 = [Double](repeating: 0, count: n * b), y2 = y1
+                    let conv = ImplicitSymmetricOperator(h, laplacian: laplacian)
+                    let rows = ImplicitSymmetricOperator(h, laplacian: laplacian, convolutional: false)
+                    x.withUnsafeBufferPointer { xp in
+                        y1.withUnsafeMutableBufferPointer { conv.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
+                        y2.withUnsafeMutableBufferPointer { rows.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
+                    }
+                    // The operator checks its first product on sampled rows and falls back to
+                    // generated rows on a mismatch: it must still be convolutional here.
+                    XCTAssertNotNil(conv.convolutional, "\(name): the sampled-row check rejected the product")
+                    let scale = y2.reduce(0) { max($0, abs($1)) }
+                    XCTAssertGreaterThan(scale, 0, name)
+                    var worst = 0.0
+                    for i in y1.indices { worst = max(worst, abs(y1[i] - y2[i])) }
+                    XCTAssertLessThanOrEqual(worst, 1e-12 * scale, "\(name) laplacian=\(laplacian) b=\(b)")
+                }
+            }
+        }
+    }
+
     static func assertSameRecord(_ a: Topometrics, _ b: Topometrics, _ label: String) {
         let fa = a.orderedFields, fb = b.orderedFields
         XCTAssertEqual(fa.map(\.name), fb.map(\.name), label)

@@ -187,30 +187,18 @@ public final class ImplicitGraph: @unchecked Sendable {
         outEdges(of: u, into: &s.out)
         inEdges(of: u, into: &s.into)
         s.row.clear()
-        let ot = s.out.targets, ow = s.out.weights, isrc = s.into.targets, iw = s.into.weights
-        var a = 0, b = 0
-        let ae = ot.count, be = isrc.count
-        while a < ae || b < be {
-            let x = a < ae ? (b < be ? min(ot[a], isrc[b]) : ot[a]) : isrc[b]
-            var c = 0
-            var wOut: Float16 = 0, wIn: Float16 = 0
-            var hasOut = false, hasIn = false
-            while a < ae && ot[a] == x {
-                if !hasOut { wOut = ow[a]; hasOut = true }
-                c += 1; a += 1
+        s.out.targets.withUnsafeBufferPointer { ot in
+        s.out.weights.withUnsafeBufferPointer { ow in
+        s.into.targets.withUnsafeBufferPointer { isrc in
+        s.into.weights.withUnsafeBufferPointer { iw in
+            let none = UnsafePointer<UInt32>(bitPattern: 8)!, noWeight = UnsafePointer<Float16>(bitPattern: 8)!
+            mergeUndirectedRow(u, out: ot.baseAddress ?? none, ow.baseAddress ?? noWeight, ot.count,
+                               in: isrc.baseAddress ?? none, iw.baseAddress ?? noWeight, isrc.count) { x, w, multi in
+                s.row.neighbors.append(x)
+                if withWeights { s.row.weights.append(widen(w)) }
+                s.row.multi.append(multi)
             }
-            while b < be && isrc[b] == x {
-                if !hasIn { wIn = iw[b]; hasIn = true }
-                c += 1; b += 1
-            }
-            if Int(x) == u { continue }
-            s.row.neighbors.append(x)
-            if withWeights {
-                let w: Float16 = u < Int(x) ? (hasOut ? wOut : wIn) : (hasIn ? wIn : wOut)
-                s.row.weights.append(widen(w))
-            }
-            s.row.multi.append(c > 1)
-        }
+        }}}}
     }
 
     /// The explicit undirected view, built row by row from generated edges (for the exact motif

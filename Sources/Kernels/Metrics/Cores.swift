@@ -1,7 +1,6 @@
 // Core decomposition and strength.
 
-/// The Batagelj–Zaversnik bin sort both core-number routines start from (the explicit and the
-/// implicit MGE): each node's degree, its position in the degree-sorted order, that order, and
+/// The Batagelj–Zaversnik bin sort `coreNumbers(Graph)` starts from: each node's degree, its position in the degree-sorted order, that order, and
 /// each degree's first position.
 /// - Complexity: O(n + maxDegree).
 func coreBins(nodeCount n: Int, degree: (Int) -> Int) -> (deg: [Int32], pos: [Int], vert: [Int32], bin: [Int]) {

@@ -57,36 +57,16 @@ public struct SymmetricGraphOperator: @unchecked Sendable {
     /// instruction, is not). Not reentrant: one product at a time per operator.
     /// - Complexity: O(n + nnz) per group of eight vectors; O(n) scratch.
     public func apply(block x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count b: Int) {
-        let n = view.nodeCount
-        if n == 0 || b <= 0 { return }
-        var g = 0
-        while g < b {
-            let w = min(8, b - g)
-            if w > 4 {
-                product(SIMD8<Double>.self, x + g * n, y + g * n, width: w)
-            } else {
-                product(SIMD4<Double>.self, x + g * n, y + g * n, width: w)
-            }
-            g += w
-        }
+        applyInLaneGroups(block: x, y, count: b)
     }
 
-    /// Y = M X for `w ≤ L.scalarCount` column-major vectors, through an interleaved copy of X.
+    /// Y = M X for `w ≤ L.scalarCount` vectors from their interleaved copy `xi`.
     ///
     /// Rows are handed out dynamically (`Parallel.forChunks`): the cores are shared, and a
     /// static split waits for whichever thread the scheduler preempted.
     @inline(__always)
-    private func product<L: GatherLanes>(_: L.Type, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>,
-                                         width w: Int) {
+    func product<L: GatherLanes>(_ xi: UnsafeMutablePointer<L>, _ y: UnsafeMutablePointer<Double>, width w: Int) {
         let n = view.nodeCount
-        let xi = workspace.interleaved(L.self, n: n)
-        Parallel.forChunks(n, grain: 8192) { _, r in
-            for v in r {
-                var s = L()
-                for c in 0 ..< w { s[c] = x[c * n + v] }
-                xi[v] = s
-            }
-        }
         let weighted = self.weighted, lap = laplacian
         let yp = SharedMutablePointer(y)
         let xs = SharedMutablePointer(xi)
@@ -187,18 +167,64 @@ extension SIMD8<Double>: GatherLanes {
     @inline(__always) static func adding(_ s: Self, _ a: Double, _ x: Self) -> Self { s + Self(repeating: a) * x }
 }
 
-/// Scratch of the block product: the interleaved input, 64 bytes per node, cache-line aligned
-/// (allocated on first use, reused across products).
+/// A symmetric operator whose block product runs on groups of up to eight vectors
+/// interleaved per node (both graph forms' spectral operators).
+protocol LaneGroupProduct {
+    var dimension: Int { get }
+    var workspace: BlockWorkspace { get }
+    /// Y = M X for `w ≤ L.scalarCount` column-major vectors (leading dimension n) from their
+    /// interleaved copy `xi`.
+    func product<L: GatherLanes>(_ xi: UnsafeMutablePointer<L>, _ y: UnsafeMutablePointer<Double>, width w: Int)
+}
+
+extension LaneGroupProduct {
+    /// Y = M X for `count` column-major vectors, eight (or, for the last up to four, four)
+    /// lanes at a time.
+    func applyInLaneGroups(block x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count b: Int) {
+        let n = dimension
+        if n == 0 || b <= 0 { return }
+        var g = 0
+        while g < b {
+            let w = min(8, b - g)
+            if w > 4 {
+                group(SIMD8<Double>.self, x + g * n, y + g * n, width: w)
+            } else {
+                group(SIMD4<Double>.self, x + g * n, y + g * n, width: w)
+            }
+            g += w
+        }
+    }
+
+    @inline(__always)
+    private func group<L: GatherLanes>(_: L.Type, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, width w: Int) {
+        let n = dimension
+        let xi = workspace.interleaved(L.self, n: n)
+        Parallel.forChunks(n, grain: 8192) { _, r in
+            for v in r {
+                var s = L()
+                for c in 0 ..< w { s[c] = x[c * n + v] }
+                xi[v] = s
+            }
+        }
+        product(xi, y, width: w)
+    }
+}
+
+extension SymmetricGraphOperator: LaneGroupProduct {}
+
+/// Scratch of the block product: the interleaved input, 32 or 64 bytes per node (the widest
+/// lanes asked so far), cache-line aligned (allocated on first use, reused across products).
 final class BlockWorkspace: @unchecked Sendable {
     private var raw: UnsafeMutableRawPointer?
-    private var n = 0
+    private var bytes = 0
 
     /// The scratch viewed as n lane vectors of type L.
     func interleaved<L: GatherLanes>(_: L.Type, n: Int) -> UnsafeMutablePointer<L> {
-        if self.n != n || raw == nil {
+        let needed = max(1, n) * MemoryLayout<L>.stride
+        if needed > bytes || raw == nil {
             raw?.deallocate()
-            raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, n) * MemoryLayout<SIMD8<Double>>.stride, alignment: 64)
-            self.n = n
+            raw = UnsafeMutableRawPointer.allocate(byteCount: needed, alignment: 64)
+            bytes = needed
         }
         // Only ever one binding in use at a time (the operator is not reentrant).
         return raw.unsafelyUnwrapped.bindMemory(to: L.self, capacity: n)

@@ -224,21 +224,31 @@ public func motifValue(_ view: UndirectedView, mode motifs: MotifMode) -> Metric
 /// The motifs field and, for an estimate, the number of sampled roots (nil when exact).
 /// - Complexity: as `motifValue`.
 public func motifValueAndSample(_ view: UndirectedView, mode motifs: MotifMode) -> (value: MetricValue, sample: Int?) {
-    let n = view.nodeCount
-    var mode = motifs
-    if case let .auto(limit) = motifs {
-        mode = motifCensusWork(view) <= limit ? .exact : .estimate(sample: .reference(seed: 0))
-    }
-    switch mode {
+    switch motifs.resolved(censusWork: { motifCensusWork(view) }) {
     case .exact, .auto: return (.int(connectedFourSets(view)), nil)
     case let .estimate(sample):
-        let roots: [Int]
-        switch sample {
-        case let .reference(seed): roots = motifSampleRoots(nodeCount: n, seed: seed)
-        case let .count(c, seed): roots = motifSampleRoots(nodeCount: n, sample: c, seed: seed)
-        case let .roots(list): roots = list.filter { $0 >= 0 && $0 < n }
-        }
+        let roots = sample.roots(nodeCount: view.nodeCount)
         return (.double(motifEstimate(view, roots: roots)), roots.count)
+    }
+}
+
+extension MotifMode {
+    /// `.auto` decided by the census work W (computed only then): `.exact` when W ≤ the
+    /// limit, else the reference's estimate; any other mode as it is (both graph forms).
+    func resolved(censusWork: () -> Int) -> MotifMode {
+        guard case let .auto(limit) = self else { return self }
+        return censusWork() <= limit ? .exact : .estimate(sample: .reference(seed: 0))
+    }
+}
+
+extension MotifSample {
+    /// The roots this sample draws from n nodes (both graph forms).
+    func roots(nodeCount n: Int) -> [Int] {
+        switch self {
+        case let .reference(seed): return motifSampleRoots(nodeCount: n, seed: seed)
+        case let .count(c, seed): return motifSampleRoots(nodeCount: n, sample: c, seed: seed)
+        case let .roots(list): return list.filter { $0 >= 0 && $0 < n }
+        }
     }
 }
 

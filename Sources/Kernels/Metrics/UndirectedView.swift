@@ -96,32 +96,17 @@ public struct UndirectedView: Sendable {
             let mp = SharedMutablePointer(mep.baseAddress!)
             Parallel.forChunks(n, grain: 4096, threads: threads) { t, range in
                 var local: [Int] = []
+                // An edgeless graph has no buffers: any pointer serves for empty lists.
+                let none = UnsafePointer<UInt32>(bitPattern: 8)!, noWeight = UnsafePointer<Float16>(bitPattern: 8)!
+                let otb = ot.baseAddress ?? none, owb = ow.baseAddress ?? noWeight
+                let isb = isrc.baseAddress ?? none, iwb = iw.baseAddress ?? noWeight
                 for u in range {
-                    var a = oo[u], b = io[u]
-                    let ae = oo[u + 1], be = io[u + 1]
                     var slot = off[u]
-                    while a < ae || b < be {
-                        let x = a < ae ? (b < be ? min(ot[a], isrc[b]) : ot[a]) : isrc[b]
-                        var c = 0
-                        var wOut: Float16 = 0, wIn: Float16 = 0
-                        var hasOut = false, hasIn = false
-                        while a < ae && ot[a] == x {
-                            if !hasOut { wOut = ow[a]; hasOut = true }
-                            c += 1; a += 1
-                        }
-                        while b < be && isrc[b] == x {
-                            if !hasIn { wIn = iw[b]; hasIn = true }
-                            c += 1; b += 1
-                        }
-                        if Int(x) == u { continue }
+                    mergeUndirectedRow(u, out: otb + oo[u], owb + oo[u], oo[u + 1] - oo[u],
+                                       in: isb + io[u], iwb + io[u], io[u + 1] - io[u]) { x, w, multi in
                         np[slot] = x
-                        if let wp = wp {
-                            // First edge of the pair in out-CSR order: the lower endpoint's
-                            // out-edge if present (u < x: an out-edge of u; u > x: an in-edge).
-                            let w: Float16 = u < Int(x) ? (hasOut ? wOut : wIn) : (hasIn ? wIn : wOut)
-                            wp[slot] = widen(w)
-                        }
-                        if c > 1 { local.append(slot) }
+                        if let wp = wp { wp[slot] = widen(w) }
+                        if multi { local.append(slot) }
                         slot += 1
                     }
                 }
@@ -130,5 +115,34 @@ public struct UndirectedView: Sendable {
         }}}}}}}}}}
         for list in multiEntries { for e in list { bits[e >> 6] |= 1 << UInt64(e & 63) } }
         neighbors = nb; weights = wt; multiBits = bits
+    }
+}
+
+/// Node u's row of the undirected simple view from its out- and in-lists, both sorted by
+/// neighbour (both graph forms build rows with it): each neighbour once, self-loops dropped,
+/// the pair's weight that of its first edge in out-CSR order — the lower endpoint's out-edge
+/// if present (u < x: an out-edge of u; u > x: an in-edge) — and whether the pair had two or
+/// more directed edges (parallel or antiparallel).
+/// - Complexity: O(outdeg(u) + indeg(u)).
+@inline(__always)
+func mergeUndirectedRow(_ u: Int, out ot: UnsafePointer<UInt32>, _ ow: UnsafePointer<Float16>, _ ae: Int,
+                        in isrc: UnsafePointer<UInt32>, _ iw: UnsafePointer<Float16>, _ be: Int,
+                        _ entry: (_ neighbor: UInt32, _ weight: Float16, _ multi: Bool) -> Void) {
+    var a = 0, b = 0
+    while a < ae || b < be {
+        let x = a < ae ? (b < be ? min(ot[a], isrc[b]) : ot[a]) : isrc[b]
+        var c = 0
+        var wOut: Float16 = 0, wIn: Float16 = 0
+        var hasOut = false, hasIn = false
+        while a < ae && ot[a] == x {
+            if !hasOut { wOut = ow[a]; hasOut = true }
+            c += 1; a += 1
+        }
+        while b < be && isrc[b] == x {
+            if !hasIn { wIn = iw[b]; hasIn = true }
+            c += 1; b += 1
+        }
+        if Int(x) == u { continue }
+        entry(x, u < Int(x) ? (hasOut ? wOut : wIn) : (hasIn ? wIn : wOut), c > 1)
     }
 }

@@ -250,11 +250,12 @@ struct TwoHopClasses {
         /// The layer's reach along axis a (1: rows, 2: columns), if it is a plain conv.
         func reach(_ l: Int, _ axis: Int) -> AxisReach? {
             let spec = plan.layers[l]
-            guard case .conv(let conv) = spec.kind, !spec.croppedLeftGrid, spec.flattenedShape == nil,
+            // A tiling pool (window = stride, no padding) only: an overlapping pool's classes are not derived.
+            guard case .conv(let conv) = spec.kind, !spec.croppedLeftGrid, spec.flattenedShape == nil, spec.pool.isTiling,
                   spec.inputShape.count == 3, spec.outputShape.count == 3,
                   g.partitions[spec.targetPartition].shape == spec.outputShape,
                   spec.targetBase == g.partitions[spec.targetPartition].start else { return nil }
-            return AxisReach(ring: spec.sourcePartition == 0 ? g.plan.inputPadding : 0, pool: spec.pool,
+            return AxisReach(ring: spec.sourcePartition == 0 ? g.plan.inputPadding : 0, pool: spec.pool.kernel,
                              kernel: conv.kernel, stride: conv.stride, padding: conv.padding,
                              input: spec.inputShape[axis], output: spec.outputShape[axis])
         }

@@ -18,7 +18,10 @@ struct MaskedConvProduct {
         guard graph.isSimple else { return nil }
         for layer in graph.edges.layers {
             let spec = layer.spec
-            guard !spec.croppedLeftGrid, spec.targetBase == graph.partitions[spec.targetPartition].start else { return nil }
+            // Tiling pools only (window = stride, no padding): an overlapping or padded pool goes
+            // through the generated rows.
+            guard !spec.croppedLeftGrid, spec.pool.isTiling,
+                  spec.targetBase == graph.partitions[spec.targetPartition].start else { return nil }
             if case .conv = spec.kind, spec.inputShape.count != 3 || spec.outputShape.count != 3 { return nil }
         }
         self.graph = graph
@@ -111,7 +114,7 @@ struct MaskedConvProduct {
         let source = graph.partitions[spec.sourcePartition]
         guard let shape = spec.flattenedShape else { return body(source.start + f) }
         let pad = spec.sourcePartition == 0 ? graph.plan.inputPadding : 0
-        let k = spec.pool, gridH = source.shape[1], gridW = source.shape[2], mapW = shape[2]
+        let k = spec.pool.kernel, gridH = source.shape[1], gridW = source.shape[2], mapW = shape[2]
         let rowIndex = f / mapW, channel = rowIndex / shape[1], r = rowIndex - channel * shape[1], c = f - rowIndex * mapW
         for dr in 0 ..< k {
             let rowStart = source.start + (channel * gridH + r * k + dr + pad) * gridW + pad
@@ -153,7 +156,7 @@ struct MaskedConvGeometry {
     init(_ graph: ImplicitGraph, _ spec: UnrolledLayer, _ conv: Convolution) {
         let source = graph.partitions[spec.sourcePartition]
         sourceStart = source.start; targetBase = spec.targetBase
-        gridH = source.shape[1]; gridW = source.shape[2]; pool = spec.pool
+        gridH = source.shape[1]; gridW = source.shape[2]; pool = spec.pool.kernel
         ring = spec.sourcePartition == 0 ? graph.plan.inputPadding : 0
         stride = conv.stride; padding = conv.padding
         inH = spec.inputShape[1]; inW = spec.inputShape[2]; outH = spec.outputShape[1]; outW = spec.outputShape[2]

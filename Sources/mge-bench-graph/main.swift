@@ -266,7 +266,7 @@ do {
             // the time the reference's ⌊0.001·n⌋ roots would take at that rate.
             let roots = args.count > 3 ? Int(args[3]) ?? 20 : 20
             var value: MetricValue?
-            let t = try seconds { value = motifValue(g, mode: .estimate(sample: .count(roots, seed: 0))) }
+            let t = seconds { value = motifValue(g, mode: .estimate(sample: .count(roots, seed: 0))) }
             print(String(format: "roots=%d seconds=%.1f per_root_s=%.3f reference_roots=%d extrapolated_s=%.0f", roots, t, t / Double(roots),
                          g.nodeCount / 1000, t / Double(roots) * Double(g.nodeCount / 1000)) + " estimate=\(value.map { "\($0)" } ?? "none")")
         } else if command == "product" {

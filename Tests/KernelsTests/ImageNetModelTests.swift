@@ -182,6 +182,68 @@ final class ImageNetModelTests: XCTestCase {
         ImplicitGraphTests.assertSameRecord(explicit, implicit, "pruned bottleneck")
     }
 
+    /// The implicit form's fast paths take overlapping and padded pools (ResNet-50's stem
+    /// 3×3/2 pad 1; a 3×3/1 pad-1 average pool; a 2×2 tile before a flatten): on a reduced
+    /// ResNet-50 and on a plain net where each such pool feeds 1×1 convs (so the MGE stays
+    /// simple), the masked-conv product — pooled once, conv, transpose scattered over the
+    /// windows — equals the product over generated rows (adjacency and Laplacian, both lane
+    /// widths) to rounding, is kept by its own sampled-row check, and two_hop's translation
+    /// classes cover the pooled partitions and equal the count over every node; every
+    /// topometrics field equals the explicit form's.
+    func testOverlappingPaddedPoolFastPathsEqualGeneratedRows() throws {
+        var b = ArchitectureBuilder(input: [2, 20, 20])
+        var x = b.relu(b.conv("c1", 0, out: 3))
+        x = b.maxPool(x, kernel: 3, stride: 2, padding: 1)
+        x = b.relu(b.conv("c2", x, out: 4, kernel: 1, padding: 0))
+        x = b.avgPool(x, kernel: 3, stride: 1, padding: 1)
+        x = b.relu(b.conv("c3", x, out: 3, kernel: 1, padding: 0))
+        x = b.relu(b.conv("c4", x, out: 4, stride: 2))
+        x = b.maxPool(x, kernel: 2)
+        x = b.flatten(x)
+        _ = b.linear("fc", x, out: 5)
+        let plain = try UnrollFixtures.randomlyPruned(b.build(name: "padded pools", classes: 5), keep: 0.5, seed: 6)
+        let bottleneck = try UnrollFixtures.randomlyPruned(Self.smallBottleneck(), keep: 0.2, seed: 2)
+        for (label, net) in [("padded pools", plain), ("bottleneck", bottleneck)] {
+            let h = try ImplicitGraph(net)
+            XCTAssertTrue(h.isSimple, label)
+            XCTAssertNotNil(MaskedConvProduct(h), "\(label): no convolutional product")
+            var rng = SeededGenerator(seed: 9)
+            for laplacian in [false, true] {
+                for width in [3, 6] {
+                    let n = h.nodeCount
+                    let v = (0 ..< n * width).map { _ in rng.uniform() - 0.5 }
+                    var y1 = [Double](repeating: 0, count: n * width), y2 = y1
+                    let conv = ImplicitSymmetricOperator(h, laplacian: laplacian)
+                    let rows = ImplicitSymmetricOperator(h, laplacian: laplacian, convolutional: false)
+                    v.withUnsafeBufferPointer { vp in
+                        y1.withUnsafeMutableBufferPointer { conv.apply(block: vp.baseAddress!, $0.baseAddress!, count: width) }
+                        y2.withUnsafeMutableBufferPointer { rows.apply(block: vp.baseAddress!, $0.baseAddress!, count: width) }
+                    }
+                    XCTAssertNotNil(conv.convolutional, "\(label): the sampled-row check rejected the product")
+                    let scale = y2.reduce(0) { max($0, abs($1)) }
+                    XCTAssertGreaterThan(scale, 0, label)
+                    var worst = 0.0
+                    for i in y1.indices { worst = max(worst, abs(y1[i] - y2[i])) }
+                    XCTAssertLessThanOrEqual(worst, 1e-12 * scale, "\(label) laplacian=\(laplacian) width=\(width)")
+                }
+            }
+            // Every partition read through an overlapping or padded pool has classes.
+            for layer in h.plan.layers where !layer.pool.isTiling && layer.pool != .identity {
+                XCTAssertNotNil(TwoHopClasses.axisClasses(h, partition: layer.sourcePartition),
+                                "\(label): no classes for '\(h.partitions[layer.sourcePartition].name)', read through a padded pool")
+            }
+            let classes = TwoHopClasses(h)
+            XCTAssertLessThan(classes.nodes.count * 2, h.nodeCount, "\(label): few classes")
+            let counted = twoHopCount(h, classes: true, progress: nil)
+            XCTAssertTrue(counted.classesHeld, "\(label): the classes failed their self-check")
+            XCTAssertEqual(counted.total, twoHopTotal(h, classes: false), label)
+            let g = try unroll(net)
+            let explicit = try topometrics(g, compat: .paper, motifs: .defaultMode, lanczos: .wholeGraph)
+            let implicit = try topometrics(h, compat: .paper, motifs: .defaultMode, lanczos: .wholeGraph)
+            ImplicitGraphTests.assertSameRecord(explicit, implicit, label)
+        }
+    }
+
     /// The MGE edge count of a dense reduced ResNet-50 (blocks [1, 1, 1, 1], width 4, 3×32×32)
     /// against a closed form per layer: a dense conv has C_in·C_out·T(rows)·T(columns) edges,
     /// T the number of (tap, output) pairs landing on a real pixel along one axis; reading the

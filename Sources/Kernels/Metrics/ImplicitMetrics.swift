@@ -157,29 +157,45 @@ func twoHopCount(_ g: ImplicitGraph, classes: Bool, progress: (any ProgressStage
 }
 
 /// One conv layer's geometry along one axis (rows or columns), as `UnrolledEdges.emitConv`
-/// maps a node's coordinate to the outputs its taps reach.
+/// maps a node's coordinate to the outputs its taps reach: through the layer's pool (any
+/// window, stride and padding) to the pooled pixels whose windows hold it, then through the
+/// conv's taps.
 private struct AxisReach {
-    /// Padding ring of the source partition (the input's only), pooling window (= stride),
+    /// Padding ring of the source partition (the input's only), the pool (`.identity`: none),
     /// kernel extent, stride, padding, pooled input extent and output extent.
-    let ring: Int, pool: Int, kernel: Int, stride: Int, padding: Int, input: Int, output: Int
+    let ring: Int, pool: PoolGeometry, kernel: Int, stride: Int, padding: Int, input: Int, output: Int
 
-    /// Whether every kernel row (or column) at raw coordinate r lands on an output: then no
-    /// tap is clipped at r, whatever the mask.
+    /// The pooled coordinates whose windows hold raw coordinate r, unclipped; nil when a
+    /// window the translation would bring in or take out is clipped by the pooled map's edge.
+    private func pooled(_ r: Int) -> ClosedRange<Int>? {
+        let x = r - ring
+        if pool == .identity { return x ... x }
+        // q·s − p ≤ x ≤ q·s − p + k − 1 ⇔ ⌈(x + p − k + 1)/s⌉ ≤ q ≤ ⌊(x + p)/s⌋.
+        let top = x + pool.padding, low = top - pool.kernel + 1
+        guard top >= 0 else { return nil }
+        let first = low <= 0 ? -((-low) / pool.stride) : (low + pool.stride - 1) / pool.stride, last = top / pool.stride
+        guard first >= 0, first <= last, last < input else { return nil }
+        return first ... last
+    }
+
+    /// Whether every kernel row (or column) at raw coordinate r lands on an output through
+    /// every window holding r, and every such window is whole: then no tap or window is
+    /// clipped at r, whatever the mask, and r + T (T a multiple of the pool's and the conv's
+    /// strides' product) reaches the same pattern shifted.
     func unclipped(_ r: Int) -> Bool {
-        var x = r - ring
-        if pool > 1 {
-            guard x >= 0, x < input * pool else { return false }
-            x /= pool
-        }
-        return x + padding - (kernel - 1) >= 0 && x + padding < stride * output
+        guard let q = pooled(r) else { return false }
+        return q.lowerBound + padding - (kernel - 1) >= 0 && q.upperBound + padding < stride * output
     }
 
     /// The output coordinates r's taps can reach (a superset; empty when no kernel row's
     /// offset is a multiple of the stride), for an unclipped r.
     func reached(_ r: Int) -> Range<Int> {
-        let x = (r - ring) / pool
-        return (x + padding - kernel + 1 + stride - 1) / stride ..< (x + padding) / stride + 1
+        guard let q = pooled(r) else { return 0 ..< 0 }
+        return (q.lowerBound + padding - kernel + 1 + stride - 1) / stride ..< (q.upperBound + padding) / stride + 1
     }
+
+    /// Pixels of the source per output pixel along this axis: pool stride × conv stride.
+    var shift: Int { pool.stride * stride }
 }
 
 /// The work of `twoHopTotal`: nodes whose 2-hop counts are computed, and how many nodes each
@@ -250,12 +266,11 @@ struct TwoHopClasses {
         /// The layer's reach along axis a (1: rows, 2: columns), if it is a plain conv.
         func reach(_ l: Int, _ axis: Int) -> AxisReach? {
             let spec = plan.layers[l]
-            // A tiling pool (window = stride, no padding) only: an overlapping pool's classes are not derived.
-            guard case .conv(let conv) = spec.kind, !spec.croppedLeftGrid, spec.flattenedShape == nil, spec.pool.isTiling,
+            guard case .conv(let conv) = spec.kind, !spec.croppedLeftGrid, spec.flattenedShape == nil,
                   spec.inputShape.count == 3, spec.outputShape.count == 3,
                   g.partitions[spec.targetPartition].shape == spec.outputShape,
                   spec.targetBase == g.partitions[spec.targetPartition].start else { return nil }
-            return AxisReach(ring: spec.sourcePartition == 0 ? g.plan.inputPadding : 0, pool: spec.pool.kernel,
+            return AxisReach(ring: spec.sourcePartition == 0 ? g.plan.inputPadding : 0, pool: spec.pool,
                              kernel: conv.kernel, stride: conv.stride, padding: conv.padding,
                              input: spec.inputShape[axis], output: spec.outputShape[axis])
         }
@@ -269,11 +284,11 @@ struct TwoHopClasses {
         var hops: [(first: Int, second: [Int])] = []
         for l1 in g.edges.readers[p] {
             guard let r1 = reach(l1, 1) else { return nil }
-            let q = plan.layers[l1].targetPartition, d1 = r1.pool * r1.stride
+            let q = plan.layers[l1].targetPartition, d1 = r1.shift
             guard reachOnce(q, d1) else { return nil }
             var second: [Int] = []
             for l2 in g.edges.readers[q] {
-                guard let r2 = reach(l2, 1), reachOnce(plan.layers[l2].targetPartition, d1 * r2.pool * r2.stride) else { return nil }
+                guard let r2 = reach(l2, 1), reachOnce(plan.layers[l2].targetPartition, d1 * r2.shift) else { return nil }
                 second.append(l2)
             }
             hops.append((l1, second))

@@ -55,7 +55,7 @@ enum PlanCostBench {
                     let featureSeconds = try seconds { features = try PlanFeatures(net) }
                     guard let f = features else { continue }
                     var line = "case model=\(model) pruner=\(pruner) sparsity=\(sparsity) probe=\(probe) weights=\(f.weights) kept=\(f.kept)"
-                        + " nodes=\(f.nodes) edges=\(f.edges) dense_macs=\(f.denseMACs) features_s=\(featureSeconds) build_s=\(build) prune_s=\(pruneSeconds)"
+                        + " nodes=\(f.nodes) edges=\(f.edges) dense_macs=\(f.denseMACs) grouped_macs=\(f.groupedMACs) features_s=\(featureSeconds) build_s=\(build) prune_s=\(pruneSeconds)"
                     if p.needsData {
                         let cheap = Network(architecture: architecture, seed: 0)
                         let small = try Dataset.synthetic(classes: 10, n: PlanCost.cheapScoringImages, seed: 0)
@@ -81,7 +81,7 @@ enum PlanCostBench {
                         let eval = try seconds { _ = try Evaluation.evaluate(net, on: test) }
                         let epochs = result?.history.map(\.seconds) ?? []
                         print("train model=\(model) pruner=\(pruner) sparsity=\(sparsity) probe=\(probe) activations=\(f.activations)"
-                              + " train_kernel_ns=\(f.trainKernelNs) eval_kernel_ns=\(f.evalKernelNs) weights=\(f.weights) wall_s=\(wall)"
+                              + " train_kernel_ns=\(f.trainKernelNs) eval_kernel_ns=\(f.evalKernelNs) grouped_macs=\(f.groupedMACs) weights=\(f.weights) wall_s=\(wall)"
                               + " epoch1_s=\(epochs.first ?? .nan) epoch2_s=\(epochs.last ?? .nan) eval_s=\(eval) probe_after=\(MachineSpeed.probe())")
                         fflush(stdout)
                     }

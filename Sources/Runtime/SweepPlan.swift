@@ -79,7 +79,7 @@ final class PlanEstimator {
         let pruner = Self.prunerName(w)
         var total = PlanCost.build(f)
         if prunes, pruner != "dense" {
-            total += PlanCost.prune(f, pruner: pruner, images: Self.scoringImages(pruner, p, body: body, classes: w.classes))
+            total += PlanCost.prune(f, pruner: pruner, images: Self.scoringImages(pruner, classes: w.classes))
         }
         if unrolls { total += PlanCost.unroll(f) }
         if measures { total += PlanCost.topometrics(f, model: model, pruner: pruner) }
@@ -137,10 +137,9 @@ final class PlanEstimator {
         "\(w.model ?? "")|\(w.classes)|\(prunerName(w))|\(w.sparsity ?? 0)"
     }
 
-    /// Images a gradient pruner scores on: snip one batch of 128 (or the data, if smaller),
-    /// grasp `samplesPerClass` per class; the data is the point's `prune(..., data:)` when the
-    /// plan can size it, else assumed large enough.
-    static func scoringImages(_ pruner: String, _ p: SweepPoint, body: SweepBody, classes: Int) -> Int {
+    /// Images a gradient pruner scores on: snip one batch of 128, grasp `samplesPerClass` per
+    /// class (the point's data assumed large enough).
+    static func scoringImages(_ pruner: String, classes: Int) -> Int {
         switch pruner {
         case "snip": return 128
         case "grasp": return GraspOptions().samplesPerClass * classes

@@ -1,7 +1,9 @@
 import Foundation
 
-/// What one sweep point is expected to cost before it runs: for `--plan`, for balancing shards
-/// and for keeping `--jobs` workers inside the machine's memory.
+/// What one sweep point is expected to cost before it runs, by fixed coefficients that are the
+/// same on every machine: for balancing shards and for keeping `--jobs` workers inside the
+/// machine's memory. (`--plan`'s times come from `PlanCost`, a finer model times the machine's
+/// speed now; it falls back on these for a point naming no model it knows.)
 ///
 /// The model: a point prunes, unrolls and measures one network, so its time and peak memory grow
 /// with the edges of the unrolled graph, edges ≈ (dense unrolled edges of the model) × (1 − sparsity)

@@ -1,13 +1,11 @@
 """Fits PlanCost's constants to `mge-bench --plan-costs` lines (scripts/calibrate-plan).
 
-Every time is divided by the machine-speed probe measured just before it, so the constants are
-in probe units (seconds at the probe's reference speed, MachineSpeed.reference). Least squares
-on the relative error (each row weighted by 1/target), non-negative coefficients.
+Each file is one stretch of steady load; its times are scaled to the first file's speed by the
+ratio of the probes' medians over the files (MachineSpeed.reference is the first's). Least
+squares on the relative error (each row weighted by 1/target), non-negative coefficients.
 """
 import sys, re, itertools
 import numpy as np
-
-REFERENCE = None  # the probe's median over the file: MachineSpeed.reference
 
 def parse(path):
     cases, trains = [], []

@@ -27,9 +27,11 @@ import Lang
 /// Each point's estimate from the cost model.
 final class PlanEstimator {
     let body: SweepBody
-    /// The machine's speed factor the estimates are scaled by (`MachineSpeed.current`: probe
-    /// seconds now over the calibration's).
-    let speed: Double
+    /// The machine's speed factor the estimates are scaled by: probe seconds now over the
+    /// calibration's (`MachineSpeed`), or `MGE_PLAN_SPEED`.
+    private(set) var speed = 1.0
+    /// This process's measured speed factor, once a plan has measured it.
+    nonisolated(unsafe) private static var measuredSpeed: Double?
     /// Per distinct (model, classes, pruner, sparsity): the pruned network's counts.
     private var features: [String: PlanFeatures] = [:]
     /// What the plan could not know, one line each.
@@ -46,13 +48,19 @@ final class PlanEstimator {
 
     /// - Parameter speed: the machine's speed factor; nil takes `MGE_PLAN_SPEED` when it is
     /// set to a positive number (the plan at a given speed, e.g. 1 for the calibration's: the
-    /// same table in every process), else measures it (once per process).
+    /// same table in every process), else measures it, once per process: the median of three
+    /// probes (`MachineSpeed.probe`) spread over the plan's own work — before, halfway and
+    /// after counting the cases — so one burst of load on the shared cores does not set it.
     init(points: [SweepPoint], body: SweepBody, speed: Double? = nil) {
         self.body = body
         let fixed = ProcessInfo.processInfo.environment["MGE_PLAN_SPEED"].flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
-        self.speed = speed ?? fixed ?? MachineSpeed.current
+        let known = speed ?? fixed ?? Self.measuredSpeed
+        var probes: [Double] = []
+        if known == nil { probes.append(MachineSpeed.probe()) }
+        let distinct = Set(points.map { Self.caseKey($0.workload) }).count
         var guessed = Set<String>(), uncalibrated = Set<String>()
         for p in points {
+            if known == nil, probes.count == 1, features.count >= distinct / 2 { probes.append(MachineSpeed.probe()) }
             let w = p.workload
             guard let model = w.model, let architecture = ModelZoo.build(model, classes: w.classes) else { continue }
             let pruner = Self.prunerName(w)
@@ -63,6 +71,14 @@ final class PlanEstimator {
             if let f = try? Self.prunedFeatures(architecture, pruner: pruner, sparsity: w.sparsity ?? 0, classes: w.classes) {
                 features[key] = f
             }
+        }
+        if let known {
+            self.speed = known
+        } else {
+            probes.append(MachineSpeed.probe())
+            probes.sort()
+            self.speed = probes[probes.count / 2] / MachineSpeed.reference
+            Self.measuredSpeed = self.speed
         }
         if !guessed.isEmpty, unrolls {
             notes.append("\(guessed.sorted().joined(separator: ", ")): the plan does not run their scoring rounds; their edges come from a fixed factor over uniform's (SweepCost.edgeFactor), a guess per model")

@@ -2,16 +2,17 @@ import CBLAS
 import Foundation
 
 /// How fast this machine runs the kernels now, as one number: the seconds of a fixed probe
-/// kernel, spread over the kernels' threads as a sweep's work is. `--plan`'s cost model
-/// (`PlanCost`) counts every stage in units of this probe, so its figures follow the machine's
-/// current speed (other processes on the shared cores) while everything else about them is a
-/// fixed function of the sweep.
+/// kernel, spread over the kernels' threads as a sweep's work is. `--plan` scales its cost
+/// model (`PlanCost`, seconds at `reference`) by probe / `reference`, so its figures follow the
+/// machine's current speed (other processes on the shared cores) while everything else about
+/// them is a fixed function of the sweep.
 ///
 /// The probe mixes what a sweep point spends its time on: an sgemm (training's and the
 /// pruners' convolutions) and a gather over a table larger than the caches (the eigen-solver's
-/// sparse products, unroll and the graph metrics). Each repetition takes ≈ 25 ms on two quiet
-/// cores; `probe` returns the median of its repetitions, so a burst of load in one of them does
-/// not move it.
+/// sparse products, unroll and the graph metrics). Its median was 13.8 ms on the 2 shared cores
+/// at load 4.6–6.3 (from 3.4 to 25 ms, probe to probe); `probe` returns the median of its
+/// repetitions, so a burst of load in one of them does not move it (a burst over the whole
+/// probe does: `--plan` takes the median of three probes spread over its own work).
 public enum MachineSpeed {
     /// Gather table: 2 M doubles (16 MB) read through 2 M pseudo-random indices (8 MB).
     static let tableSize = 1 << 21
@@ -77,9 +78,4 @@ public enum MachineSpeed {
     /// The probe's median of the calibration runs of `PlanCost` (scripts/calibrate-plan), on
     /// this project's machine kind: what a factor of 1 means.
     public static let reference = 0.01382
-
-    /// This process's speed factor, measured once (the first time it is asked): probe seconds
-    /// over `reference` — 2 means the kernels run half as fast as when the model was calibrated.
-    /// One measurement per process, so every plan a process makes uses the same factor.
-    public static let current: Double = probe() / reference
 }

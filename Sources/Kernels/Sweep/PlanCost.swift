@@ -83,7 +83,7 @@ public struct PlanFeatures: Sendable, Equatable {
 
 /// `--plan`'s cost model: each stage of a sweep point as a fixed function of `PlanFeatures`,
 /// in seconds at the machine-speed probe's reference speed (`MachineSpeed.reference`; the plan
-/// multiplies by `MachineSpeed.current`). The constants are fitted once, on this project's
+/// multiplies by the probe now over the reference). The constants are fitted once, on this project's
 /// machine kind, by scripts/calibrate-plan (`mge-bench --plan-costs`: every stage timed beside
 /// its counts and the probe, least squares on the relative error); rerun it on another kind.
 public enum PlanCost {

@@ -2,44 +2,38 @@ import Foundation
 import Kernels
 import Lang
 
-// `mge-script --plan`: each point's time from what its body calls, measured now on this machine
-// (docs/sweeps.md, "Planning"). A point's time is the sum of:
-//   build + prune        timed: the plan builds and prunes each distinct (model, classes, pruner,
-//                        sparsity) once, as the point will (snip and grasp on synthetic images);
-//                        synflow and prospr from two timed SynFlow rounds per dense weight;
-//   unroll               timed on that pruned network, when the body unrolls;
-//   topometrics          when the body calls it: timed once per (model, pruner) on its sparsest
-//                        graph in the sweep, scaled to the other sparsities by the square root of
-//                        the edge ratio. Most of its time is the eigen-solver's, whose convergence
-//                        no count of the graph predicts (CONV-6 pruned by ERK takes 2-3x uniform's
-//                        time at fewer edges; CONV-6 at 0.99 as long as at 0.98), so it is timed
-//                        per pruner, not counted;
-//   train                when the body calls it: a fresh network's fixed cost, epochs × images
-//                        × the model's seconds per training image, and epochs × test images ×
-//                        its seconds per evaluated image, timed on synthetic data.
-// The body is read, not run: `train`'s epochs:, data, test: and batch: are known when they are
-// literals, the point's fields (p.epochs) or variables the body reads; otherwise the plan says so.
+// `mge-script --plan`: each point's time from what its body calls, by a fixed cost model
+// (docs/sweeps.md, "Planning"). Each stage's cost is a function of counts the plan knows exactly
+// and cheaply (`PlanFeatures`: weights, kept weights, the unrolled graph's nodes and edges,
+// the conv kernels' modelled cost per image), with constants calibrated once on this machine
+// kind (`PlanCost`, scripts/calibrate-plan), times the machine's speed now (`MachineSpeed`: one
+// short probe per process). A point's time is the sum of:
+//   build + prune        per dense weight; snip and grasp add their scoring pass (dense
+//                        multiply-adds × images); synflow and prospr their scoring rounds;
+//   unroll               per edge and node, when the body unrolls;
+//   topometrics          per edge, and per node at a rate calibrated per (model, pruner):
+//                        the eigen-solver's iterations follow the graph's structure;
+//   train                when the body calls it: a call's fixed cost, epochs × images × the
+//                        network's cost per training image (its conv kernels' modelled cost for
+//                        its masks, and its activations), and epochs × test images × its cost
+//                        per evaluated image.
+// The masks are known exactly for the data-free pruners (the plan prunes each distinct case,
+// which takes milliseconds); snip and grasp are run on a small synthetic batch (their per-layer
+// counts, hence edges, from that cheap pass); synflow's and prospr's edges are uniform's times a
+// fixed factor (a guess the plan says it makes). The body is read, not run: `train`'s epochs:,
+// data, test: and batch: are known when they are literals, the point's fields (p.epochs) or
+// variables the body reads; otherwise the plan says so.
 
-/// The probes' results, and each point's estimate from them.
+/// Each point's estimate from the cost model.
 final class PlanEstimator {
     let body: SweepBody
-    let calibration: SweepCost.Calibration?
-    /// Per distinct (model, classes, pruner, sparsity): build + prune seconds, unroll seconds and
-    /// the unrolled edges, from pruning the model as the point will; for the sparsest sparsity
-    /// of each (model, classes, pruner), topometrics' seconds on that graph.
-    private struct Case { var buildPrune: Double; var unroll: Double?; var edges: Double; var measure: Double? }
-    private var cases: [String: Case] = [:]
-    /// Per (model, classes, pruner): the case whose topometrics were timed.
-    private var probes: [String: Case] = [:]
-    /// Topometrics' time grows as edges^exponent between sparsities of one model and pruner
-    /// (fitted to CONV-6, ResNet-20 and WRN-28-2 by uniform, ERK and SNIP at 0.98 vs 0.99:
-    /// exponents from −0.3 to 1.0, median 0.47; docs/sweeps.md).
-    static let edgeExponent = 0.5
-    /// The plan unrolls (and times) graphs of at most this many edges.
-    static let largestProbe = 40e6
-    /// Training per model: a call's fixed cost (a fresh network's first steps), seconds per
-    /// training image and per evaluated image, at the densities probed (ascending density).
-    private var trainPerImage: [String: [(density: Double, seconds: Double, overhead: Double, evaluation: Double)]] = [:]
+    /// The machine's speed factor the estimates are scaled by: probe seconds now over the
+    /// calibration's (`MachineSpeed`), or `MGE_PLAN_SPEED`.
+    private(set) var speed = 1.0
+    /// This process's measured speed factor, once a plan has measured it.
+    nonisolated(unsafe) private static var measuredSpeed: Double?
+    /// Per distinct (model, classes, pruner, sparsity): the pruned network's counts.
+    private var features: [String: PlanFeatures] = [:]
     /// What the plan could not know, one line each.
     private(set) var notes: [String] = []
 
@@ -48,107 +42,63 @@ final class PlanEstimator {
     var prunes: Bool { body.called.contains("prune") }
     var trains: Bool { !body.trainCalls.isEmpty }
 
-    /// Pruners the plan runs to know a point's masks: the data-free ones without scoring rounds,
-    /// and snip and grasp on synthetic images (one scoring pass each).
+    /// Pruners whose masks the plan computes: the data-free ones exactly, snip and grasp by a
+    /// cheap scoring pass on a small synthetic batch.
     static let runnable: Set<String> = ["uniform", "er", "erk", "dense", "snip", "grasp"]
 
-    init(points: [SweepPoint], body: SweepBody) {
+    /// - Parameter speed: the machine's speed factor; nil takes `MGE_PLAN_SPEED` when it is
+    /// set to a positive number (the plan at a given speed, e.g. 1 for the calibration's: the
+    /// same table in every process), else measures it, once per process: the median of three
+    /// probes (`MachineSpeed.probe`) spread over the plan's own work — before, halfway and
+    /// after counting the cases — so one burst of load on the shared cores does not set it.
+    init(points: [SweepPoint], body: SweepBody, speed: Double? = nil) {
         self.body = body
-        calibration = try? SweepCost.calibrate()
-        // Each (model, classes, pruner)'s sparsest case is the one whose topometrics are timed.
-        var sparsest: [String: Double] = [:]
-        var guessed = Set<String>()
+        let fixed = ProcessInfo.processInfo.environment["MGE_PLAN_SPEED"].flatMap(Double.init).flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
+        let known = speed ?? fixed ?? Self.measuredSpeed
+        var probes: [Double] = []
+        if known == nil { probes.append(MachineSpeed.probe()) }
+        let distinct = Set(points.map { Self.caseKey($0.workload) }).count
+        var guessed = Set<String>(), uncalibrated = Set<String>()
         for p in points {
+            if known == nil, probes.count == 1, features.count >= distinct / 2 { probes.append(MachineSpeed.probe()) }
             let w = p.workload
-            guard w.model != nil else { continue }
-            let pruner = w.pruner ?? (w.sparsity == nil ? "dense" : "uniform")
-            guard Self.runnable.contains(pruner), (pruner != "grasp" || w.classes <= 100) else {
-                guessed.insert(pruner)
-                // Its time comes from uniform's graph at the same sparsity.
-                var uniform = w
-                uniform.pruner = "uniform"
-                sparsest[Self.groupKey(uniform)] = max(sparsest[Self.groupKey(uniform)] ?? 0, w.sparsity ?? 0)
-                continue
-            }
-            sparsest[Self.groupKey(w)] = max(sparsest[Self.groupKey(w)] ?? 0, w.sparsity ?? 0)
-        }
-        var wanted: [SweepPoint.Workload] = points.map(\.workload)
-        for (group, sparsity) in sparsest {
-            let parts = group.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            if parts.count == 3, let classes = Int(parts[1]) {
-                wanted.append(SweepPoint.Workload(model: parts[0], pruner: parts[2], sparsity: sparsity, classes: classes))
-            }
-        }
-        for w in wanted {
             guard let model = w.model, let architecture = ModelZoo.build(model, classes: w.classes) else { continue }
-            let pruner = w.pruner ?? (w.sparsity == nil ? "dense" : "uniform")
-            guard Self.runnable.contains(pruner), (pruner != "grasp" || w.classes <= 100) else { continue }
+            let pruner = Self.prunerName(w)
             let key = Self.caseKey(w)
-            if cases[key] != nil { continue }
-            let probe = measures && sparsest[Self.groupKey(w)] == (w.sparsity ?? 0)
-            if let c = try? Self.prunedCase(architecture, pruner: pruner, sparsity: w.sparsity ?? 0, classes: w.classes,
-                                            unroll: unrolls, measure: probe) {
-                cases[key] = c
-                if probe { probes[Self.groupKey(w)] = c }
+            if features[key] != nil { continue }
+            if !Self.runnable.contains(pruner) { guessed.insert(pruner) }
+            if measures, !PlanCost.isCalibrated(model: model, pruner: pruner) { uncalibrated.insert("\(model) \(pruner)") }
+            if let f = try? Self.prunedFeatures(architecture, pruner: pruner, sparsity: w.sparsity ?? 0, classes: w.classes) {
+                features[key] = f
             }
+        }
+        if let known {
+            self.speed = known
+        } else {
+            probes.append(MachineSpeed.probe())
+            probes.sort()
+            self.speed = probes[probes.count / 2] / MachineSpeed.reference
+            Self.measuredSpeed = self.speed
         }
         if !guessed.isEmpty, unrolls {
-            notes.append("\(guessed.sorted().joined(separator: ", ")): the plan does not run them; their edges come from a fixed factor over uniform's (SweepCost.edgeFactor), a guess per model")
+            notes.append("\(guessed.sorted().joined(separator: ", ")): the plan does not run their scoring rounds; their edges come from a fixed factor over uniform's (SweepCost.edgeFactor), a guess per model")
         }
-        if trains {
-            // Per model: the sweep's lowest and highest sparsity (interpolated between by density).
-            var sparsities: [String: Set<Double>] = [:]
-            for p in points { if let m = p.workload.model { sparsities[m, default: []].insert(p.workload.sparsity ?? 0) } }
-            let batch = points.lazy.compactMap { p in self.body.trainCalls.lazy.compactMap { $0.resolve($0.batch, point: p.values)?.asDouble }.first }.first
-            for (model, set) in sparsities.sorted(by: { $0.key < $1.key }) {
-                let sorted = set.sorted()
-                let probe = sorted.count > 2 ? [sorted[0], sorted[sorted.count - 1]] : sorted
-                var measured: [(density: Double, seconds: Double, overhead: Double, evaluation: Double)] = []
-                for s in probe {
-                    if let t = try? Self.probeTraining(model: model, sparsity: s, batch: Int(batch ?? 128)) {
-                        measured.append((1 - s, t.perImage, t.overhead, t.evaluation))
-                    }
-                }
-                trainPerImage[model] = measured.sorted { $0.density < $1.density }
-            }
+        if !uncalibrated.isEmpty {
+            notes.append("topometrics' cost per node is not calibrated for \(uncalibrated.sorted().joined(separator: ", ")); the plan uses the largest calibrated rate of the zoo")
         }
     }
 
     /// A point's estimated seconds, and the part of it that is training (for the plan's table).
     func seconds(_ p: SweepPoint) -> (total: Double, train: Double?) {
         let w = p.workload
-        guard let model = w.model, let architecture = ModelZoo.build(model, classes: w.classes),
-              let dense = SweepCost.denseUnrolledEdges(model: model, classes: w.classes) else { return (p.cost.seconds, nil) }
-        let weights = Double(architecture.prunable.reduce(0) { $0 + $1.count })
-        var total = 0.0
-        let known = cases[Self.caseKey(w)]
-        if let known {
-            total += known.buildPrune
-        } else if let c = calibration {
-            total += weights * c.buildSecondsPerWeight
-            if prunes { total += weights * (w.pruner.flatMap { SweepCost.scoringRounds[$0] } ?? 0) * c.roundSecondsPerWeight }
-        } else {
-            total += SweepCost.fixedSeconds
+        guard let model = w.model, let f = features[Self.caseKey(w)] else { return (p.cost.seconds, nil) }
+        let pruner = Self.prunerName(w)
+        var total = PlanCost.build(f)
+        if prunes, pruner != "dense" {
+            total += PlanCost.prune(f, pruner: pruner, images: Self.scoringImages(pruner, classes: w.classes))
         }
-        if unrolls {
-            var graph = w
-            var edges = known?.edges ?? 0, unroll = known?.unroll
-            if known == nil {
-                // A pruner the plan does not run: uniform's graph at the same sparsity, its edges
-                // scaled by the pruner's factor.
-                graph.pruner = "uniform"
-                edges = SweepCost.edges(dense: dense, sparsity: w.sparsity, pruner: w.pruner)
-                if let base = cases[Self.caseKey(graph)], let u = base.unroll, base.edges > 0 { unroll = u * edges / base.edges }
-            }
-            total += unroll ?? 0
-            if measures {
-                if let probe = probes[Self.groupKey(graph)], let seconds = probe.measure, probe.edges > 0 {
-                    total += seconds * pow(max(1, edges) / probe.edges, Self.edgeExponent)
-                } else {
-                    total += (calibration?.measureSeconds ?? 0) + (calibration?.secondsPerEdge ?? SweepCost.secondsPerEdge) * edges
-                }
-            }
-        }
+        if unrolls { total += PlanCost.unroll(f) }
+        if measures { total += PlanCost.topometrics(f, model: model, pruner: pruner) }
         var train: Double?
         if trains {
             var t = 0.0
@@ -157,23 +107,23 @@ final class PlanEstimator {
                 let epochs = call.resolve(call.epochs, point: p.values)?.asDouble
                     ?? Double(images?.tiny == true ? 100 : 160) // train's own default (SPEC §5)
                 // epochs: 0 cannot run: such a call sits under an `if` the point skips.
-                guard epochs > 0, let cost = trainCost(model: model, density: 1 - (w.sparsity ?? 0)), let images else { continue }
-                t += cost.overhead + epochs * Double(images.count) * cost.perImage
+                guard epochs > 0, let images else { continue }
+                t += PlanCost.trainCall(f) + epochs * Double(images.count) * PlanCost.trainPerImage(f)
                 if let test = Self.images(call.test, call, point: p.values) {
-                    t += epochs * Double(test.count) * cost.evaluation
+                    t += epochs * Double(test.count) * PlanCost.evaluatePerImage(f)
                 }
             }
-            train = t
+            train = t * speed
             total += t
         }
-        return (total, train)
+        return (total * speed, train)
     }
 
     /// A point's estimated peak memory: `SweepCost`'s bytes per unrolled edge times the edges the
-    /// plan counted (the static estimate's edges for a pruner it does not run).
+    /// plan counted.
     func bytes(_ p: SweepPoint) -> Int {
-        guard unrolls, let known = cases[Self.caseKey(p.workload)], known.edges > 0 else { return p.cost.bytes }
-        return SweepCost.fixedBytes + Int(Double(SweepCost.bytesPerEdge) * known.edges)
+        guard unrolls, let f = features[Self.caseKey(p.workload)], f.edges > 0 else { return p.cost.bytes }
+        return SweepCost.fixedBytes + Int(Double(SweepCost.bytesPerEdge) * f.edges)
     }
 
     /// What the plan cannot know about this body, said once above the table.
@@ -192,88 +142,42 @@ final class PlanEstimator {
                 lines.append("\(which): epochs: is computed in the body; the plan counts train's default (160; 100 for TinyImageNet)")
             }
         }
-        if trains, trainPerImage.values.contains(where: \.isEmpty) || trainPerImage.isEmpty {
-            lines.append("a training probe failed; training is not counted for those models")
-        }
         return lines
     }
 
-    private func trainCost(model: String, density: Double) -> (overhead: Double, perImage: Double, evaluation: Double)? {
-        guard let probes = trainPerImage[model], let first = probes.first, let last = probes.last else { return nil }
-        if probes.count == 1 || last.density == first.density { return (first.overhead, first.seconds, first.evaluation) }
-        let t = (density - first.density) / (last.density - first.density)
-        func between(_ a: Double, _ b: Double) -> Double { max(0, a + t * (b - a)) }
-        return (between(first.overhead, last.overhead), between(first.seconds, last.seconds), between(first.evaluation, last.evaluation))
+    static func prunerName(_ w: SweepPoint.Workload) -> String {
+        w.pruner ?? (w.sparsity == nil ? "dense" : "uniform")
     }
 
     static func caseKey(_ w: SweepPoint.Workload) -> String {
-        groupKey(w) + "|\(w.sparsity ?? 0)"
+        "\(w.model ?? "")|\(w.classes)|\(prunerName(w))|\(w.sparsity ?? 0)"
     }
 
-    static func groupKey(_ w: SweepPoint.Workload) -> String {
-        "\(w.model ?? "")|\(w.classes)|\(w.pruner ?? (w.sparsity == nil ? "dense" : "uniform"))"
+    /// Images a gradient pruner scores on: snip one batch of 128, grasp `samplesPerClass` per
+    /// class (the point's data assumed large enough).
+    static func scoringImages(_ pruner: String, classes: Int) -> Int {
+        switch pruner {
+        case "snip": return 128
+        case "grasp": return GraspOptions().samplesPerClass * classes
+        default: return 0
+        }
     }
 
-    /// Builds and prunes the model as a point does (snip and grasp on synthetic images), timed;
-    /// with `unroll`, unrolls it (timed) and counts its edges; with `measure`, times
-    /// topometrics on the graph.
-    private static func prunedCase(_ architecture: Architecture, pruner name: String, sparsity: Double, classes: Int,
-                                   unroll: Bool, measure: Bool) throws -> Case {
-        guard let pruner = Pruner.named(name) else { throw RuntimeError("unknown pruner \(name)") }
+    /// The counts of `architecture` pruned by `pruner` to `sparsity`: the data-free pruners as a
+    /// point runs them; snip and grasp on a small synthetic batch (`PlanCost.cheapScoringImages`);
+    /// any other pruner as uniform, its edges scaled by `SweepCost.edgeFactor`.
+    static func prunedFeatures(_ architecture: Architecture, pruner name: String, sparsity: Double, classes: Int) throws -> PlanFeatures {
+        let network = Network(architecture: architecture, seed: 0)
+        let runs = runnable.contains(name)
+        guard let pruner = Pruner.named(runs ? name : "uniform") else { throw RuntimeError("unknown pruner \(name)") }
         var data: Dataset?
         if pruner.needsData {
-            let n = name == "grasp" ? 30 * classes : 256
-            data = try Dataset.synthetic(classes: classes, n: n, seed: 0)
+            data = try Dataset.synthetic(classes: classes, n: max(PlanCost.cheapScoringImages, name == "grasp" ? 2 * classes : 0), seed: 0)
         }
-        let start = DispatchTime.now().uptimeNanoseconds
-        let network = Network(architecture: architecture, seed: 0)
         if pruner != .dense { try prune(network, pruner, sparsity: sparsity, seed: 0, data: data) }
-        let built = DispatchTime.now().uptimeNanoseconds
-        var edges = 0.0
-        for p in architecture.prunable {
-            let shape = architecture.nodes[p.node].shape
-            let positions = shape.count == 3 ? shape[1] * shape[2] : 1
-            edges += Double(network.kept(p.name) * positions)
-        }
-        var result = Case(buildPrune: Double(built - start) / 1e9, unroll: nil, edges: edges, measure: nil)
-        // A larger graph (a dense CONV-6 is 240 M edges) would take the plan minutes and
-        // gigabytes: its point is then estimated per edge.
-        guard unroll, edges <= Self.largestProbe else { return result }
-        let graph = try Kernels.unroll(network)
-        result.unroll = Double(DispatchTime.now().uptimeNanoseconds - built) / 1e9
-        result.edges = Double(graph.edgeCount)
-        if measure {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try topometrics(graph)
-            result.measure = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        }
-        return result
-    }
-
-    /// Training cost of `model` pruned (uniform) to `sparsity`: three epochs of one batch of
-    /// synthetic images on a fresh network, as a point trains one, then one evaluation of the
-    /// batch. The two warm epochs give the seconds per image (their mean: one step alone varied
-    /// 2x with the load); the rest of the training's wall time (the first steps' warm-up,
-    /// setting up) is the call's fixed cost.
-    static func probeTraining(model: String, sparsity: Double, batch: Int) throws -> (overhead: Double, perImage: Double, evaluation: Double) {
-        guard let architecture = ModelZoo.build(model, classes: 10) else { throw RuntimeError("unknown model \(model)") }
-        let network = Network(architecture: architecture, seed: 0)
-        if sparsity > 0 { try prune(network, .uniform, sparsity: sparsity, seed: 0) }
-        let images = max(8, min(batch, 128))
-        let data = try Dataset.synthetic(classes: 10, n: images, seed: 0)
-        var options = TrainingOptions.recipe(for: architecture, data: data)
-        options.epochs = 3
-        options.batchSize = images
-        let start = DispatchTime.now().uptimeNanoseconds
-        let result = try Trainer(network: network, data: data, options: options).run()
-        let trained = DispatchTime.now().uptimeNanoseconds
-        _ = try Evaluation.evaluate(network, on: data)
-        let evaluation = Double(DispatchTime.now().uptimeNanoseconds - trained) / 1e9
-        let wall = Double(trained - start) / 1e9
-        let warm = result.history.dropFirst().map(\.seconds)
-        guard !warm.isEmpty else { throw RuntimeError("the training probe ran no warm epoch") }
-        let epoch = warm.reduce(0, +) / Double(warm.count)
-        return (max(0, wall - 3 * epoch), epoch / Double(images), evaluation / Double(images))
+        var f = try PlanFeatures(network)
+        if !runs, let factor = SweepCost.edgeFactor[name] { f.edges = min(f.edges / max(1e-9, 1 - sparsity), f.edges * factor) }
+        return f
     }
 
     /// Images a train call's data (or test: set) holds, when known without running the body.

@@ -12,9 +12,9 @@ extension SweepRun {
         if let old = bodyChanged {
             out("note: \(targetPath) was computed by a different sweep function (body \(old.hash), \(old.location)); running would be refused unless restart: true (then every point runs again, as planned below)\n")
         }
-        // Times from probes measured now, on this machine at its current load, of the sweep's
-        // own models (the static coefficients, which shards and memory use, are one machine at
-        // one load). SweepPlan.swift says what each part of a point's time is.
+        // Times from the cost model (PlanCost) at this machine's speed now (one probe); the
+        // static coefficients, which shards and memory use, are one machine at one load.
+        // SweepPlan.swift says what each part of a point's time is.
         let load = Self.loadAverage()
         let estimator = PlanEstimator(points: points, body: bodyInfo)
         var estimates: [String: (total: Double, train: Double?)] = [:]
@@ -38,7 +38,7 @@ extension SweepRun {
         }
         let costs = todo.map(seconds)
         let jobs = settings.jobs > 1 ? settings.jobs : Parallel.cores
-        out("totals (\(todo.count) points to run; times \(estimator.calibration == nil ? "from the static cost model" : "from probes on this machine now, load \(load) as they began, \(Self.loadAverage()) as they ended")):\n")
+        out("totals (\(todo.count) points to run; times from the cost model at this machine's speed now: \(String(format: "%.2f", estimator.speed))x the calibration's, load \(load)):\n")
         out("  1 process:  \(formatDuration(costs.reduce(0, +)))\n")
         let perWorker = Self.jobsSlowdown(jobs: jobs, cores: Parallel.cores)
         let makespan = Self.listSchedule(costs.map { $0 * perWorker }, slots: min(jobs, Parallel.cores))

@@ -76,6 +76,26 @@ if arguments.contains("--conv-kernels") {
     exit(0)
 }
 
+if let i = arguments.firstIndex(of: "--probe-check") {
+    do { try PlanCostBench.probeCheck(rounds: Int(arguments[i + 1]) ?? 5) } catch { print("error: \(error)"); exit(1) }
+    exit(0)
+}
+
+if arguments.contains("--plan-costs") {
+    func list(_ flag: String, _ fallback: [String]) -> [String] {
+        arguments.firstIndex(of: flag).map { arguments[$0 + 1].split(separator: ",").map(String.init) } ?? fallback
+    }
+    do {
+        try PlanCostBench.run(models: list("--models", ["conv6", "resnet20", "wrn28_2"]), pruners: list("--pruners", ["uniform", "erk", "snip"]),
+                              sparsities: list("--sparsities", ["0.98", "0.99"]).compactMap(Double.init),
+                              measure: !arguments.contains("--no-measure"), train: arguments.contains("--train"))
+    } catch {
+        print("error: \(error)")
+        exit(1)
+    }
+    exit(0)
+}
+
 if arguments.contains("--data-free") {
     do {
         print(DataFreePruningBenchmark.table(try DataFreePruningBenchmark.run(repeats: max(1, runs))))

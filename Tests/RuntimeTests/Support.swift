@@ -25,12 +25,14 @@ struct ProcessResult {
     let stderr: String
 }
 
-/// Runs an executable with arguments and optional stdin, waiting at most `timeout` seconds.
+/// Runs an executable with arguments and optional stdin, waiting at most `timeout` seconds;
+/// `environment` adds to (or overrides) this process's variables.
 func runProcess(_ executable: URL, _ arguments: [String], stdin: String? = nil, directory: URL = TestPaths.packageRoot,
-                timeout: TimeInterval = 60) throws -> ProcessResult {
+                timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> ProcessResult {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     process.currentDirectoryURL = directory
     let out = Pipe(), err = Pipe(), input = Pipe()
     process.standardOutput = out

@@ -35,8 +35,8 @@ final class SweepProcessTests: XCTestCase {
         try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
     }
 
-    func run(_ arguments: [String], in directory: URL? = nil) throws -> ProcessResult {
-        try runProcess(binary, arguments + ["sweep.mge"], directory: directory ?? folder, timeout: 120)
+    func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> ProcessResult {
+        try runProcess(binary, arguments + ["sweep.mge"], directory: directory ?? folder, timeout: 120, environment: environment)
     }
 
     func table(_ name: String, in directory: URL? = nil) throws -> ResultsCSV.Table {
@@ -297,6 +297,53 @@ final class SweepProcessTests: XCTestCase {
         for (e, p) in zip(evaluated, plain) {
             // 32 training images per epoch against 10,000 evaluated: evaluation dominates.
             XCTAssertGreaterThan(e.train, 5 * p.train, "\(e) vs \(p)")
+        }
+    }
+
+    /// The plan is a fixed function of the sweep times the machine's speed: at a given speed
+    /// (MGE_PLAN_SPEED) two processes print the same table; twice the speed factor doubles every
+    /// time; more kept weights cost more (lower sparsity, ERK's denser early layers over
+    /// uniform's unrolled edges), and more epochs more training. Never a timing.
+    func testPlanIsDeterministicAndOrdered() throws {
+        try write("""
+            data = synthetic(n: 64)
+            rows = sweep(grid(model: [resnet20], pruner: [uniform, erk], sparsity: [0.9, 0.99], epochs: [1, 2]), "results.csv", fn (p) {
+                net = p.model(seed: 0)
+                prune(net, p.pruner, p.sparsity, seed: 0)
+                train(net, data, epochs: p.epochs, batch: 32)
+                return topometrics(unroll(net))
+            })
+            """)
+        func plan(_ speed: String) throws -> (text: String, rows: [(cells: [String], total: Double, train: Double)]) {
+            let result = try run(["--plan"], environment: ["MGE_PLAN_SPEED": speed])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            // The totals line names the load average and the --jobs line the memory available,
+            // which move between the runs.
+            let text = result.stdout.split(separator: "\n").filter { !$0.contains("load ") && !$0.contains("available") }.joined(separator: "\n")
+            return (text, Self.planRows(result.stdout))
+        }
+        let first = try plan("1"), second = try plan("1"), doubled = try plan("2")
+        XCTAssertEqual(first.text, second.text)
+        XCTAssertEqual(first.rows.count, 8, first.text)
+        XCTAssertTrue(first.text.contains("build + prune + unroll + topometrics + train"), first.text)
+        XCTAssertFalse(first.text.contains("note:"), "resnet20 by uniform and erk is calibrated: " + first.text)
+        // Printed with 2 decimals below a minute, 0.1 s above: twice the speed factor is twice
+        // the printed time up to that rounding.
+        for (a, b) in zip(first.rows, doubled.rows) {
+            let resolution = a.total >= 30 ? 0.1 : 0.01
+            XCTAssertLessThanOrEqual(abs(b.total - 2 * a.total), 3 * resolution, "\(a) vs \(b)")
+        }
+        func row(_ pruner: String, _ sparsity: String, _ epochs: String) -> (total: Double, train: Double) {
+            let r = first.rows.first { $0.cells.contains(pruner) && $0.cells.contains(sparsity) && $0.cells.last == epochs }
+            return (r?.total ?? .nan, r?.train ?? .nan)
+        }
+        for pruner in ["uniform", "erk"] {
+            for epochs in ["1", "2"] {
+                XCTAssertGreaterThan(row(pruner, "0.9", epochs).total, row(pruner, "0.99", epochs).total, first.text)
+            }
+            for sparsity in ["0.9", "0.99"] {
+                XCTAssertGreaterThan(row(pruner, sparsity, "2").train, row(pruner, sparsity, "1").train, first.text)
+            }
         }
     }
 

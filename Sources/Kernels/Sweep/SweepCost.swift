@@ -1,7 +1,9 @@
 import Foundation
 
-/// What one sweep point is expected to cost before it runs: for `--plan`, for balancing shards
-/// and for keeping `--jobs` workers inside the machine's memory.
+/// What one sweep point is expected to cost before it runs, by fixed coefficients that are the
+/// same on every machine: for balancing shards and for keeping `--jobs` workers inside the
+/// machine's memory. (`--plan`'s times come from `PlanCost`, a finer model times the machine's
+/// speed now; it falls back on these for a point naming no model it knows.)
 ///
 /// The model: a point prunes, unrolls and measures one network, so its time and peak memory grow
 /// with the edges of the unrolled graph, edges ≈ (dense unrolled edges of the model) × (1 − sparsity)
@@ -58,82 +60,6 @@ public enum SweepCost {
         let scoring = (pruner.flatMap { pruningSecondsPerWeight[$0] } ?? 0) * weights
         return PointCost(seconds: fixedSeconds + secondsPerEdge * edges + scoring,
                          bytes: fixedBytes + Int(Double(bytesPerEdge) * edges), known: true)
-    }
-
-    /// Per-unit costs measured on this machine, now (`--plan`): the static coefficients above are
-    /// one machine at one load, while a plan must match the wall time the sweep is about to take.
-    public struct Calibration: Sendable {
-        /// Building and pruning (uniform) a ResNet-20, seconds per dense weight.
-        public var buildSecondsPerWeight: Double
-        /// Unrolling and measuring: seconds per graph, and per unrolled edge.
-        public var measureSeconds: Double
-        public var secondsPerEdge: Double
-        /// One SynFlow round, seconds per dense weight.
-        public var roundSecondsPerWeight: Double
-
-        /// The time of one point: build + prune, the pruner's scoring rounds, unroll + topometrics.
-        public func seconds(model: String?, sparsity: Double?, pruner: String?, classes: Int = 10) -> Double? {
-            guard let model, let architecture = ModelZoo.build(model, classes: classes),
-                  let dense = denseUnrolledEdges(model: model, classes: classes) else { return nil }
-            let edges = SweepCost.edges(dense: dense, sparsity: sparsity, pruner: pruner)
-            let weights = Double(architecture.prunable.reduce(0) { $0 + $1.count })
-            let rounds = pruner.flatMap { scoringRounds[$0] } ?? 0
-            return weights * (buildSecondsPerWeight + rounds * roundSecondsPerWeight) + measureSeconds + edges * secondsPerEdge
-        }
-    }
-
-    /// Scoring passes of the iterative pruners, in SynFlow rounds (SynFlow's 100; ProsPr's three
-    /// meta-gradient steps over a 512 batch counted as alike, as `pruningSecondsPerWeight` does).
-    public static let scoringRounds: [String: Double] = ["synflow": 100, "prospr": 100]
-
-    /// Measures `Calibration` with ResNet-20: build + uniform 0.98; unroll + full topometrics at
-    /// 0.98 (twice: the first warms up) and at 0.9 (two sizes, for the part per graph and the part
-    /// per edge); two SynFlow rounds (about 3 s on 2 quiet cores).
-    public static func calibrate() throws -> Calibration {
-        guard let architecture = ModelZoo.build("resnet20", classes: 10) else {
-            throw CalibrationError(description: "the zoo has no resnet20")
-        }
-        let weights = Double(architecture.prunable.reduce(0) { $0 + $1.count })
-        func seconds(_ work: () throws -> Void) rethrows -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try work()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        }
-        var net: Network?
-        let build = try seconds {
-            let n = Network(architecture: architecture, seed: 0)
-            try prune(n, .uniform, sparsity: 0.98, seed: 0)
-            net = n
-        }
-        guard let net else { throw CalibrationError(description: "no network") }
-        func measure(_ net: Network) throws -> (seconds: Double, edges: Double) {
-            var edges = 0
-            let t = try seconds {
-                let g = try unroll(net)
-                edges = g.edgeCount
-                _ = try topometrics(g)
-            }
-            return (t, Double(edges))
-        }
-        // Once to warm up: a fresh process's first graph pays for first-touch page faults and
-        // thread start-up that the points of a running sweep do not (the plan came out 30% high).
-        _ = try measure(net)
-        let small = try measure(net)
-        let denser = Network(architecture: architecture, seed: 0)
-        try prune(denser, .uniform, sparsity: 0.9, seed: 0)
-        let large = try measure(denser)
-        let perEdge = large.edges > small.edges ? max(0, (large.seconds - small.seconds) / (large.edges - small.edges))
-                                                : small.seconds / max(1, small.edges)
-        let synflow = try seconds {
-            try prune(Network(architecture: architecture, seed: 0), .synflow(SynflowOptions(rounds: 2)), sparsity: 0.98, seed: 0)
-        }
-        return Calibration(buildSecondsPerWeight: build / weights,
-                           measureSeconds: max(0, small.seconds - perEdge * small.edges), secondsPerEdge: perEdge,
-                           roundSecondsPerWeight: max(0, synflow - build) / 2 / weights)
-    }
-
-    public struct CalibrationError: Error, CustomStringConvertible {
-        public let description: String
     }
 
     /// Unrolled edges expected of `dense` edges pruned by `pruner` to `sparsity`.

@@ -278,12 +278,13 @@ do {
             print(String(format: "conv_product_s=%@ row_product_s=%.3f relative_difference=%.2e", r.convolutional.map { String(format: "%.3f", $0) } ?? "none", r.rows, r.difference))
         } else {
             var lanczos = LanczosOptions.wholeGraph.fitting(nodeCount: g.nodeCount)
-            // Diagnostics: MGE_TOL / MGE_BASIS / MGE_MAX_RESTARTS override the options,
+            // Diagnostics: MGE_TOL / MGE_BASIS / MGE_MAX_RESTARTS / MGE_BLOCK override the options,
             // MGE_LANCZOS_TRACE=1 prints the wanted Ritz pairs at every convergence test.
             let env = ProcessInfo.processInfo.environment
             if let t = env["MGE_TOL"].flatMap(Double.init) { lanczos.tolerance = t }
             if let b = env["MGE_BASIS"].flatMap(Int.init) { lanczos.basisSize = b }
             if let r = env["MGE_MAX_RESTARTS"].flatMap(Int.init) { lanczos.maxRestarts = r }
+            if let b = env["MGE_BLOCK"].flatMap(Int.init) { lanczos.blockSize = b }
             if env["MGE_LANCZOS_TRACE"] == "1" { lanczos.trace = { print("  lanczos " + $0); fflush(stdout) } }
             let start = DispatchTime.now().uptimeNanoseconds
             var products = 0

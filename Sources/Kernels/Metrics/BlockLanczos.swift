@@ -66,9 +66,9 @@ public struct LanczosOptions: Sendable {
     /// Krylov space (a start block orthogonal to an eigenvector never sees it). In practice the
     /// values are far closer — a Ritz value's error is about ‖r‖²/(distance to the next
     /// eigenvalue): on VGG-16 (CIFAR) 1e-5 gives the gap and radius to 1e-10 of the 1e-8
-    /// solve's — but near a dense cluster (the top of |λ|₃'s at 224×224) only the linear
-    /// bound holds, and each decade of residual there costs about 80 products. One tolerance
-    /// for every graph: the implicit and explicit forms run the same iterations.
+    /// solve's — but in a dense cluster (at 224×224 |λ|₃ tops one) only the linear bound
+    /// holds, and each decade of residual there costs 60–120 products (docs/scale.md). One
+    /// tolerance for every graph: the implicit and explicit forms run the same iterations.
     ///
     /// Basis 80: a longer cycle loses less to restarts, while the reorthogonalisation grows with
     /// the basis; 80 is where the two balance on ResNet-20. The basis costs 8·n·(80 + b) bytes

@@ -215,6 +215,10 @@ do {
         try prune(net, .erk, sparsity: sparsity, seed: 0)
         func peakMB() -> Double { var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return Double(u.ru_maxrss) / 1024 }
         let metricsCompat: MetricsCompat = compat == .paper ? .paper : .reference
+        // MGE_LANCZOS_TRACE=1: the eigensolver prints its wanted Ritz pairs, products and
+        // seconds per phase at every convergence test (the options are otherwise the default).
+        var lanczos = LanczosOptions.wholeGraph
+        if ProcessInfo.processInfo.environment["MGE_LANCZOS_TRACE"] == "1" { lanczos.trace = { print("    lanczos " + $0); fflush(stdout) } }
         let groups: [[String]] = [["sink_nodes", "source_nodes", "disconnected_nodes", "removable_out_edges", "removable_in_edges"],
                                   ["one_hop"], ["two_hop"], ["strength"], ["k_core"], ["components", "mean_component_size"],
                                   ["cut_edges", "cut_nodes"], ["motifs"], ["spectral_gap"], ["spectral_radius"]]
@@ -228,14 +232,14 @@ do {
             total += t
             line += String(format: " nodes=%d edges=%d unroll_s=%.2f held_MB=%.1f explicit_MB=%.0f", h.nodeCount, h.edgeCount, t,
                            Double(h.byteSize) / 1_048_576, Double(h.explicitByteSize) / 1_048_576)
-            compute = { try topometrics(h, compat: metricsCompat, only: $0) }
+            compute = { try topometrics(h, compat: metricsCompat, only: $0, lanczos: lanczos) }
         } else {
             var built: Graph?
             let t = try seconds { built = try unroll(net, compat: compat) }
             guard let g = built else { fail("no graph") }
             total += t
             line += String(format: " nodes=%d edges=%d unroll_s=%.2f held_MB=%.0f", g.nodeCount, g.edgeCount, t, Double(g.byteSize) / 1_048_576)
-            compute = { try topometrics(g, compat: metricsCompat, only: $0) }
+            compute = { try topometrics(g, compat: metricsCompat, only: $0, lanczos: lanczos) }
         }
         print(line); fflush(stdout)
         for group in groups {
@@ -256,7 +260,7 @@ do {
         // `spectral MODEL SPARSITY gap|radius`: runs the whole-graph eigensolver printing the
         // products done and the time so far every 10 products. ERK masks, seed 0.
         guard args.count >= 3, let sparsity = Double(args[2]) else { fail("usage: \(command) MODEL SPARSITY [gap|radius]") }
-        guard let arch = ModelZoo.build(args[1], classes: args[1].hasSuffix("imagenet") ? 1000 : 10) else { fail("unknown model \(args[1])") }
+        guard let arch = ModelZoo.build(args[1], classes: ModelZoo.imagenetNames.contains(args[1]) ? 1000 : 10) else { fail("unknown model \(args[1])") }
         let net = Network(architecture: arch, seed: 0)
         try prune(net, .erk, sparsity: sparsity, seed: 0)
         let g = try ImplicitGraph(net)
@@ -273,7 +277,15 @@ do {
             let r = blockProductSeconds(g)
             print(String(format: "conv_product_s=%@ row_product_s=%.3f relative_difference=%.2e", r.convolutional.map { String(format: "%.3f", $0) } ?? "none", r.rows, r.difference))
         } else {
-            let lanczos = LanczosOptions.wholeGraph.fitting(nodeCount: g.nodeCount)
+            var lanczos = LanczosOptions.wholeGraph.fitting(nodeCount: g.nodeCount)
+            // Diagnostics: MGE_TOL / MGE_BASIS / MGE_MAX_RESTARTS / MGE_BLOCK override the options,
+            // MGE_LANCZOS_TRACE=1 prints the wanted Ritz pairs at every convergence test.
+            let env = ProcessInfo.processInfo.environment
+            if let t = env["MGE_TOL"].flatMap(Double.init) { lanczos.tolerance = t }
+            if let b = env["MGE_BASIS"].flatMap(Int.init) { lanczos.basisSize = b }
+            if let r = env["MGE_MAX_RESTARTS"].flatMap(Int.init) { lanczos.maxRestarts = r }
+            if let b = env["MGE_BLOCK"].flatMap(Int.init) { lanczos.blockSize = b }
+            if env["MGE_LANCZOS_TRACE"] == "1" { lanczos.trace = { print("  lanczos " + $0); fflush(stdout) } }
             let start = DispatchTime.now().uptimeNanoseconds
             var products = 0
             let observe: (Int) -> Void = { _ in

@@ -1,5 +1,6 @@
 import CBLAS
 import CLapacke
+import Foundation
 
 // Thick-restart block Lanczos (block Krylov–Schur for symmetric operators) with full
 // reorthogonalisation, Double precision.
@@ -48,18 +49,33 @@ public struct LanczosOptions: Sendable {
     /// Problems of at most this dimension go to dense LAPACK.
     public var denseThreshold: Int = 300
     public var seed: UInt64 = 0x5EED
+    /// Called with one line per convergence test (restart number, products, the wanted Ritz
+    /// values and their relative residuals, seconds spent in products / orthogonalisation /
+    /// restarts so far); nil = silent. For diagnosing slow solves (benchmarks).
+    public var trace: (@Sendable (String) -> Void)? = nil
     public init() {}
 
-    /// The whole-graph topometrics' setting: relative residual 1e-8, the solver's contract. A
-    /// Ritz value with residual r lies within r of an eigenvalue, so every value is within
-    /// 1e-8·|λ|₁ of the spectrum (the SPEC asks 1e-4).
+    /// The whole-graph topometrics' setting: relative residual 1e-5, tied to the SPEC's bar.
+    ///
+    /// What it guarantees: the returned Ritz pairs have orthonormal vectors and residuals
+    /// ‖Ax − θx‖ ≤ 1e-5·max|θ| ≤ 1e-5·|λ|₁, so (A symmetric; Kahan's theorem, Bauer–Fike for
+    /// one pair) there are that many distinct eigenvalues, each within 1e-5·|λ|₁ of its Ritz
+    /// value. The spectral gap |λ|₁ − |λ|₃ is then within 2e-5·|λ|₁ and the Laplacian radius
+    /// within 1e-5 of itself: 5 and 10 times inside the SPEC's 1e-4 (the reference runs ARPACK
+    /// in single precision). Like every Krylov method it presumes the wanted values are in the
+    /// Krylov space (a start block orthogonal to an eigenvector never sees it). In practice the
+    /// values are far closer — a Ritz value's error is about ‖r‖²/(distance to the next
+    /// eigenvalue): on VGG-16 (CIFAR) 1e-5 gives the gap and radius to 1e-10 of the 1e-8
+    /// solve's — but in a dense cluster (at 224×224 |λ|₃ tops one) only the linear bound
+    /// holds, and each decade of residual there costs 60–120 products (docs/scale.md). One
+    /// tolerance for every graph: the implicit and explicit forms run the same iterations.
     ///
     /// Basis 80: a longer cycle loses less to restarts, while the reorthogonalisation grows with
     /// the basis; 80 is where the two balance on ResNet-20. The basis costs 8·n·(80 + b) bytes
     /// (≈ 130 MB there).
     public static var wholeGraph: LanczosOptions {
         var o = LanczosOptions()
-        o.tolerance = 1e-8
+        o.tolerance = 1e-5
         o.basisSize = 80
         return o
     }
@@ -125,6 +141,8 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
     var normEstimate = 0.0
     var converged = false
     var residualOf = [Double](repeating: 0, count: m)
+    var productSeconds = 0.0, orthSeconds = 0.0, restartSeconds = 0.0, ritzSeconds = 0.0
+    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     // Fills columns [s, s+b) with normalised random vectors orthogonal to columns [0, s) and
     // to each other.
@@ -307,6 +325,12 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
         }
         let scale = max(w.map { abs($0) }.max() ?? 0, 1e-300)
         earlyConverged = order.prefix(kk).allSatisfy { residualOf[$0] <= options.tolerance * scale }
+        if let trace = options.trace {
+            let pairs = order.prefix(kk + 3).map { i in
+                String(format: "%.12g(r %.1e)", theta[i], residualOf[i] / scale)
+            }.joined(separator: " ")
+            trace("restart \(restarts) size \(sz) products \(passes) ritz [\(pairs)] " + String(format: "seconds product %.2f orth %.2f ritz %.2f restart %.2f", productSeconds, orthSeconds, ritzSeconds, restartSeconds))
+        }
         return true
     }
 
@@ -317,6 +341,7 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
         // Expand: blocks [j, j+b) → new block [j+b, j+2b), until the basis has m columns.
         var j = p
         while j < m {
+            let t0 = now()
             V.withUnsafeMutableBufferPointer { vp in
                 let base = vp.baseAddress!
                 blockMatvec(UnsafePointer(base + j * n), base + (j + b) * n, b)
@@ -326,11 +351,14 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
                 }
             }
             matvecs += b; passes += 1
+            let t1 = now()
+            productSeconds += t1 - t0
             var R = [Double](repeating: 0, count: b * b)
             // Columns coupled to block j in exact arithmetic: the previous and the current block,
             // or everything up to it for the first block after a restart (the arrowhead).
             let localFrom = j == p ? 0 : j - b
             let C = orthonormalizeNewBlock(&V, start: j + b, localFrom: localFrom, R: &R)
+            orthSeconds += now() - t1
             let s = j + b
             for i in 0 ..< b {
                 for r in 0 ..< s { H[r + (j + i) * m] = C[r + i * s]; H[(j + i) + r * m] = C[r + i * s] }
@@ -349,7 +377,10 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
             // can end as soon as the wanted pairs have converged (the Laplacian's radius
             // usually converges within the first cycle).
             if j < m && j >= firstCheck {
-                if rayleighRitz(size: j, residualBlock: R) && earlyConverged { break }
+                let t2 = now()
+                let ok = rayleighRitz(size: j, residualBlock: R)
+                ritzSeconds += now() - t2
+                if ok && earlyConverged { break }
             }
         }
         if earlyConverged { converged = true; break }
@@ -362,15 +393,15 @@ public func symmetricEigenvalues(dimension n: Int, k: Int, target: EigenTarget,
         keepCount = min(keepCount, m - b)
         keepCount = m - ((m - keepCount + b - 1) / b) * b
         p = max(keepCount, 0)
+        let t3 = now()
+        defer { restartSeconds += now() - t3 }
         let keep = Array(order.prefix(p))
         var Yp = [Double](repeating: 0, count: m * max(p, 1))
         for (c, i) in keep.enumerated() { for r in 0 ..< m { Yp[r + c * m] = Y[r + i * m] } }
         if p > 0 {
-            var tmp = [Double](repeating: 0, count: n * p)
             V.withUnsafeMutableBufferPointer { vp in
                 let base = vp.baseAddress!
-                blockCombine(UnsafePointer(base), m, Yp, p, &tmp, n)
-                tmp.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: n * p) }
+                combineInPlace(base, m, Yp, p, n)
                 (base + p * n).update(from: base + m * n, count: n * b)
             }
         } else {
@@ -427,16 +458,22 @@ func blockSubtract(_ V: UnsafePointer<Double>, _ c: Int, _ C: [Double], _ W: Uns
     }
 }
 
-/// out (n × p) = V[:, 0..<m] Y (m × p), parallel over row blocks (dynamic).
-func blockCombine(_ V: UnsafePointer<Double>, _ m: Int, _ Y: [Double], _ p: Int, _ out: inout [Double], _ n: Int) {
-    out.withUnsafeMutableBufferPointer { op in
-        let o = SharedMutablePointer(op.baseAddress!)
-        Y.withUnsafeBufferPointer { yp in
-            let yb = yp.baseAddress!
-            Parallel.forChunks(n, grain: 16384) { _, r in
-                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(r.count), Int32(p), Int32(m), 1,
-                            V + r.lowerBound, Int32(n), yb, Int32(m), 0, o.base + r.lowerBound, Int32(n))
-            }
+/// V[:, 0..<p] ← V[:, 0..<m] Y (m × p, p ≤ m), in place: each row block's product goes to a
+/// block-sized scratch and is copied back over the block's first p columns (rows are
+/// independent), so the restart needs no n × p copy of the basis (1.75 GB for VGG-16 at
+/// 224). Row blocks of 16384 rows, one GEMM each.
+func combineInPlace(_ V: UnsafeMutablePointer<Double>, _ m: Int, _ Y: [Double], _ p: Int, _ n: Int) {
+    let chunk = 16384
+    let vp = SharedMutablePointer(V)
+    Y.withUnsafeBufferPointer { yp in
+        let yb = yp.baseAddress!
+        Parallel.forChunks(n, grain: chunk) { _, r in
+            let rows = r.count
+            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: rows * p)
+            defer { scratch.deallocate() }
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(p), Int32(m), 1,
+                        vp.base + r.lowerBound, Int32(n), yb, Int32(m), 0, scratch, Int32(rows))
+            for c in 0 ..< p { (vp.base + c * n + r.lowerBound).update(from: scratch + c * rows, count: rows) }
         }
     }
 }

@@ -833,10 +833,12 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
 
 extension LanczosOptions {
     /// These options with the basis shrunk (to no fewer than 32 vectors) where 8·n·(basis + 8)
-    /// bytes would exceed a sixth of the memory.
+    /// bytes would exceed a fifth of the memory. (The restart combines the kept Ritz vectors
+    /// in place, so the basis is the solver's only n-sized storage besides the product's two
+    /// interleaved copies.)
     public func fitting(nodeCount n: Int) -> LanczosOptions {
         var o = self
-        let budget = CheckedSize.physicalMemory / 6, perVector = 8 * max(n, 1)
+        let budget = CheckedSize.physicalMemory / 5, perVector = 8 * max(n, 1)
         if perVector * (o.basisSize + 8) > budget { o.basisSize = max(32, budget / perVector - 8) }
         return o
     }
@@ -928,7 +930,7 @@ public func topometrics(_ g: ImplicitGraph, compat: MetricsCompat = .paper, moti
     }
     if want("motifs") { r.motifs = try stage("motifs") { _ in motifValue(g, mode: motifs) } }
     // The Lanczos basis holds (basis + block) vectors of n doubles: 13.7 G of them for
-    // VGG-16 at 224 with the default 80. Where that exceeds a sixth of the memory the basis
+    // VGG-16 at 224 with the default 80. Where that exceeds a fifth of the memory the basis
     // shrinks (to no fewer than 32 vectors): more restarts, the same tolerance; never on the
     // CIFAR models, whose records stay identical to the explicit form's.
     let lanczos = lanczos.fitting(nodeCount: n)

@@ -6,8 +6,8 @@ import Lang
 // (docs/sweeps.md, "Planning"). Each stage's cost is a function of counts the plan knows exactly
 // and cheaply (`PlanFeatures`: weights, kept weights, the unrolled graph's nodes and edges,
 // the conv kernels' modelled cost per image), with constants calibrated once on this machine
-// kind (`PlanCost`, scripts/calibrate-plan), times the machine's speed now (`MachineSpeed`: one
-// short probe per process). A point's time is the sum of:
+// kind (`PlanCost`, scripts/calibrate-plan), times the machine's speed now (`MachineSpeed`: the
+// median of three short probes spread over the plan's own work). A point's time is the sum of:
 //   build + prune        per dense weight; snip and grasp add their scoring pass (dense
 //                        multiply-adds × images); synflow and prospr their scoring rounds;
 //   unroll               per edge and node, when the body unrolls;

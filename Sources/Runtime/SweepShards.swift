@@ -12,7 +12,8 @@ extension SweepRun {
         if let old = bodyChanged {
             out("note: \(targetPath) was computed by a different sweep function (body \(old.hash), \(old.location)); running would be refused unless restart: true (then every point runs again, as planned below)\n")
         }
-        // Times from the cost model (PlanCost) at this machine's speed now (one probe); the
+        // Times from the cost model (PlanCost) at this machine's speed now (the median of
+        // three probes spread over the plan's work); the
         // static coefficients, which shards and memory use, are one machine at one load.
         // SweepPlan.swift says what each part of a point's time is.
         let load = Self.loadAverage()

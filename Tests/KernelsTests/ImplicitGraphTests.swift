@@ -95,6 +95,27 @@ final class ImplicitGraphTests: XCTestCase {
         }
     }
 
+    /// On the bipartite zoo models (CONV-6, MobileNetV2, VGG-16) the motif estimator counts
+    /// rather than enumerates; its per-root counts equal ESU's in both forms, root by root.
+    func testTriangleFreeMotifCountsEqualESUOnBipartiteModels() throws {
+        var bipartite: [String] = []
+        for (name, keep) in Self.cases {
+            let net = try Self.network(name, keep: keep * 4)
+            let h = try ImplicitGraph(net, compat: .paper)
+            guard h.layerColouring != nil else { continue }
+            bipartite.append(name)
+            let g = try unroll(net, compat: .paper)
+            let view = UndirectedView(g, weights: false)
+            XCTAssertTrue(isBipartite(view), name)
+            let roots = motifSampleRoots(nodeCount: g.nodeCount, sample: 60, seed: 11)
+            let esu = esuRootCounts(view, roots: roots)
+            XCTAssertGreaterThan(esu.reduce(0, +), 0, "\(name): the sample sees motifs")
+            XCTAssertEqual(rootCounts(view, roots: roots), esu, "\(name): explicit")
+            XCTAssertEqual(rootCounts(h, roots: roots), esu, "\(name): implicit")
+        }
+        XCTAssertEqual(bipartite, ["conv6", "mobilenetv2", "vgg16"])
+    }
+
     /// two_hop through translation classes equals the count over every node, on every CIFAR
     /// model in both modes, with masks dense enough that border taps exist on every layer;
     /// and the classes do stand for many nodes (the test would otherwise prove nothing).
@@ -163,6 +184,51 @@ final class ImplicitGraphTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// On the bipartite zoo models the spectral gap runs on one side's normal matrix BᵀB: the
+    /// one-sided masked-conv products equal the explicit rows' (to rounding), both forms find
+    /// the same sides and the same gap (1e-9 of |λ|₁: the same iterations), and the gap is the
+    /// adjacency's own (its full solve) within the whole-graph tolerance, 2e-5·|λ|₁.
+    func testBipartiteGapEqualsExplicitAndFullSolveOnBipartiteModels() throws {
+        var tested: [String] = []
+        for (name, keep) in Self.cases {
+            let net = try Self.network(name, keep: min(0.5, keep * 10))
+            let h = try ImplicitGraph(net)
+            guard let sides = h.bipartiteSides else { continue }
+            tested.append(name)
+            let g = try unroll(net)
+            let explicitSides = try XCTUnwrap(g.bipartiteSides, name)
+            XCTAssertEqual(explicitSides.ranges, sides.ranges, name)
+            let view = UndirectedView(g)
+            // One application of BᵀB, 6 vectors, both forms.
+            var rng = SeededGenerator(seed: 4)
+            let m = sides.count, b = 6
+            let x = (0 ..< m * b).map { _ in rng.uniform() - 0.5 }
+            var y1 = [Double](repeating: 0, count: m * b), y2 = y1
+            let conv = ImplicitSymmetricOperator(h, laplacian: false)
+            let implicitNormal = NormalOperator(conv, sides: sides)
+            let explicitNormal = NormalOperator(SymmetricGraphOperator(view: view), sides: sides)
+            x.withUnsafeBufferPointer { xp in
+                y1.withUnsafeMutableBufferPointer { implicitNormal.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
+                y2.withUnsafeMutableBufferPointer { explicitNormal.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
+            }
+            XCTAssertNotNil(conv.convolutional, "\(name): the sampled-row check rejected the one-sided product")
+            let scale = y2.reduce(0) { max($0, abs($1)) }
+            XCTAssertGreaterThan(scale, 0, name)
+            var worst = 0.0
+            for i in y1.indices { worst = max(worst, abs(y1[i] - y2[i])) }
+            XCTAssertLessThanOrEqual(worst, 1e-12 * scale, "\(name): BᵀB products")
+            // The gap: both forms, and the adjacency's own solve.
+            let a = try topometrics(g, only: ["spectral_gap"]), c = try topometrics(h, only: ["spectral_gap"])
+            let top = try XCTUnwrap(a.topAbsEigenvalues), gap = try XCTUnwrap(a.spectralGap)
+            XCTAssertEqual(top[0], top[1], "\(name): ±σ₁")
+            XCTAssertEqual(try XCTUnwrap(c.spectralGap), gap, accuracy: 1e-9 * top[0], "\(name): implicit vs explicit")
+            let full = topAbsEigenvalues(view, options: .wholeGraph)
+            XCTAssertEqual(gap, full[0] - full[2], accuracy: 2e-5 * full[0], "\(name): normal matrix vs adjacency")
+            XCTAssertEqual(top[0], full[0], accuracy: 1e-5 * full[0], "\(name): σ₁")
+        }
+        XCTAssertEqual(tested, ["conv6", "mobilenetv2", "vgg16"], "the bipartite zoo models")
     }
 
     static func assertSameRecord(_ a: Topometrics, _ b: Topometrics, _ label: String) {

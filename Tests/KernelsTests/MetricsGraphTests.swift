@@ -141,6 +141,32 @@ final class MetricsGraphTests: XCTestCase {
         return c
     }
 
+    /// The triangle-free count (bipartite graphs) equals brute force root by root; a graph with
+    /// a triangle is not taken for bipartite.
+    func testTriangleFreeRootCountsAgainstBruteForce() {
+        for s in 30 ... 41 as ClosedRange<UInt64> {
+            var rng = SeededGenerator(seed: s)
+            let left = 6 + Int(s % 4), right = 5 + Int(s % 3), n = left + right
+            var edges: [(Int, Int, Float)] = []
+            // Sides interleaved in id order, so roots see neighbours on both sides of them.
+            let side = (0 ..< n).map { ($0 * 7 + Int(s)) % n < left }
+            for u in 0 ..< n { for w in 0 ..< n where side[u] && !side[w] {
+                if Double.random(in: 0 ..< 1, using: &rng) < [0.2, 0.4, 0.7][Int(s % 3)] {
+                    edges.append(u < w ? (u, w, 1) : (w, u, 1))
+                }
+            } }
+            let g = makeGraph(n: n, edges: edges)
+            let view = UndirectedView(g, weights: false), adj = undirectedSets(g)
+            XCTAssertTrue(isBipartite(view))
+            let roots = Array(0 ..< n)
+            let counted = triangleFreeRootCounts(nodeCount: n, roots: roots) { ViewMotifRows(view: view) }
+            XCTAssertEqual(counted, roots.map { bruteConnectedFourSets(adj, minRoot: $0) }, "seed \(s)")
+            XCTAssertEqual(rootCounts(view, roots: roots), counted)
+        }
+        let triangle = makeGraph(n: 5, edges: [(0, 1, 1), (1, 2, 1), (0, 2, 1), (2, 3, 1), (3, 4, 1)])
+        XCTAssertFalse(isBipartite(UndirectedView(triangle)))
+    }
+
     func testMotifsExactAndESUAgainstBruteForce() {
         for (i, g) in graphs().enumerated() {
             let adj = undirectedSets(g)

@@ -23,6 +23,39 @@ final class MetricsSpectralTests: XCTestCase {
         XCTAssertEqual(laplacianSpectralRadius(v, options: forceLanczos), Double(a + b), accuracy: 1e-8)
     }
 
+    /// A layered graph whose partitions 2-colour (a chain plus a skip over an odd number of
+    /// partitions): the normal-matrix solve on one side gives the adjacency's three largest
+    /// |λ| (dense LAPACK), the whole-graph topometrics take it, and a skip over an even number
+    /// of partitions (a triangle of partitions) has no sides.
+    func testBipartiteNormalMatrixAgainstDense() throws {
+        let sizes = [60, 80, 70, 90]
+        var parts: [Partition] = [], start = 0
+        for (i, c) in sizes.enumerated() { parts.append(Partition(name: "p\(i)", start: start, count: c, shape: [c])); start += c }
+        var rng = SeededGenerator(seed: 9)
+        func edges(_ a: Int, _ b: Int, _ p: Double) -> [(Int, Int, Float)] {
+            var e: [(Int, Int, Float)] = []
+            for u in parts[a].range { for w in parts[b].range where Double.random(in: 0 ..< 1, using: &rng) < p {
+                e.append((u, w, Float.random(in: -1 ... 1, using: &rng)))
+            } }
+            return e
+        }
+        let chain = edges(0, 1, 0.1) + edges(1, 2, 0.1) + edges(2, 3, 0.1)
+        let g = makeGraph(n: start, edges: chain + edges(0, 3, 0.02), partitions: parts)
+        let sides = try XCTUnwrap(g.bipartiteSides)
+        XCTAssertEqual(sides.count, 130, "the working side is the smaller colour: partitions 0 and 2")
+        let view = UndirectedView(g)
+        let dense = denseSymmetricEigenvalues(SymmetricGraphOperator(view: view).dense(), n: start)!.map { abs($0) }.sorted(by: >)
+        var o = LanczosOptions(); o.denseThreshold = 10; o.tolerance = 1e-11
+        let top = bipartiteTopAbsEigenvalues(SymmetricGraphOperator(view: view), sides: sides, options: o)
+        for i in 0 ..< 3 { XCTAssertEqual(top[i], dense[i], accuracy: 1e-8 * dense[0], "|λ|\(i + 1)") }
+        // The whole-graph record takes this path (with a dense threshold below the side) and
+        // agrees with the adjacency's spectrum within the whole-graph tolerance.
+        var whole = LanczosOptions.wholeGraph; whole.denseThreshold = 10
+        let record = try topometrics(g, only: ["spectral_gap"], lanczos: whole)
+        XCTAssertEqual(try XCTUnwrap(record.spectralGap), dense[0] - dense[2], accuracy: 2e-5 * dense[0])
+        XCTAssertNil(makeGraph(n: start, edges: chain + edges(0, 2, 0.02), partitions: parts).bipartiteSides)
+    }
+
     func testPathAndCycle() {
         let n = 500
         let path = undirected(n, (0 ..< n - 1).map { ($0, $0 + 1) })

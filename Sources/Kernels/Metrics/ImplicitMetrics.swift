@@ -663,7 +663,7 @@ public func motifValue(_ g: ImplicitGraph, mode motifs: MotifMode) -> MetricValu
     case let .estimate(sample):
         let roots = sample.roots(nodeCount: g.nodeCount)
         guard !roots.isEmpty else { return .double(0) }
-        let counts = esuRootCounts(g, roots: roots)
+        let counts = rootCounts(g, roots: roots)
         return .double(Double(counts.reduce(0, +)) * Double(g.nodeCount) / Double(roots.count))
     }
 }
@@ -671,7 +671,7 @@ public func motifValue(_ g: ImplicitGraph, mode motifs: MotifMode) -> MetricValu
 /// The symmetric weighted adjacency (or Laplacian) of the implicit MGE's undirected view:
 /// the same matrix as `SymmetricGraphOperator(view: UndirectedView(graph))`, its rows
 /// generated per product (masked conv and conv-transpose taps) instead of stored.
-final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
+final class ImplicitSymmetricOperator: LaneGroupProduct, SidedProduct, @unchecked Sendable {
     let graph: ImplicitGraph
     let laplacian: Bool
     let diagonal: [Double]
@@ -679,8 +679,9 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
     let scratch: [ImplicitScratch]
     /// The product as masked convolutions (a simple graph), else rows generated per node.
     private(set) var convolutional: MaskedConvProduct?
-    /// Whether a product has been checked against generated rows (once per operator).
-    private var convolutionChecked = false
+    /// Whether a product has been checked against generated rows (once per operator), and a
+    /// one-sided product (`sidedProduct`).
+    private var convolutionChecked = false, sidedChecked = false
     let accumulator = BlockWorkspace()
 
     init(_ graph: ImplicitGraph, laplacian: Bool, convolutional: Bool = true) {
@@ -790,23 +791,73 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, @unchecked Sendable {
     }
 
     /// Whether `acc` (A·X by masked convolutions) equals the generated rows' sums on 4096
-    /// rows spread over the graph, to 1e-9 of each row's Σ|w·x|.
+    /// rows spread over `rows` (default: the whole graph), to 1e-9 of each row's Σ|w·x|.
     /// - Complexity: O(Σ d) over the sampled rows.
-    private func agreesWithGeneratedRows<L: GatherLanes>(_ xi: UnsafeMutablePointer<L>, _ acc: UnsafeMutablePointer<L>, width w: Int) -> Bool {
-        let n = graph.nodeCount
-        let step = max(1, n / 4096)
-        var u = 0
-        while u < n {
-            var sink = LaneProduct<L>(x: xi)
-            graph.emitOut(u, &sink)
-            graph.emitIn(u, &sink)
-            var scale = AbsoluteLaneSum<L>(x: xi)
-            graph.emitOut(u, &scale)
-            graph.emitIn(u, &scale)
-            for c in 0 ..< w where abs(sink.s[c] - acc[u][c]) > 1e-9 * scale.s[c] + 1e-300 { return false }
-            u += step
+    private func agreesWithGeneratedRows<L: GatherLanes>(_ xi: UnsafeMutablePointer<L>, _ acc: UnsafeMutablePointer<L>, width w: Int,
+                                                         rows: [Range<Int>]? = nil) -> Bool {
+        let ranges = rows ?? [0 ..< graph.nodeCount]
+        let step = max(1, ranges.reduce(0) { $0 + $1.count } / 4096)
+        var skip = 0
+        for r in ranges {
+            var u = r.lowerBound + skip
+            while u < r.upperBound {
+                var sink = LaneProduct<L>(x: xi)
+                graph.emitOut(u, &sink)
+                graph.emitIn(u, &sink)
+                var scale = AbsoluteLaneSum<L>(x: xi)
+                graph.emitOut(u, &scale)
+                graph.emitIn(u, &scale)
+                for c in 0 ..< w where abs(sink.s[c] - acc[u][c]) > 1e-9 * scale.s[c] + 1e-300 { return false }
+                u += step
+            }
+            skip = u - r.upperBound
         }
         return true
+    }
+
+    // MARK: One side of a bipartition (`BipartiteSpectrum.swift`)
+
+    var nodeCount: Int { graph.nodeCount }
+
+    /// As `SymmetricGraphOperator.sidedProduct`: masked convolutions with only the layers'
+    /// directions that read the opposite side (checked once against generated rows, as the
+    /// whole product is), else generated rows of the side's nodes.
+    func sidedProduct<L: GatherLanes>(_ x: UnsafeMutablePointer<L>, into y: UnsafeMutablePointer<L>,
+                                      sides: BipartiteSides, working: Bool) {
+        let rows = sides.ranges(working: working)
+        let xs = SharedMutablePointer(x), ys = SharedMutablePointer(y)
+        if let convolutional {
+            forEachNode(in: rows) { ys[$0] = L() }
+            convolutional.accumulate(x, into: y, from: sides.onSide.map { $0 != working })
+            if !sidedChecked {
+                sidedChecked = true
+                if !agreesWithGeneratedRows(x, y, width: L.scalarCount, rows: rows) {
+                    self.convolutional = nil
+                    return sidedProduct(x, into: y, sides: sides, working: working)
+                }
+            }
+            return
+        }
+        let graph = self.graph, scratch = self.scratch
+        for r in rows {
+            Parallel.forChunks(r.count, grain: 2048) { t, chunk in
+                for i in chunk {
+                    let u = r.lowerBound + i
+                    if graph.isSimple {
+                        var sink = LaneProduct<L>(x: xs.base)
+                        graph.emitOut(u, &sink)
+                        graph.emitIn(u, &sink)
+                        ys[u] = sink.s
+                    } else {
+                        graph.undirectedRow(of: u, scratch[t], weights: true)
+                        let nb = scratch[t].row.neighbors, wt = scratch[t].row.weights
+                        var s = L()
+                        for e in nb.indices { s = L.adding(s, Double(wt[e]), xs[Int(nb[e])]) }
+                        ys[u] = s
+                    }
+                }
+            }
+        }
     }
 
     /// The dense matrix (row-major), for dimensions under the dense threshold.
@@ -850,6 +901,10 @@ public func topAbsEigenvalues(_ g: ImplicitGraph, count: Int = 3, options: Lancz
                               observe: ((Int) -> Void)? = nil) -> [Double] {
     let op = ImplicitSymmetricOperator(g, laplacian: false)
     if !op.hasEntries() { return [Double](repeating: 0, count: count) }
+    if count == 3, let sides = g.bipartiteSides, sides.count > options.denseThreshold {
+        return bipartiteTopAbsEigenvalues(op, sides: sides, options: options.fitting(nodeCount: sides.count), observe: observe)
+    }
+    let options = options.fitting(nodeCount: g.nodeCount)
     var a = op.eigenvalues(k: count, target: .largestMagnitude, options: options, observe: observe).values.map { abs($0) }.sorted(by: >)
     while a.count < count { a.append(0) }
     return a
@@ -933,14 +988,15 @@ public func topometrics(_ g: ImplicitGraph, compat: MetricsCompat = .paper, moti
     // VGG-16 at 224 with the default 80. Where that exceeds a fifth of the memory the basis
     // shrinks (to no fewer than 32 vectors): more restarts, the same tolerance; never on the
     // CIFAR models, whose records stay identical to the explicit form's.
-    let lanczos = lanczos.fitting(nodeCount: n)
+    // (`topAbsEigenvalues` fits the basis to the vectors it works on: a bipartite graph's
+    // gap runs on one side's nodes.)
     if want("spectral_gap"), g.edgeCount > 0 {
         let top = try stage("spectral_gap") { _ in topAbsEigenvalues(g, options: lanczos) }
         r.topAbsEigenvalues = top
         r.spectralGap = top[0] - top[2]
     }
     if want("spectral_radius"), g.edgeCount > 0 {
-        r.spectralRadius = try stage("spectral_radius") { _ in laplacianSpectralRadius(g, options: lanczos) }
+        r.spectralRadius = try stage("spectral_radius") { _ in laplacianSpectralRadius(g, options: lanczos.fitting(nodeCount: n)) }
     }
     return r
 }

@@ -33,14 +33,18 @@ struct MaskedConvProduct {
         self.graph = graph
     }
 
-    /// Y += A·X over every layer.
-    /// - Complexity: O(m) lane updates (each edge twice; a pooled layer's per pooled pixel,
-    ///   plus its window sums), over the cores; a pooled layer holds one pooled map of `L`
-    ///   lanes while it runs.
-    func accumulate<L: GatherLanes>(_ x: UnsafeMutablePointer<L>, into y: UnsafeMutablePointer<L>) {
+    /// Y += A·X over every layer. With `from` (a flag per partition), only the entries of X on
+    /// flagged partitions are read: a layer's forward pass runs when its source partition is
+    /// flagged, its transpose when its target is (one side of a bipartite graph's product).
+    /// - Complexity: O(m) lane updates (each edge twice, once with `from`; a pooled layer's per
+    ///   pooled pixel, plus its window sums), over the cores; a pooled layer holds one pooled
+    ///   map of `L` lanes while it runs.
+    func accumulate<L: GatherLanes>(_ x: UnsafeMutablePointer<L>, into y: UnsafeMutablePointer<L>, from: [Bool]? = nil) {
         let xs = SharedMutablePointer(x), ys = SharedMutablePointer(y)
         for layer in graph.edges.layers {
             let spec = layer.spec
+            let forward = from?[spec.sourcePartition] ?? true, transpose = from?[spec.targetPartition] ?? true
+            if !forward && !transpose { continue }
             // The layer's source values: X's own entries, or its pooled map (then the forward
             // pass reads the window sums, the transpose writes pooled sums that are scattered
             // over the windows afterwards).
@@ -48,7 +52,7 @@ struct MaskedConvProduct {
             let buffer: UnsafeMutablePointer<L>? = pooled.map { UnsafeMutablePointer<L>.allocate(capacity: $0.count) }
             defer { buffer?.deallocate() }
             let bs = buffer.map { SharedMutablePointer($0) }
-            if let pooled, let bs {
+            if let pooled, let bs, forward {
                 Parallel.forChunks(pooled.channels, grain: 1) { _, range in
                     for c in range { pooled.gather(channel: c, from: xs.base, into: bs.base) }
                 }
@@ -57,9 +61,12 @@ struct MaskedConvProduct {
             switch spec.kind {
             case .conv(let conv):
                 let geometry = MaskedConvGeometry(graph, spec, conv, pooled: pooled != nil)
-                Parallel.forChunks(conv.outChannels, grain: 1) { _, range in
-                    for o in range { convForward(layer, geometry, o, source, ys.base) }
+                if forward {
+                    Parallel.forChunks(conv.outChannels, grain: 1) { _, range in
+                        for o in range { convForward(layer, geometry, o, source, ys.base) }
+                    }
                 }
+                if !transpose { continue }
                 if let bs { Parallel.forChunks(pooled?.count ?? 0, grain: 8192) { _, r in for v in r { bs[v] = L() } } }
                 let sink = bs?.base ?? ys.base
                 Parallel.forChunks(conv.inChannels, grain: 1) { _, range in
@@ -67,9 +74,12 @@ struct MaskedConvProduct {
                 }
             case .linear(let linear):
                 let direct = pooled != nil
-                Parallel.forChunks(linear.outFeatures, grain: 64) { _, range in
-                    for j in range { linearForward(layer, j, source, direct, xs.base, ys.base) }
+                if forward {
+                    Parallel.forChunks(linear.outFeatures, grain: 64) { _, range in
+                        for j in range { linearForward(layer, j, source, direct, xs.base, ys.base) }
+                    }
                 }
+                if !transpose { continue }
                 if let bs { Parallel.forChunks(pooled?.count ?? 0, grain: 8192) { _, r in for v in r { bs[v] = L() } } }
                 let sink = bs?.base ?? ys.base
                 Parallel.forChunks(linear.inFeatures, grain: 64) { _, range in

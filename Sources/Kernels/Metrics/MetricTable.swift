@@ -31,16 +31,22 @@ public final class MetricInputs {
     public let lanczos: LanczosOptions
     /// Whether the undirected view carries weights (only the spectral metrics need them).
     let weightedView: Bool
+    /// Whether the graph is a whole MGE, whose spectral gap goes through the normal matrix
+    /// when its partitions make it bipartite (as on the implicit form); the per-layer
+    /// records keep the adjacency's own solve.
+    let wholeGraph: Bool
 
     public init(_ graph: Graph, compat: MetricsCompat = .paper, motifs: MotifMode = MotifMode.defaultMode,
-                lanczos: LanczosOptions = .wholeGraph, weightedView: Bool = true) {
+                lanczos: LanczosOptions = .wholeGraph, weightedView: Bool = true, wholeGraph: Bool = false) {
         self.graph = graph; self.compat = compat; self.motifs = motifs; self.lanczos = lanczos; self.weightedView = weightedView
+        self.wholeGraph = wholeGraph
     }
 
     public lazy var local = localConnectivity(graph, compat: compat)
     public lazy var componentCount = weakComponents(graph).count
     public lazy var view = UndirectedView(graph, weights: weightedView)
     public lazy var cuts = bridgesAndArticulationPoints(view)
+    lazy var bipartiteSides = wholeGraph ? graph.bipartiteSides : nil
     /// Roots the motif estimate used; nil when the count was exact (set by the motifs function).
     public internal(set) var motifsSample: Int?
     /// The three largest |λ| behind the spectral gap (set by the spectral_gap function).
@@ -116,7 +122,7 @@ public enum MetricTable {
         MetricEntry(name: "spectral_gap", paperColumn: "spectral_gap", normalisation: .none, perLayer: true, exactness: .exact, weighted: true,
                     summary: "|λ₁| − |λ₃| of the weighted adjacency (none without edges)") { inputs in
             guard inputs.graph.edgeCount > 0 else { return nil }
-            let top = topAbsEigenvalues(inputs.view, weighted: true, options: inputs.lanczos)
+            let top = topAbsEigenvalues(inputs.view, weighted: true, options: inputs.lanczos, sides: inputs.bipartiteSides)
             inputs.topAbsEigenvalues = top
             return .double(top[0] - top[2])
         },

@@ -285,9 +285,9 @@ public func motifSampleRoots(nodeCount n: Int, sample: Int? = nil, seed: UInt64 
 }
 
 /// RAND-ESU estimate of the number of connected 4-node sets: Σ_{roots} count(root) · n / |roots|.
-/// - Complexity: see `esuRootCounts`.
+/// - Complexity: see `rootCounts` (counted on a bipartite view, else `esuRootCounts`).
 public func motifEstimate(_ view: UndirectedView, roots: [Int]) -> Double {
     guard !roots.isEmpty else { return 0 }
-    let counts = esuRootCounts(view, roots: roots)
+    let counts = rootCounts(view, roots: roots)
     return Double(counts.reduce(0, +)) * Double(view.nodeCount) / Double(roots.count)
 }

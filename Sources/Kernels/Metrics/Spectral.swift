@@ -317,6 +317,20 @@ func graphEigenvalues(dimension n: Int, dense: () -> [Double], k: Int, target: E
 }
 
 /// Three largest |λ| of the (weighted or 0/1) adjacency of the view, descending; missing
+/// entries (n < 3) are 0. With `sides` (a bipartition of the view's graph), through the
+/// normal matrix on one side (`bipartiteTopAbsEigenvalues`) when that side is above the dense
+/// threshold.
+/// - Complexity: see `graphEigenvalues`.
+func topAbsEigenvalues(_ view: UndirectedView, weighted: Bool = true, count: Int = 3,
+                       options: LanczosOptions = LanczosOptions(), sides: BipartiteSides?) -> [Double] {
+    if view.neighbors.isEmpty { return [Double](repeating: 0, count: count) }
+    if count == 3, let sides, sides.count > options.denseThreshold {
+        return bipartiteTopAbsEigenvalues(SymmetricGraphOperator(view: view, weighted: weighted), sides: sides, options: options)
+    }
+    return topAbsEigenvalues(view, weighted: weighted, count: count, options: options)
+}
+
+/// Three largest |λ| of the (weighted or 0/1) adjacency of the view, descending; missing
 /// entries (n < 3) are 0.
 /// - Complexity: see `graphEigenvalues`.
 public func topAbsEigenvalues(_ view: UndirectedView, weighted: Bool = true, count: Int = 3,

@@ -271,7 +271,7 @@ public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: Moti
     if let only { for f in only where !Topometrics.fieldNames.contains(f) { throw TopometricsError.unknownField(f) } }
     func want(_ f: String) -> Bool { f == "nodes" || f == "edges" || (only?.contains(f) ?? true) }
     let inputs = MetricInputs(g, compat: compat, motifs: motifs, lanczos: lanczos,
-                              weightedView: want("spectral_gap") || want("spectral_radius"))
+                              weightedView: want("spectral_gap") || want("spectral_radius"), wholeGraph: true)
     var r = Topometrics(nodes: g.nodeCount, edges: g.edgeCount)
     for entry in MetricTable.all where want(entry.name) {
         r.values[entry.name] = entry.compute(inputs)

@@ -62,7 +62,9 @@ public struct LanczosOptions: Sendable {
     /// one pair) there are that many distinct eigenvalues, each within 1e-5·|λ|₁ of its Ritz
     /// value. The spectral gap |λ|₁ − |λ|₃ is then within 2e-5·|λ|₁ and the Laplacian radius
     /// within 1e-5 of itself: 5 and 10 times inside the SPEC's 1e-4 (the reference runs ARPACK
-    /// in single precision). Like every Krylov method it presumes the wanted values are in the
+    /// in single precision). On a bipartite MGE the gap is solved on the normal matrix BᵀB
+    /// (`bipartiteTopAbsEigenvalues`): μ within 1e-5·μ₁ puts σ = √μ within about 0.5e-5·σ₁,
+    /// so the gap is within 1e-5·|λ|₁. Like every Krylov method it presumes the wanted values are in the
     /// Krylov space (a start block orthogonal to an eigenvector never sees it). In practice the
     /// values are far closer — a Ritz value's error is about ‖r‖²/(distance to the next
     /// eigenvalue): on VGG-16 (CIFAR) 1e-5 gives the gap and radius to 1e-10 of the 1e-8

@@ -252,6 +252,7 @@ do {
                 + String(format: " %9.2f s  peak_rss_MB=%.0f ", t, peakMB())
             if let r { for (name, v) in r.orderedFields where wanted.contains(name) { out += " \(name)=\(v)" } }
             print(out); fflush(stdout)
+            for note in r?.notes ?? [] { print("    warning: " + note) }
         }
         print(String(format: "total_s=%.1f peak_rss_MB=%.0f", total, peakMB()))
     case "product", "spectral", "motifs":

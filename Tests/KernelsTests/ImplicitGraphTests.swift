@@ -231,6 +231,20 @@ final class ImplicitGraphTests: XCTestCase {
         XCTAssertEqual(tested, ["conv6", "mobilenetv2", "vgg16"], "the bipartite zoo models")
     }
 
+    /// A spectral solve cut short is reported on the implicit form's record as on the explicit
+    /// form's (the bipartite gap and the Laplacian radius alike).
+    func testUnconvergedSolveIsReportedOnTheImplicitForm() throws {
+        let net = try Self.network("conv6", keep: 0.05)
+        let h = try ImplicitGraph(net), g = try unroll(net)
+        var short = LanczosOptions.wholeGraph
+        short.maxRestarts = 0; short.basisSize = 8; short.tolerance = 1e-14
+        let fields: Set<String> = ["spectral_gap", "spectral_radius"]
+        let a = try topometrics(g, only: fields, lanczos: short), b = try topometrics(h, only: fields, lanczos: short)
+        XCTAssertEqual(a.notes.map { $0.prefix(16) }, ["spectral_gap: th", "spectral_radius:"])
+        XCTAssertEqual(b.notes, a.notes)
+        XCTAssertEqual(try topometrics(h, only: fields).notes, [])
+    }
+
     static func assertSameRecord(_ a: Topometrics, _ b: Topometrics, _ label: String) {
         let fa = a.orderedFields, fb = b.orderedFields
         XCTAssertEqual(fa.map(\.name), fb.map(\.name), label)

@@ -56,6 +56,20 @@ final class MetricsSpectralTests: XCTestCase {
         XCTAssertNil(makeGraph(n: start, edges: chain + edges(0, 2, 0.02), partitions: parts).bipartiteSides)
     }
 
+    /// A solve cut short (no restart allowed, a tight tolerance) is reported on the record,
+    /// naming the field and its residual; a converged one is not (the implicit form:
+    /// ImplicitGraphTests.testUnconvergedSolveIsReportedOnTheImplicitForm).
+    func testUnconvergedSolveIsReported() throws {
+        let g = makeGraph(n: 600, edges: (0 ..< 599).map { ($0, $0 + 1, Float(1 + $0 % 7)) })
+        var short = LanczosOptions.wholeGraph
+        short.maxRestarts = 0; short.basisSize = 8; short.tolerance = 1e-14; short.denseThreshold = 10
+        let r = try topometrics(g, only: ["spectral_gap", "spectral_radius"], lanczos: short)
+        XCTAssertEqual(r.notes.count, 2, "\(r.notes)")
+        XCTAssertTrue(r.notes.allSatisfy { $0.contains("relative residual") }, "\(r.notes)")
+        XCTAssertTrue(r.notes.contains { $0.hasPrefix("spectral_radius:") })
+        XCTAssertEqual(try topometrics(g, only: ["spectral_gap", "spectral_radius"]).notes, [])
+    }
+
     func testPathAndCycle() {
         let n = 500
         let path = undirected(n, (0 ..< n - 1).map { ($0, $0 + 1) })

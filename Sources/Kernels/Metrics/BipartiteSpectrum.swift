@@ -102,12 +102,13 @@ final class NormalOperator<Base: SidedProduct>: LaneGroupProduct, @unchecked Sen
 /// its normal matrix: [σ₁, σ₁, σ₂] (σ = √μ, a rounding-negative μ read as 0).
 /// - Complexity: as `symmetricEigenvalues` on `sides.count` unknowns.
 func bipartiteTopAbsEigenvalues<Base: SidedProduct>(_ base: Base, sides: BipartiteSides, options: LanczosOptions,
-                                                    observe: ((Int) -> Void)? = nil) -> [Double] {
+                                                    observe: ((Int) -> Void)? = nil, solved: ((EigenResult) -> Void)? = nil) -> [Double] {
     let op = NormalOperator(base, sides: sides)
     let r = symmetricEigenvalues(dimension: sides.count, k: 2, target: .largestAlgebraic, options: options) { x, y, b in
         op.apply(block: x, y, count: b)
         observe?(b)
     }
+    solved?(r)
     let sigma = r.values.map { max(0, $0).squareRoot() }
     let s1 = sigma.first ?? 0, s2 = sigma.count > 1 ? sigma[1] : 0
     return [s1, s1, s2]

@@ -898,26 +898,30 @@ extension LanczosOptions {
 /// Three largest |λ| of the weighted adjacency, descending (as `topAbsEigenvalues(view)`).
 /// `observe(vectors)` is called after every block product.
 public func topAbsEigenvalues(_ g: ImplicitGraph, count: Int = 3, options: LanczosOptions = LanczosOptions(),
-                              observe: ((Int) -> Void)? = nil) -> [Double] {
+                              observe: ((Int) -> Void)? = nil, solved: ((EigenResult) -> Void)? = nil) -> [Double] {
     let op = ImplicitSymmetricOperator(g, laplacian: false)
     if !op.hasEntries() { return [Double](repeating: 0, count: count) }
     if count == 3, let sides = g.bipartiteSides, sides.count > options.denseThreshold {
-        return bipartiteTopAbsEigenvalues(op, sides: sides, options: options.fitting(nodeCount: sides.count), observe: observe)
+        return bipartiteTopAbsEigenvalues(op, sides: sides, options: options.fitting(nodeCount: sides.count), observe: observe, solved: solved)
     }
     let options = options.fitting(nodeCount: g.nodeCount)
-    var a = op.eigenvalues(k: count, target: .largestMagnitude, options: options, observe: observe).values.map { abs($0) }.sorted(by: >)
+    let r = op.eigenvalues(k: count, target: .largestMagnitude, options: options, observe: observe)
+    solved?(r)
+    var a = r.values.map { abs($0) }.sorted(by: >)
     while a.count < count { a.append(0) }
     return a
 }
 
 /// Largest eigenvalue of the weighted Laplacian (as `laplacianSpectralRadius(view)`).
 public func laplacianSpectralRadius(_ g: ImplicitGraph, options: LanczosOptions = LanczosOptions(),
-                                    observe: ((Int) -> Void)? = nil) -> Double {
+                                    observe: ((Int) -> Void)? = nil, solved: ((EigenResult) -> Void)? = nil) -> Double {
     let op = ImplicitSymmetricOperator(g, laplacian: true)
     if !op.hasEntries() { return 0 }
     var o = options
     o.checkMultiplicity = false
-    return op.eigenvalues(k: 1, target: .largestAlgebraic, options: o, observe: observe).values.first ?? 0
+    let r = op.eigenvalues(k: 1, target: .largestAlgebraic, options: o, observe: observe)
+    solved?(r)
+    return r.values.first ?? 0
 }
 
 /// Seconds per block product of `vectors` random vectors with the adjacency, as masked
@@ -990,13 +994,21 @@ public func topometrics(_ g: ImplicitGraph, compat: MetricsCompat = .paper, moti
     // CIFAR models, whose records stay identical to the explicit form's.
     // (`topAbsEigenvalues` fits the basis to the vectors it works on: a bipartite graph's
     // gap runs on one side's nodes.)
+    var notes: [String] = []
     if want("spectral_gap"), g.edgeCount > 0 {
-        let top = try stage("spectral_gap") { _ in topAbsEigenvalues(g, options: lanczos) }
+        let top = try stage("spectral_gap") { _ in
+            topAbsEigenvalues(g, options: lanczos) { if let note = unconvergedNote("spectral_gap", $0, lanczos) { notes.append(note) } }
+        }
         r.topAbsEigenvalues = top
         r.spectralGap = top[0] - top[2]
     }
     if want("spectral_radius"), g.edgeCount > 0 {
-        r.spectralRadius = try stage("spectral_radius") { _ in laplacianSpectralRadius(g, options: lanczos.fitting(nodeCount: n)) }
+        r.spectralRadius = try stage("spectral_radius") { _ in
+            laplacianSpectralRadius(g, options: lanczos.fitting(nodeCount: n)) {
+                if let note = unconvergedNote("spectral_radius", $0, lanczos) { notes.append(note) }
+            }
+        }
     }
+    r.notes = notes
     return r
 }

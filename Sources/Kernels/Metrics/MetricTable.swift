@@ -49,6 +49,8 @@ public final class MetricInputs {
     lazy var bipartiteSides = wholeGraph ? graph.bipartiteSides : nil
     /// Roots the motif estimate used; nil when the count was exact (set by the motifs function).
     public internal(set) var motifsSample: Int?
+    /// What the user must be told about a value (a spectral solve short of its tolerance).
+    public internal(set) var notes: [String] = []
     /// The three largest |λ| behind the spectral gap (set by the spectral_gap function).
     public internal(set) var topAbsEigenvalues: [Double]?
 }
@@ -122,14 +124,18 @@ public enum MetricTable {
         MetricEntry(name: "spectral_gap", paperColumn: "spectral_gap", normalisation: .none, perLayer: true, exactness: .exact, weighted: true,
                     summary: "|λ₁| − |λ₃| of the weighted adjacency (none without edges)") { inputs in
             guard inputs.graph.edgeCount > 0 else { return nil }
-            let top = topAbsEigenvalues(inputs.view, weighted: true, options: inputs.lanczos, sides: inputs.bipartiteSides)
+            let top = topAbsEigenvalues(inputs.view, weighted: true, options: inputs.lanczos, sides: inputs.bipartiteSides) {
+                if let note = unconvergedNote("spectral_gap", $0, inputs.lanczos) { inputs.notes.append(note) }
+            }
             inputs.topAbsEigenvalues = top
             return .double(top[0] - top[2])
         },
         MetricEntry(name: "spectral_radius", paperColumn: "spectral_radius", normalisation: .none, perLayer: true, exactness: .exact, weighted: true,
                     summary: "largest eigenvalue of the weighted Laplacian (none without edges)") { inputs in
             guard inputs.graph.edgeCount > 0 else { return nil }
-            return .double(laplacianSpectralRadius(inputs.view, weighted: true, options: inputs.lanczos))
+            return .double(laplacianSpectralRadius(inputs.view, weighted: true, options: inputs.lanczos) {
+                if let note = unconvergedNote("spectral_radius", $0, inputs.lanczos) { inputs.notes.append(note) }
+            })
         },
     ]
 

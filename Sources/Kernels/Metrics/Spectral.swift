@@ -322,22 +322,25 @@ func graphEigenvalues(dimension n: Int, dense: () -> [Double], k: Int, target: E
 /// threshold.
 /// - Complexity: see `graphEigenvalues`.
 func topAbsEigenvalues(_ view: UndirectedView, weighted: Bool = true, count: Int = 3,
-                       options: LanczosOptions = LanczosOptions(), sides: BipartiteSides?) -> [Double] {
+                       options: LanczosOptions = LanczosOptions(), sides: BipartiteSides?,
+                       solved: ((EigenResult) -> Void)? = nil) -> [Double] {
     if view.neighbors.isEmpty { return [Double](repeating: 0, count: count) }
     if count == 3, let sides, sides.count > options.denseThreshold {
-        return bipartiteTopAbsEigenvalues(SymmetricGraphOperator(view: view, weighted: weighted), sides: sides, options: options)
+        return bipartiteTopAbsEigenvalues(SymmetricGraphOperator(view: view, weighted: weighted), sides: sides, options: options, solved: solved)
     }
-    return topAbsEigenvalues(view, weighted: weighted, count: count, options: options)
+    return topAbsEigenvalues(view, weighted: weighted, count: count, options: options, solved: solved)
 }
 
 /// Three largest |λ| of the (weighted or 0/1) adjacency of the view, descending; missing
 /// entries (n < 3) are 0.
 /// - Complexity: see `graphEigenvalues`.
+/// `solved` sees the solver's result (its convergence and residuals).
 public func topAbsEigenvalues(_ view: UndirectedView, weighted: Bool = true, count: Int = 3,
-                              options: LanczosOptions = LanczosOptions()) -> [Double] {
+                              options: LanczosOptions = LanczosOptions(), solved: ((EigenResult) -> Void)? = nil) -> [Double] {
     if view.neighbors.isEmpty { return [Double](repeating: 0, count: count) }
     let r = graphEigenvalues(SymmetricGraphOperator(view: view, weighted: weighted), k: count,
                              target: .largestMagnitude, options: options)
+    solved?(r)
     var a = r.values.map { abs($0) }.sorted(by: >)
     while a.count < count { a.append(0) }
     return a
@@ -353,11 +356,23 @@ public func spectralGap(_ view: UndirectedView, weighted: Bool = true,
 /// spectral_radius = largest eigenvalue of L = diag(column sums of A) − A (weighted).
 /// - Complexity: see `graphEigenvalues`.
 public func laplacianSpectralRadius(_ view: UndirectedView, weighted: Bool = true,
-                                    options: LanczosOptions = LanczosOptions()) -> Double {
+                                    options: LanczosOptions = LanczosOptions(), solved: ((EigenResult) -> Void)? = nil) -> Double {
     if view.neighbors.isEmpty { return 0 }
     var o = options
     o.checkMultiplicity = false   // the largest value is all that is asked; its multiplicity is irrelevant
     let r = graphEigenvalues(SymmetricGraphOperator(view: view, weighted: weighted, laplacian: true),
                              k: 1, target: .largestAlgebraic, options: o)
+    solved?(r)
     return r.values.first ?? 0
+}
+
+/// What the user must be told when a spectral field's solve stopped short of its tolerance
+/// (nil when it converged): the value is then a Ritz value whose eigenvalue is only known to
+/// within its residual.
+func unconvergedNote(_ field: String, _ r: EigenResult, _ options: LanczosOptions) -> String? {
+    guard !r.converged, !Cancellation.isRequested else { return nil }
+    let scale = r.values.map { abs($0) }.max() ?? 0
+    let residual = scale > 0 ? (r.residuals.max() ?? 0) / scale : 0
+    return "\(field): the eigensolver stopped after \(r.passes) products without reaching its tolerance "
+        + String(format: "(relative residual %.1e, tolerance %.0e); the value may be off by that much of |λ|", residual, options.tolerance)
 }

@@ -107,6 +107,9 @@ public struct Topometrics: Sendable {
     public var motifsSample: Int?
     /// The three largest |λ| of the weighted adjacency behind `spectralGap`.
     public var topAbsEigenvalues: [Double]?
+    /// Warnings about values that cannot be trusted to their usual accuracy (a spectral solve
+    /// that stopped short of its tolerance); shown with the record.
+    public var notes: [String] = []
 
     public init(nodes: Int, edges: Int) { values = ["nodes": .int(nodes), "edges": .int(edges)] }
 
@@ -279,6 +282,7 @@ public func topometrics(_ g: Graph, compat: MetricsCompat = .paper, motifs: Moti
     }
     r.motifsSample = inputs.motifsSample
     r.topAbsEigenvalues = inputs.topAbsEigenvalues
+    r.notes = inputs.notes
     return r
 }
 

@@ -186,13 +186,17 @@ enum MetricsBinding {
         progress.showWhileWaiting()  // the first group can take minutes on a dense net
         defer { progress.finish() }
         var values: [String: MetricValue] = ["nodes": .int(nodes), "edges": .int(edges)]
-        var motifsSample: Int?
+        var motifsSample: Int?, notes: [String] = []
         for fields in work {
             let m = try cancellable { try compute(compat, mode, Set(fields)) }
             for (name, value) in m.orderedFields { values[name] = value }
             if fields.contains("motifs") { motifsSample = m.motifsSample }
             progress.advance()
+            notes += m.notes
         }
+        // A value short of its usual accuracy is never shown silently.
+        progress.finish()
+        for note in notes { args.interpreter.write("warning: \(note)\n") }
         var record = Record()
         for entry in MetricTable.all where entry.name == "nodes" || entry.name == "edges" || wanted?.contains(entry.name) ?? true {
             record[entry.name] = values[entry.name].map(value) ?? Value.none

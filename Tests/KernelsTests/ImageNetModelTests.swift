@@ -210,20 +210,12 @@ final class ImageNetModelTests: XCTestCase {
             var rng = SeededGenerator(seed: 9)
             for laplacian in [false, true] {
                 for width in [3, 6] {
-                    let n = h.nodeCount
-                    let v = (0 ..< n * width).map { _ in rng.uniform() - 0.5 }
-                    var y1 = [Double](repeating: 0, count: n * width), y2 = y1
                     let conv = ImplicitSymmetricOperator(h, laplacian: laplacian)
                     let rows = ImplicitSymmetricOperator(h, laplacian: laplacian, convolutional: false)
-                    v.withUnsafeBufferPointer { vp in
-                        y1.withUnsafeMutableBufferPointer { conv.apply(block: vp.baseAddress!, $0.baseAddress!, count: width) }
-                        y2.withUnsafeMutableBufferPointer { rows.apply(block: vp.baseAddress!, $0.baseAddress!, count: width) }
-                    }
+                    let (worst, scale) = compareBlockProducts(n: h.nodeCount, width: width, rng: &rng,
+                                                              { conv.apply(block: $0, $1, count: $2) }, { rows.apply(block: $0, $1, count: $2) })
                     XCTAssertNotNil(conv.convolutional, "\(label): the sampled-row check rejected the product")
-                    let scale = y2.reduce(0) { max($0, abs($1)) }
                     XCTAssertGreaterThan(scale, 0, label)
-                    var worst = 0.0
-                    for i in y1.indices { worst = max(worst, abs(y1[i] - y2[i])) }
                     XCTAssertLessThanOrEqual(worst, 1e-12 * scale, "\(label) laplacian=\(laplacian) width=\(width)")
                 }
             }

@@ -164,22 +164,14 @@ final class ImplicitGraphTests: XCTestCase {
             var rng = SeededGenerator(seed: 9)
             for laplacian in [false, true] {
                 for b in [3, 6] {
-                    let n = h.nodeCount
-                    let x = (0 ..< n * b).map { _ in rng.uniform() - 0.5 }
-                    var y1 = [Double](repeating: 0, count: n * b), y2 = y1
                     let conv = ImplicitSymmetricOperator(h, laplacian: laplacian)
                     let rows = ImplicitSymmetricOperator(h, laplacian: laplacian, convolutional: false)
-                    x.withUnsafeBufferPointer { xp in
-                        y1.withUnsafeMutableBufferPointer { conv.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
-                        y2.withUnsafeMutableBufferPointer { rows.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
-                    }
+                    let (worst, scale) = compareBlockProducts(n: h.nodeCount, width: b, rng: &rng,
+                                                              { conv.apply(block: $0, $1, count: $2) }, { rows.apply(block: $0, $1, count: $2) })
                     // The operator checks its first product on sampled rows and falls back to
                     // generated rows on a mismatch: it must still be convolutional here.
                     XCTAssertNotNil(conv.convolutional, "\(name): the sampled-row check rejected the product")
-                    let scale = y2.reduce(0) { max($0, abs($1)) }
                     XCTAssertGreaterThan(scale, 0, name)
-                    var worst = 0.0
-                    for i in y1.indices { worst = max(worst, abs(y1[i] - y2[i])) }
                     XCTAssertLessThanOrEqual(worst, 1e-12 * scale, "\(name) laplacian=\(laplacian) b=\(b)")
                 }
             }
@@ -203,21 +195,14 @@ final class ImplicitGraphTests: XCTestCase {
             let view = UndirectedView(g)
             // One application of BᵀB, 6 vectors, both forms.
             var rng = SeededGenerator(seed: 4)
-            let m = sides.count, b = 6
-            let x = (0 ..< m * b).map { _ in rng.uniform() - 0.5 }
-            var y1 = [Double](repeating: 0, count: m * b), y2 = y1
             let conv = ImplicitSymmetricOperator(h, laplacian: false)
             let implicitNormal = NormalOperator(conv, sides: sides)
             let explicitNormal = NormalOperator(SymmetricGraphOperator(view: view), sides: sides)
-            x.withUnsafeBufferPointer { xp in
-                y1.withUnsafeMutableBufferPointer { implicitNormal.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
-                y2.withUnsafeMutableBufferPointer { explicitNormal.apply(block: xp.baseAddress!, $0.baseAddress!, count: b) }
-            }
+            let (worst, scale) = compareBlockProducts(n: sides.count, width: 6, rng: &rng,
+                                                      { implicitNormal.apply(block: $0, $1, count: $2) },
+                                                      { explicitNormal.apply(block: $0, $1, count: $2) })
             XCTAssertNotNil(conv.convolutional, "\(name): the sampled-row check rejected the one-sided product")
-            let scale = y2.reduce(0) { max($0, abs($1)) }
             XCTAssertGreaterThan(scale, 0, name)
-            var worst = 0.0
-            for i in y1.indices { worst = max(worst, abs(y1[i] - y2[i])) }
             XCTAssertLessThanOrEqual(worst, 1e-12 * scale, "\(name): BᵀB products")
             // The gap: both forms, and the adjacency's own solve.
             let a = try topometrics(g, only: ["spectral_gap"]), c = try topometrics(h, only: ["spectral_gap"])

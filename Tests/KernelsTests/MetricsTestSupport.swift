@@ -52,3 +52,21 @@ func relErr(_ a: Double, _ b: Double, scale: Double? = nil) -> Double {
     abs(a - b) / max(scale ?? max(abs(a), abs(b)), 1e-300)
 }
 
+
+/// Applies two block products to the same `width` random vectors of length `n` (uniform in
+/// [−0.5, 0.5)): the largest entrywise difference of the results and the second's largest
+/// magnitude (callers hold the one to rounding of the other).
+func compareBlockProducts(n: Int, width: Int, rng: inout SeededGenerator,
+                          _ first: (UnsafePointer<Double>, UnsafeMutablePointer<Double>, Int) -> Void,
+                          _ second: (UnsafePointer<Double>, UnsafeMutablePointer<Double>, Int) -> Void)
+    -> (worst: Double, scale: Double) {
+    let x = (0 ..< n * width).map { _ in rng.uniform() - 0.5 }
+    var y1 = [Double](repeating: 0, count: n * width), y2 = y1
+    x.withUnsafeBufferPointer { xp in
+        y1.withUnsafeMutableBufferPointer { first(xp.baseAddress!, $0.baseAddress!, width) }
+        y2.withUnsafeMutableBufferPointer { second(xp.baseAddress!, $0.baseAddress!, width) }
+    }
+    var worst = 0.0
+    for i in y1.indices { worst = max(worst, abs(y1[i] - y2[i])) }
+    return (worst, y2.reduce(0) { max($0, abs($1)) })
+}

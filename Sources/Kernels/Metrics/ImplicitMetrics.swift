@@ -997,16 +997,16 @@ public func topometrics(_ g: ImplicitGraph, compat: MetricsCompat = .paper, moti
     var notes: [String] = []
     if want("spectral_gap"), g.edgeCount > 0 {
         let top = try stage("spectral_gap") { _ in
-            topAbsEigenvalues(g, options: lanczos) { if let note = unconvergedNote("spectral_gap", $0, lanczos) { notes.append(note) } }
+            topAbsEigenvalues(g, options: lanczos, solved: { if let note = unconvergedNote("spectral_gap", $0, lanczos) { notes.append(note) } })
         }
         r.topAbsEigenvalues = top
         r.spectralGap = top[0] - top[2]
     }
     if want("spectral_radius"), g.edgeCount > 0 {
         r.spectralRadius = try stage("spectral_radius") { _ in
-            laplacianSpectralRadius(g, options: lanczos.fitting(nodeCount: n)) {
+            laplacianSpectralRadius(g, options: lanczos.fitting(nodeCount: n), solved: {
                 if let note = unconvergedNote("spectral_radius", $0, lanczos) { notes.append(note) }
-            }
+            })
         }
     }
     r.notes = notes

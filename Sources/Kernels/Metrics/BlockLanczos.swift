@@ -76,8 +76,8 @@ public struct LanczosOptions: Sendable {
     /// the basis; 80 is where the two balance on ResNet-20. The basis costs 8·n·(80 + b) bytes
     /// (≈ 130 MB there).
     ///
-    /// At most 100 restarts: every whole-graph solve in docs/scale.md converged within 40 (the
-    /// slowest, ResNet-50's gap on the full adjacency, 38), while a solve that cannot converge
+    /// At most 100 restarts: every whole-graph solve in docs/scale.md converged within about 40
+    /// (the slowest, ResNet-50's gap on the full adjacency: 269 products, 7 per restart), while a solve that cannot converge
     /// in useful time (VGG-16's Laplacian radius at 224: a band of eigenvalues at the top)
     /// stops after about half an hour there with its warning instead of after hours.
     public static var wholeGraph: LanczosOptions {

@@ -770,19 +770,7 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, SidedProduct, @unchecke
                 let xi = xs.base
                 let sc = scratch[t]
                 for u in r {
-                    var s = L()
-                    if graph.isSimple {
-                        // The row is the out- and in-edges: a masked conv and its transpose,
-                        // summed in generation order (rounding-level differences only).
-                        var sink = LaneProduct<L>(x: xi)
-                        graph.emitOut(u, &sink)
-                        graph.emitIn(u, &sink)
-                        s = sink.s
-                    } else {
-                        graph.undirectedRow(of: u, sc, weights: true)
-                        let nb = sc.row.neighbors, wt = sc.row.weights
-                        for e in nb.indices { s = L.adding(s, Double(wt[e]), xi[Int(nb[e])]) }
-                    }
+                    var s = Self.generatedRowSum(graph, u, xi, sc)
                     if lap { s = L.adding(L.adding(L(), dg[u], xi[u]), -1, s) }
                     for c in 0 ..< w { yp[c * n + u] = s[c] }
                 }
@@ -841,23 +829,28 @@ final class ImplicitSymmetricOperator: LaneGroupProduct, SidedProduct, @unchecke
         let graph = self.graph, scratch = self.scratch
         for r in rows {
             Parallel.forChunks(r.count, grain: 2048) { t, chunk in
-                for i in chunk {
-                    let u = r.lowerBound + i
-                    if graph.isSimple {
-                        var sink = LaneProduct<L>(x: xs.base)
-                        graph.emitOut(u, &sink)
-                        graph.emitIn(u, &sink)
-                        ys[u] = sink.s
-                    } else {
-                        graph.undirectedRow(of: u, scratch[t], weights: true)
-                        let nb = scratch[t].row.neighbors, wt = scratch[t].row.weights
-                        var s = L()
-                        for e in nb.indices { s = L.adding(s, Double(wt[e]), xs[Int(nb[e])]) }
-                        ys[u] = s
-                    }
-                }
+                for i in chunk { ys[r.lowerBound + i] = Self.generatedRowSum(graph, r.lowerBound + i, xs.base, scratch[t]) }
             }
         }
+    }
+
+    /// Σ_w a_uw x[w] over u's generated row: on a simple graph its out- and in-edges (a masked
+    /// conv and its transpose) summed in generation order (rounding-level differences from
+    /// the sorted view only), else the merged undirected row.
+    @inline(__always)
+    private static func generatedRowSum<L: GatherLanes>(_ graph: ImplicitGraph, _ u: Int, _ x: UnsafeMutablePointer<L>,
+                                                         _ scratch: ImplicitScratch) -> L {
+        if graph.isSimple {
+            var sink = LaneProduct<L>(x: x)
+            graph.emitOut(u, &sink)
+            graph.emitIn(u, &sink)
+            return sink.s
+        }
+        graph.undirectedRow(of: u, scratch, weights: true)
+        let nb = scratch.row.neighbors, wt = scratch.row.weights
+        var s = L()
+        for e in nb.indices { s = L.adding(s, Double(wt[e]), x[Int(nb[e])]) }
+        return s
     }
 
     /// The dense matrix (row-major), for dimensions under the dense threshold.

@@ -3,7 +3,8 @@
 //   mge-bench-graph unroll MODEL SPARSITY [paper|reference]
 //   mge-bench-graph store MODEL SPARSITY FOLDER
 //   mge-bench-graph draw FOLDER
-//   mge-bench-graph product MODEL SPARSITY            (seconds per block product, implicit MGE)
+//   mge-bench-graph product MODEL SPARSITY            (seconds per block product, implicit MGE;
+//                                                      MGE_VECTORS=k also times a k-vector product)
 //   mge-bench-graph spectral MODEL SPARSITY gap|radius (products the eigensolver needs)
 //   mge-bench-graph motifs MODEL SPARSITY ROOTS       (seconds of the motif estimate per root)
 //   mge-bench-graph metrics MODEL SPARSITY [each|full] [er|uniform]
@@ -276,18 +277,23 @@ do {
                          g.nodeCount / 1000, t / Double(roots) * Double(g.nodeCount / 1000)) + " estimate=\(value.map { "\($0)" } ?? "none")")
         } else if command == "product" {
             let r = blockProductSeconds(g)
+            if let v = ProcessInfo.processInfo.environment["MGE_VECTORS"].flatMap(Int.init) {
+                let one = blockProductSeconds(g, vectors: v)
+                print(String(format: "vectors=%d conv_product_s=%@", v, one.convolutional.map { String(format: "%.3f", $0) } ?? "none"))
+            }
             print(String(format: "conv_product_s=%@ row_product_s=%.3f relative_difference=%.2e", r.convolutional.map { String(format: "%.3f", $0) } ?? "none", r.rows, r.difference))
         } else {
             // (The gap fits the basis to the vectors it works on itself: one side's nodes on a
             // bipartite graph.)
             var lanczos = LanczosOptions.wholeGraph
-            // Diagnostics: MGE_TOL / MGE_BASIS / MGE_MAX_RESTARTS / MGE_BLOCK override the options,
+            // Diagnostics: MGE_TOL / MGE_BASIS / MGE_MAX_RESTARTS / MGE_BLOCK / MGE_BRACKET override the options,
             // MGE_LANCZOS_TRACE=1 prints the wanted Ritz pairs at every convergence test.
             let env = ProcessInfo.processInfo.environment
             if let t = env["MGE_TOL"].flatMap(Double.init) { lanczos.tolerance = t }
             if let b = env["MGE_BASIS"].flatMap(Int.init) { lanczos.basisSize = b }
             if let r = env["MGE_MAX_RESTARTS"].flatMap(Int.init) { lanczos.maxRestarts = r }
             if let b = env["MGE_BLOCK"].flatMap(Int.init) { lanczos.blockSize = b }
+            if let b = env["MGE_BRACKET"].flatMap(Double.init) { lanczos.bracketTolerance = b }
             if env["MGE_LANCZOS_TRACE"] == "1" { lanczos.trace = { print("  lanczos " + $0); fflush(stdout) } }
             let start = DispatchTime.now().uptimeNanoseconds
             var products = 0
@@ -299,7 +305,11 @@ do {
             }
             let value: String
             if args.count > 3 && args[3] == "radius" {
-                value = "spectral_radius=\(laplacianSpectralRadius(g, options: lanczos.fitting(nodeCount: g.nodeCount), observe: observe))"
+                var bracket = ""
+                let radius = laplacianSpectralRadius(g, options: lanczos, observe: observe) { r in
+                    bracket = String(format: " lower=%.10f upper=%.10f converged=%@", r.lowerBound ?? .nan, r.upperBound ?? .nan, r.converged ? "yes" : "no")
+                }
+                value = String(format: "spectral_radius=%.10f", radius) + bracket
             } else {
                 value = "top_abs=\(topAbsEigenvalues(g, options: lanczos, observe: observe))"
             }

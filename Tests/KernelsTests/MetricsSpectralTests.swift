@@ -63,11 +63,67 @@ final class MetricsSpectralTests: XCTestCase {
         let g = makeGraph(n: 600, edges: (0 ..< 599).map { ($0, $0 + 1, Float(1 + $0 % 7)) })
         var short = LanczosOptions.wholeGraph
         short.maxRestarts = 0; short.basisSize = 8; short.tolerance = 1e-14; short.denseThreshold = 10
+        short.radiusSteps = 3; short.bracketTolerance = 1e-14
         let r = try topometrics(g, only: ["spectral_gap", "spectral_radius"], lanczos: short)
         XCTAssertEqual(r.notes.count, 2, "\(r.notes)")
         XCTAssertTrue(r.notes.allSatisfy { $0.contains("relative residual") }, "\(r.notes)")
-        XCTAssertTrue(r.notes.contains { $0.hasPrefix("spectral_radius:") })
+        XCTAssertTrue(r.notes.contains { $0.hasPrefix("spectral_radius:") && $0.contains("lies in [") && $0.contains("certified") }, "\(r.notes)")
         XCTAssertEqual(try topometrics(g, only: ["spectral_gap", "spectral_radius"]).notes, [])
+    }
+
+    /// The bracketed Laplacian radius against dense LAPACK: the certified bracket [θ, U] holds
+    /// λ_max at every product count (bipartite or not, a ±1 start or a random one), the solve
+    /// converges to the residual tolerance, and on a grid — a band at the top, eigenvalues
+    /// 4 + 2cos(πi/(k+1)) + 2cos(πj/(k+1)) crowding the infinite grid's 8, where the power
+    /// iterate's bound settles, 1.3e-3 above — the bracket ends it with the midpoint within
+    /// half its width. Negative weights (no MGE has them) get no upper bound.
+    func testBracketedLaplacianRadiusAgainstDense() throws {
+        var rng = SeededGenerator(seed: 12)
+        func randomGraph(_ n: Int, bipartite: Bool, signed: Bool = false) -> Graph {
+            var e: [(Int, Int, Float)] = []
+            for u in 0 ..< n { for w in u + 1 ..< n where (!bipartite || (u < n / 2) != (w < n / 2)) && Double.random(in: 0 ..< 1, using: &rng) < 0.03 {
+                e.append((u, w, Float.random(in: 0.1 ... 2, using: &rng) * (signed && u % 3 == 0 ? -1 : 1)))
+            } }
+            let parts = bipartite ? [Partition(name: "a", start: 0, count: n / 2, shape: [n / 2]),
+                                     Partition(name: "b", start: n / 2, count: n - n / 2, shape: [n - n / 2])] : nil
+            return makeGraph(n: n, edges: e, partitions: parts)
+        }
+        for (n, bipartite, signed) in [(400, true, false), (400, false, false), (700, true, false), (400, false, true)] {
+            let g = randomGraph(n, bipartite: bipartite, signed: signed)
+            let view = UndirectedView(g)
+            let exact = try XCTUnwrap(denseSymmetricEigenvalues(SymmetricGraphOperator(view: view, laplacian: true).dense(), n: n)?.max())
+            let sides = g.bipartiteSides
+            XCTAssertEqual(sides != nil, bipartite)
+            for steps in [1, 5, 20, 60] {
+                var o = LanczosOptions(); o.denseThreshold = 0; o.radiusSteps = steps; o.bracketTolerance = 0
+                var result: EigenResult?
+                _ = laplacianSpectralRadius(view, options: o, sides: sides) { result = $0 }
+                let r = try XCTUnwrap(result)
+                let low = try XCTUnwrap(r.lowerBound), high = try XCTUnwrap(r.upperBound)
+                if signed { XCTAssertEqual(high, .infinity) }
+                XCTAssertLessThanOrEqual(low, exact * (1 + 1e-12), "n \(n) bipartite \(bipartite) steps \(steps)")
+                XCTAssertGreaterThanOrEqual(high, exact * (1 - 1e-12), "n \(n) bipartite \(bipartite) steps \(steps)")
+            }
+            var o = LanczosOptions(); o.denseThreshold = 0
+            XCTAssertEqual(laplacianSpectralRadius(view, options: o, sides: sides), exact, accuracy: 1e-8 * exact)
+        }
+        let k = 60
+        var grid: [(Int, Int)] = []
+        for i in 0 ..< k { for j in 0 ..< k {
+            if i + 1 < k { grid.append((i * k + j, (i + 1) * k + j)) }
+            if j + 1 < k { grid.append((i * k + j, i * k + j + 1)) }
+        } }
+        let top = 4 + 4 * cos(Double.pi / Double(k + 1))
+        var whole = LanczosOptions.wholeGraph; whole.denseThreshold = 0; whole.tolerance = 1e-14   // only the bracket can end it
+        whole.bracketTolerance = 3e-3
+        var result: EigenResult?
+        let value = laplacianSpectralRadius(undirected(k * k, grid), options: whole, sides: nil) { result = $0 }
+        let r = try XCTUnwrap(result)
+        XCTAssertTrue(r.converged)
+        let low = try XCTUnwrap(r.lowerBound), high = try XCTUnwrap(r.upperBound)
+        XCTAssertLessThanOrEqual(high - low, 3e-3 * low)
+        XCTAssertTrue(low <= top && top <= high, "\(low) ≤ \(top) ≤ \(high)")
+        XCTAssertEqual(value, top, accuracy: 1.5e-3 * top)
     }
 
     func testPathAndCycle() {

@@ -905,14 +905,17 @@ public func topAbsEigenvalues(_ g: ImplicitGraph, count: Int = 3, options: Lancz
     return a
 }
 
-/// Largest eigenvalue of the weighted Laplacian (as `laplacianSpectralRadius(view)`).
+/// Largest eigenvalue of the weighted Laplacian (as `laplacianSpectralRadius(view)` on the
+/// whole graph: started ±1 by side when the partitions 2-colour). `observe(vectors)` is called
+/// after every product.
 public func laplacianSpectralRadius(_ g: ImplicitGraph, options: LanczosOptions = LanczosOptions(),
                                     observe: ((Int) -> Void)? = nil, solved: ((EigenResult) -> Void)? = nil) -> Double {
     let op = ImplicitSymmetricOperator(g, laplacian: true)
     if !op.hasEntries() { return 0 }
-    var o = options
-    o.checkMultiplicity = false
-    let r = op.eigenvalues(k: 1, target: .largestAlgebraic, options: o, observe: observe)
+    let r = laplacianRadius(dimension: g.nodeCount, dense: { op.dense() }, diagonal: op.diagonal, sides: g.bipartiteSides, options: options) { x, y, b in
+        op.apply(block: x, y, count: b)
+        observe?(b)
+    }
     solved?(r)
     return r.values.first ?? 0
 }
@@ -981,12 +984,10 @@ public func topometrics(_ g: ImplicitGraph, compat: MetricsCompat = .paper, moti
         if want("cut_nodes") { r.cutNodes = b.articulationPoints }
     }
     if want("motifs") { r.motifs = try stage("motifs") { _ in motifValue(g, mode: motifs) } }
-    // The Lanczos basis holds (basis + block) vectors of n doubles: 13.7 G of them for
-    // VGG-16 at 224 with the default 80. Where that exceeds a fifth of the memory the basis
-    // shrinks (to no fewer than 32 vectors): more restarts, the same tolerance; never on the
-    // CIFAR models, whose records stay identical to the explicit form's.
-    // (`topAbsEigenvalues` fits the basis to the vectors it works on: a bipartite graph's
-    // gap runs on one side's nodes.)
+    // The gap's Lanczos basis holds (basis + block) vectors of its dimension: where that
+    // exceeds a fifth of the memory `topAbsEigenvalues` shrinks it (to no fewer than 32
+    // vectors; never on the CIFAR models, whose records stay identical to the explicit
+    // form's). The radius keeps four n-vectors whatever the graph (`laplacianLargestEigenvalue`).
     var notes: [String] = []
     if want("spectral_gap"), g.edgeCount > 0 {
         let top = try stage("spectral_gap") { _ in
@@ -997,7 +998,7 @@ public func topometrics(_ g: ImplicitGraph, compat: MetricsCompat = .paper, moti
     }
     if want("spectral_radius"), g.edgeCount > 0 {
         r.spectralRadius = try stage("spectral_radius") { _ in
-            laplacianSpectralRadius(g, options: lanczos.fitting(nodeCount: n), solved: {
+            laplacianSpectralRadius(g, options: lanczos, solved: {
                 if let note = unconvergedNote("spectral_radius", $0, lanczos) { notes.append(note) }
             })
         }

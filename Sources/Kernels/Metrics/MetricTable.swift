@@ -133,7 +133,7 @@ public enum MetricTable {
         MetricEntry(name: "spectral_radius", paperColumn: "spectral_radius", normalisation: .none, perLayer: true, exactness: .exact, weighted: true,
                     summary: "largest eigenvalue of the weighted Laplacian (none without edges)") { inputs in
             guard inputs.graph.edgeCount > 0 else { return nil }
-            return .double(laplacianSpectralRadius(inputs.view, weighted: true, options: inputs.lanczos) {
+            return .double(laplacianSpectralRadius(inputs.view, weighted: true, options: inputs.lanczos, sides: inputs.bipartiteSides) {
                 if let note = unconvergedNote("spectral_radius", $0, inputs.lanczos) { inputs.notes.append(note) }
             })
         },

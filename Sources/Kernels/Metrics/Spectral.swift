@@ -163,6 +163,10 @@ extension SIMD4<Double>: GatherLanes {
     @inline(__always) static func adding(_ s: Self, _ a: Double, _ x: Self) -> Self { s + Self(repeating: a) * x }
 }
 
+extension SIMD2<Double>: GatherLanes {
+    @inline(__always) static func adding(_ s: Self, _ a: Double, _ x: Self) -> Self { s + Self(repeating: a) * x }
+}
+
 extension SIMD8<Double>: GatherLanes {
     @inline(__always) static func adding(_ s: Self, _ a: Double, _ x: Self) -> Self { s + Self(repeating: a) * x }
 }
@@ -188,6 +192,8 @@ extension LaneGroupProduct {
             let w = min(8, b - g)
             if w > 4 {
                 group(SIMD8<Double>.self, x + g * n, y + g * n, width: w)
+            } else if w <= 2 {
+                group(SIMD2<Double>.self, x + g * n, y + g * n, width: w)
             } else {
                 group(SIMD4<Double>.self, x + g * n, y + g * n, width: w)
             }
@@ -353,17 +359,42 @@ public func spectralGap(_ view: UndirectedView, weighted: Bool = true,
     return a[0] - a[2]
 }
 
-/// spectral_radius = largest eigenvalue of L = diag(column sums of A) − A (weighted).
-/// - Complexity: see `graphEigenvalues`.
+/// spectral_radius = largest eigenvalue of L = diag(column sums of A) − A (weighted): dense
+/// LAPACK up to the dense threshold, else the bracketed solver (`laplacianLargestEigenvalue`),
+/// started ±1 by side when `sides` 2-colour the graph.
+/// - Complexity: see `laplacianLargestEigenvalue`.
 public func laplacianSpectralRadius(_ view: UndirectedView, weighted: Bool = true,
                                     options: LanczosOptions = LanczosOptions(), solved: ((EigenResult) -> Void)? = nil) -> Double {
+    laplacianSpectralRadius(view, weighted: weighted, options: options, sides: nil, solved: solved)
+}
+
+func laplacianSpectralRadius(_ view: UndirectedView, weighted: Bool = true, options: LanczosOptions, sides: BipartiteSides?,
+                             solved: ((EigenResult) -> Void)? = nil) -> Double {
     if view.neighbors.isEmpty { return 0 }
-    var o = options
-    o.checkMultiplicity = false   // the largest value is all that is asked; its multiplicity is irrelevant
-    let r = graphEigenvalues(SymmetricGraphOperator(view: view, weighted: weighted, laplacian: true),
-                             k: 1, target: .largestAlgebraic, options: o)
+    let op = SymmetricGraphOperator(view: view, weighted: weighted, laplacian: true)
+    let nonnegative = !op.weighted || !view.weights.contains { $0 < 0 }
+    let r = laplacianRadius(dimension: op.dimension, dense: { op.dense() }, diagonal: op.diagonal, nonnegative: nonnegative,
+                            sides: sides, options: options) { x, y, b in
+        op.apply(block: x, y, count: b)
+    }
     solved?(r)
     return r.values.first ?? 0
+}
+
+/// The Laplacian radius of any graph operator given by its dense form, its row sums and its
+/// block product (both graph forms): dense LAPACK up to the dense threshold, else the
+/// bracketed solver with the options' tolerances, trace and product cap. (MGE weights are
+/// |w|; a hand-made graph with a negative weight gets no upper bound.)
+func laplacianRadius(dimension n: Int, dense: () -> [Double], diagonal: [Double], nonnegative: Bool = true, sides: BipartiteSides?,
+                     options: LanczosOptions, laplacian: BlockMatvec) -> EigenResult {
+    if n <= options.denseThreshold {
+        return graphEigenvalues(dimension: n, dense: dense, k: 1, target: .largestAlgebraic, options: options, blockMatvec: laplacian)
+    }
+    let trace = options.trace
+    return laplacianLargestEigenvalue(dimension: n, diagonal: diagonal, nonnegative: nonnegative, tolerance: options.tolerance,
+                                      bracketTolerance: options.bracketTolerance, maxSteps: options.radiusSteps,
+                                      negativeStart: sides?.otherRanges, seed: options.seed,
+                                      trace: trace.map { t in { t($0) } }, laplacian: laplacian)
 }
 
 /// What the user must be told when a spectral field's solve stopped short of its tolerance
@@ -373,6 +404,11 @@ func unconvergedNote(_ field: String, _ r: EigenResult, _ options: LanczosOption
     guard !r.converged, !Cancellation.isRequested else { return nil }
     let scale = r.values.map { abs($0) }.max() ?? 0
     let residual = scale > 0 ? (r.residuals.max() ?? 0) / scale : 0
-    return "\(field): the eigensolver stopped after \(r.passes) products without reaching its tolerance "
-        + String(format: "(relative residual %.1e, tolerance %.0e); the value may be off by that much of |λ|", residual, options.tolerance)
+    let stopped = "\(field): the eigensolver stopped after \(r.passes) products without reaching its tolerance "
+        + String(format: "(relative residual %.1e, tolerance %.0e)", residual, options.tolerance)
+    if let low = r.lowerBound, let high = r.upperBound {
+        return stopped + String(format: "; the largest eigenvalue lies in [%.9g, %.9g] (relative width %.1e, certified), the value is its lower end",
+                                low, high, scale > 0 ? (high - low) / scale : 0)
+    }
+    return stopped + "; the value may be off by that much of |λ|"
 }

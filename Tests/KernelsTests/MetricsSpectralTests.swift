@@ -69,6 +69,17 @@ final class MetricsSpectralTests: XCTestCase {
         XCTAssertTrue(r.notes.allSatisfy { $0.contains("relative residual") }, "\(r.notes)")
         XCTAssertTrue(r.notes.contains { $0.hasPrefix("spectral_radius:") && $0.contains("lies in [") && $0.contains("certified") }, "\(r.notes)")
         XCTAssertEqual(try topometrics(g, only: ["spectral_gap", "spectral_radius"]).notes, [])
+        // A per-layer record names its layer (the Ramanujan solves report as well).
+        let parts = [Partition(name: "in", start: 0, count: 300, shape: [300]), Partition(name: "out", start: 300, count: 300, shape: [300])]
+        var rng = SeededGenerator(seed: 4)
+        var edges: [(Int, Int, Float)] = []
+        for u in 0 ..< 300 { for _ in 0 ..< 4 { edges.append((u, 300 + Int.random(in: 0 ..< 300, using: &rng), Float.random(in: 0.1 ... 1, using: &rng))) } }
+        let layer = makeGraph(n: 600, edges: edges, partitions: parts)
+        let cut = layerTopometrics(layer, layerId: 0, name: "conv1", kind: "conv", lanczos: short)
+        XCTAssertTrue(cut.notes.contains { $0.hasPrefix("layer conv1: spectral_gap:") }, "\(cut.notes)")
+        XCTAssertTrue(cut.notes.contains { $0.hasPrefix("layer conv1: spectral_radius:") }, "\(cut.notes)")
+        XCTAssertTrue(cut.notes.contains { $0.hasPrefix("layer conv1: delta_r's μ:") }, "\(cut.notes)")
+        XCTAssertEqual(layerTopometrics(layer, layerId: 0, name: "conv1", kind: "conv").notes, [])
     }
 
     /// The bracketed Laplacian radius against dense LAPACK: the certified bracket [θ, U] holds

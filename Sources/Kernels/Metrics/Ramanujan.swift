@@ -13,6 +13,8 @@ public struct RamanujanMetrics: Sendable, Equatable {
     public var weightedGap: Double?
     /// Mean weighted gap over the left-degree-d subgraphs (d ≥ 3) with mean degrees ≥ 3.
     public var iterativeSpectralGap: Double?
+    /// A line per eigen-solve that stopped short of its tolerance (`unconvergedNote`).
+    public var notes: [String] = []
     /// Mean delta_r over the same subgraphs.
     public var iterativeDeltaR: Double?
 }
@@ -44,10 +46,14 @@ func inducedSubgraph(_ g: Graph, keep: [Bool]) -> Graph {
 }
 
 /// [weighted gap, delta_r] of a bipartite graph with given mean side degrees.
-private func gapAndDeltaR(_ g: Graph, dL: Double, dR: Double, options: LanczosOptions) -> (Double, Double?) {
+/// A solve that stops short of its tolerance adds its note to `notes`.
+private func gapAndDeltaR(_ g: Graph, dL: Double, dR: Double, options: LanczosOptions, notes: inout [String]) -> (Double, Double?) {
     let view = UndirectedView(g)
-    let gap = spectralGap(view, weighted: true, options: options)
-    let mu = topAbsEigenvalues(view, weighted: false, options: options)[2]
+    var results: [(String, EigenResult)] = []
+    let top = topAbsEigenvalues(view, weighted: true, options: options) { results.append(("delta_r's weighted gap", $0)) }
+    let gap = top[0] - top[2]
+    let mu = topAbsEigenvalues(view, weighted: false, options: options) { results.append(("delta_r's μ", $0)) }[2]
+    notes += results.compactMap { unconvergedNote($0.0, $0.1, options) }
     let ub = (dL - 1).squareRoot() + (dR - 1).squareRoot()
     guard ub.isFinite else { return (gap, nil) }
     if ub == 0 {
@@ -74,7 +80,7 @@ public func ramanujanMetrics(_ g: Graph, leftCount: Int, options: LanczosOptions
         let sub = inducedSubgraph(g, keep: keep)
         let dL = Double((0 ..< min(leftCount, n)).reduce(0) { $0 + deg[$1] }) / Double(dimIn)
         let dR = Double((min(leftCount, n) ..< n).reduce(0) { $0 + deg[$1] }) / Double(dimOut)
-        let (gap, dr) = gapAndDeltaR(sub, dL: dL, dR: dR, options: options)
+        let (gap, dr) = gapAndDeltaR(sub, dL: dL, dR: dR, options: options, notes: &result.notes)
         result.weightedGap = gap
         result.deltaR = dr
     }
@@ -97,7 +103,7 @@ public func ramanujanMetrics(_ g: Graph, leftCount: Int, options: LanczosOptions
         guard right > 0 else { continue }
         let dR = Double(rightSum) / Double(right)
         guard Double(d) >= 3 && dR >= 3 else { continue }
-        let (gap, dr) = gapAndDeltaR(inducedSubgraph(g, keep: sel), dL: Double(d), dR: dR, options: options)
+        let (gap, dr) = gapAndDeltaR(inducedSubgraph(g, keep: sel), dL: Double(d), dR: dR, options: options, notes: &result.notes)
         guard let dr else { continue }
         gaps.append(gap); drs.append(dr)
     }

@@ -301,6 +301,9 @@ public struct LayerTopometrics: Sendable {
     /// layer without edges: the reference's eigen-solver fails there).
     public var values: [String: MetricValue]
     public var ramanujan: RamanujanMetrics
+    /// A line per eigen-solve that stopped short of its tolerance, naming the layer (shown as
+    /// `warning:` lines, as the whole graph's `Topometrics.notes`).
+    public var notes: [String] = []
     public var nodes: Int { values["nodes"]?.number.map { Int($0) } ?? 0 }
     public var edges: Int { values["edges"]?.number.map { Int($0) } ?? 0 }
     public var cutEdges: Int { values["cut_edges"]?.number.map { Int($0) } ?? 0 }
@@ -335,8 +338,9 @@ public func layerTopometrics(_ g: Graph, layerId: Int, name: String, kind: Strin
     var values: [String: MetricValue] = [:]
     for entry in MetricTable.all where entry.perLayer { values[entry.name] = entry.compute(inputs) }
     let left = g.partitions.first?.count ?? g.nodeCount
-    return LayerTopometrics(layerId: layerId, layerName: name, kind: kind, values: values,
-                            ramanujan: ramanujanMetrics(g, leftCount: left, options: lanczos))
+    let ramanujan = ramanujanMetrics(g, leftCount: left, options: lanczos)
+    return LayerTopometrics(layerId: layerId, layerName: name, kind: kind, values: values, ramanujan: ramanujan,
+                            notes: (inputs.notes + ramanujan.notes).map { "layer \(name): \($0)" })
 }
 
 /// Which per-layer encoding.

@@ -240,11 +240,12 @@ enum MetricsBinding {
         let wanted = try onlyFields(args, known: LayerTopometrics.fieldNames)
         let progress = ProgressBar(label: "topometrics", total: layers.count, unit: "layers")
         defer { progress.finish() }
-        var rows: [Value] = []
+        var rows: [Value] = [], notes: [String] = []
         for (i, layer) in layers.enumerated() {
             let m = try cancellable {
                 layerTopometrics(layer.graph, layerId: i < ids.count ? ids[i] : -1, name: layer.layerName, kind: layer.layerKind)
             }
+            notes += m.notes
             var record = Record()
             for (name, v) in m.orderedFields {
                 guard name == "layer_id" || name == "layer_name" || wanted?.contains(name) ?? true else { continue }
@@ -254,6 +255,8 @@ enum MetricsBinding {
             rows.append(.record(record))
             progress.advance()
         }
+        progress.finish()
+        for note in notes { args.interpreter.write("warning: \(note)\n") }
         return rows
     }
 

@@ -127,7 +127,7 @@ do {
         var graph: Graph?
         let t = try seconds { graph = try unroll(net, compat: compat) }
         guard let g = graph else { fail("no graph") }
-        print(String(format: "model=%@ sparsity=%.2f masks=%@ compat=%@ nodes=%d edges=%d unroll_s=%.3f bytes_per_edge=%.2f graph_MB=%.1f",
+        print(String(format: "model=%@ sparsity=%.2f masks=%@ compat=%@ nodes=%ld edges=%ld unroll_s=%.3f bytes_per_edge=%.2f graph_MB=%.1f",
                      args[1], sparsity, masks, compat.rawValue, g.nodeCount, g.edgeCount, t,
                      Double(g.byteSize) / Double(max(1, g.edgeCount)), Double(g.byteSize) / 1_048_576))
     case "store":
@@ -141,7 +141,7 @@ do {
         guard let loaded = back, loaded.edgeCount == g.edgeCount, loaded.outTargets == g.outTargets else { fail("round trip differs") }
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let payload = 4 * g.nodeCount + 6 * g.edgeCount
-        print(String(format: "model=%@ sparsity=%.2f edges=%d file_MB=%.1f file_bytes_per_edge=%.2f ratio_vs_payload=%.2f ratio_vs_memory=%.2f save_s=%.3f load_s=%.3f save_Medges_per_s=%.1f load_Medges_per_s=%.1f",
+        print(String(format: "model=%@ sparsity=%.2f edges=%ld file_MB=%.1f file_bytes_per_edge=%.2f ratio_vs_payload=%.2f ratio_vs_memory=%.2f save_s=%.3f load_s=%.3f save_Medges_per_s=%.1f load_Medges_per_s=%.1f",
                      args[1], sparsity, g.edgeCount, Double(size) / 1_048_576, Double(size) / Double(max(1, g.edgeCount)),
                      Double(payload) / Double(size), Double(g.byteSize) / Double(size), save, load,
                      Double(g.edgeCount) / save / 1e6, Double(g.edgeCount) / load / 1e6))
@@ -158,7 +158,7 @@ do {
         func peakMB() -> Double {
             var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return Double(u.ru_maxrss) / 1024
         }
-        var line = String(format: "model=%@ sparsity=%.2f masks=%@ nodes=%d edges=%d unroll_s=%.3f graph_rss_MB=%.0f",
+        var line = String(format: "model=%@ sparsity=%.2f masks=%@ nodes=%ld edges=%ld unroll_s=%.3f graph_rss_MB=%.0f",
                           args[1], sparsity, masks, g.nodeCount, g.edgeCount, tu, peakMB())
         if mode == "spectral" {
             let view = UndirectedView(g)
@@ -231,7 +231,7 @@ do {
             let t = try seconds { built = try ImplicitGraph(net, compat: compat) }
             guard let h = built else { fail("no graph") }
             total += t
-            line += String(format: " nodes=%d edges=%d unroll_s=%.2f held_MB=%.1f explicit_MB=%.0f", h.nodeCount, h.edgeCount, t,
+            line += String(format: " nodes=%ld edges=%ld unroll_s=%.2f held_MB=%.1f explicit_MB=%.0f", h.nodeCount, h.edgeCount, t,
                            Double(h.byteSize) / 1_048_576, Double(h.explicitByteSize) / 1_048_576)
             compute = { try topometrics(h, compat: metricsCompat, only: $0, lanczos: lanczos) }
         } else {
@@ -239,7 +239,7 @@ do {
             let t = try seconds { built = try unroll(net, compat: compat) }
             guard let g = built else { fail("no graph") }
             total += t
-            line += String(format: " nodes=%d edges=%d unroll_s=%.2f held_MB=%.0f", g.nodeCount, g.edgeCount, t, Double(g.byteSize) / 1_048_576)
+            line += String(format: " nodes=%ld edges=%ld unroll_s=%.2f held_MB=%.0f", g.nodeCount, g.edgeCount, t, Double(g.byteSize) / 1_048_576)
             compute = { try topometrics(g, compat: metricsCompat, only: $0, lanczos: lanczos) }
         }
         print(line); fflush(stdout)

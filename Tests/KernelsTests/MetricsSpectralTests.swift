@@ -90,7 +90,7 @@ final class MetricsSpectralTests: XCTestCase {
     /// half its width. Negative weights (no MGE has them) get no upper bound.
     func testBracketedLaplacianRadiusAgainstDense() throws {
         var rng = SeededGenerator(seed: 12)
-        func randomGraph(_ n: Int, bipartite: Bool, signed: Bool = false) -> Graph {
+        func weightedGraph(_ n: Int, bipartite: Bool, signed: Bool = false) -> Graph {
             var e: [(Int, Int, Float)] = []
             for u in 0 ..< n { for w in u + 1 ..< n where (!bipartite || (u < n / 2) != (w < n / 2)) && Double.random(in: 0 ..< 1, using: &rng) < 0.03 {
                 e.append((u, w, Float.random(in: 0.1 ... 2, using: &rng) * (signed && u % 3 == 0 ? -1 : 1)))
@@ -100,7 +100,7 @@ final class MetricsSpectralTests: XCTestCase {
             return makeGraph(n: n, edges: e, partitions: parts)
         }
         for (n, bipartite, signed) in [(400, true, false), (400, false, false), (700, true, false), (400, false, true)] {
-            let g = randomGraph(n, bipartite: bipartite, signed: signed)
+            let g = weightedGraph(n, bipartite: bipartite, signed: signed)
             let view = UndirectedView(g)
             let exact = try XCTUnwrap(denseSymmetricEigenvalues(SymmetricGraphOperator(view: view, laplacian: true).dense(), n: n)?.max())
             let sides = g.bipartiteSides

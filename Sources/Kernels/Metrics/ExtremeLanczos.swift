@@ -60,9 +60,10 @@ public func laplacianLargestEigenvalue(dimension n: Int, diagonal: [Double], non
     var theta = 0.0, residual = Double.infinity, upper = Double.infinity
     let start = DispatchTime.now().uptimeNanoseconds
     var step = 0
+    let lanes = nonnegative ? 2 : 1
     // The bracket's midpoint once it has closed (within half its width of λ_max), else θ.
     func result(_ converged: Bool, bracketed: Bool = false) -> EigenResult {
-        var r = EigenResult(values: [bracketed ? (theta + upper) / 2 : theta], residuals: [residual], matvecs: 2 * step,
+        var r = EigenResult(values: [bracketed ? (theta + upper) / 2 : theta], residuals: [residual], matvecs: lanes * step,
                             passes: step, converged: converged)
         r.lowerBound = theta
         r.upperBound = upper
@@ -70,7 +71,7 @@ public func laplacianLargestEigenvalue(dimension n: Int, diagonal: [Double], non
     }
     while step < max(1, maxSteps) {
         step += 1
-        X.withUnsafeBufferPointer { xp in Y.withUnsafeMutableBufferPointer { laplacian(xp.baseAddress!, $0.baseAddress!, nonnegative ? 2 : 1) } }
+        X.withUnsafeBufferPointer { xp in Y.withUnsafeMutableBufferPointer { laplacian(xp.baseAddress!, $0.baseAddress!, lanes) } }
         // Lane 1: the Collatz–Wielandt bound of x, then x ← Qx / max(Qx).
         if nonnegative { upper = min(upper, signlessQuotientStep(&X, Y, diagonal, n)) }
         // Lane 0: w = Lv − αv − β previous, with one local correction against v.
@@ -78,7 +79,7 @@ public func laplacianLargestEigenvalue(dimension n: Int, diagonal: [Double], non
         let a = dot(X, 0, Y, 0, n)
         combine(&Y, X, -a, previous, -b0, n)
         let c = dot(X, 0, Y, 0, n)
-        combine(&Y, X, -c, previous, 0, n)
+        combine(&Y, X, -c, nil, 0, n)
         alpha.append(a + c)
         let b = norm(Y, 0 ..< n)
         let top = tridiagonalTop(alpha, beta)
@@ -166,12 +167,17 @@ private func scale(_ x: inout [Double], range: Range<Int>, by a: Double) {
     }
 }
 
-/// w[0 ..< n] += a·x[0 ..< n] + b·y[0 ..< n].
-private func combine(_ w: inout [Double], _ x: [Double], _ a: Double, _ y: [Double], _ b: Double, _ n: Int) {
+/// w[0 ..< n] += a·x[0 ..< n] + b·y[0 ..< n] (without y: w += a·x, y not read).
+private func combine(_ w: inout [Double], _ x: [Double], _ a: Double, _ y: [Double]?, _ b: Double, _ n: Int) {
     w.withUnsafeMutableBufferPointer { wp in
         x.withUnsafeBufferPointer { xp in
+            let p = SharedMutablePointer(wp.baseAddress!), xs = xp.baseAddress!
+            guard let y else {
+                Parallel.forChunks(n, grain: 16384) { _, r in for i in r { p[i] += a * xs[i] } }
+                return
+            }
             y.withUnsafeBufferPointer { yp in
-                let p = SharedMutablePointer(wp.baseAddress!), xs = xp.baseAddress!, ys = yp.baseAddress!
+                let ys = yp.baseAddress!
                 Parallel.forChunks(n, grain: 16384) { _, r in for i in r { p[i] += a * xs[i] + b * ys[i] } }
             }
         }

@@ -390,11 +390,10 @@ func laplacianRadius(dimension n: Int, dense: () -> [Double], diagonal: [Double]
     if n <= options.denseThreshold {
         return graphEigenvalues(dimension: n, dense: dense, k: 1, target: .largestAlgebraic, options: options, blockMatvec: laplacian)
     }
-    let trace = options.trace
     return laplacianLargestEigenvalue(dimension: n, diagonal: diagonal, nonnegative: nonnegative, tolerance: options.tolerance,
                                       bracketTolerance: options.bracketTolerance, maxSteps: options.radiusSteps,
                                       negativeStart: sides?.otherRanges, seed: options.seed,
-                                      trace: trace.map { t in { t($0) } }, laplacian: laplacian)
+                                      trace: options.trace, laplacian: laplacian)
 }
 
 /// What the user must be told when a spectral field's solve stopped short of its tolerance
